@@ -1,0 +1,312 @@
+"""Reverse-mode automatic differentiation: the engine under every Tensor.
+
+What this module owns:
+
+* **grad mode** — ``no_grad()``, ``enable_grad()``, ``set_grad_enabled(flag)``: whether new ops are recorded;
+* **Function / Context** — the contract every primitive op follows. ``forward(ctx, *arrays, **params)``
+  computes an ``np.ndarray`` from ``np.ndarray`` inputs; ``backward(ctx, grad_out)`` returns one gradient
+  per array input (``None`` where ``ctx.needs_input_grad[i]`` is false). Ops never see a Tensor;
+* **the backward pass** — ``run_backward`` sorts the recorded graph topologically *without recursion*
+  (a chain of 100,000 ops works), applies the chain rule node by node, sums gradients back to broadcast
+  input shapes (``unbroadcast``: ops never write broadcasting logic) and frees each node's saved arrays;
+* **anomaly mode** — ``detect_anomaly()``: the first NaN/Inf produced by a forward or backward names its op.
+
+The math: for ``y = f(x)`` and a scalar loss ``L``, ``dL/dx = (dy/dx)^T dL/dy``. A Function's ``backward``
+is exactly that vector-Jacobian product, computed without ever forming the Jacobian.
+
+Read next: ``minillm/ops/elementwise.py`` for the simplest Functions, then ``minillm/tensor.py``.
+"""
+
+from __future__ import annotations
+
+import contextlib
+from typing import Any
+
+import numpy as np
+
+
+# --------------------------------------------------------------------------------------------------
+# Grad mode and anomaly mode
+# --------------------------------------------------------------------------------------------------
+class _Modes:
+    """Process-wide switches. A plain class attribute is the cheapest flag to read on every op."""
+
+    grad_enabled: bool = True
+    anomaly: bool = False
+
+
+def is_grad_enabled() -> bool:
+    """Return True when new operations are being recorded for backward."""
+    return _Modes.grad_enabled
+
+
+class set_grad_enabled(contextlib.ContextDecorator):  # noqa: N801 - PyTorch's name
+    """Turn graph recording on or off: as a call, a ``with`` block, or a decorator.
+
+    >>> import minillm
+    >>> x = minillm.ones(2, requires_grad=True)
+    >>> with minillm.set_grad_enabled(False):
+    ...     y = x * 2
+    >>> y.requires_grad
+    False
+    """
+
+    def __init__(self, mode: bool) -> None:
+        self.prev = _Modes.grad_enabled
+        self.mode = bool(mode)
+        _Modes.grad_enabled = self.mode  # takes effect immediately, as torch.set_grad_enabled does
+
+    def __enter__(self) -> None:
+        _Modes.grad_enabled = self.mode
+
+    def __exit__(self, *exc: object) -> None:
+        _Modes.grad_enabled = self.prev
+
+
+class no_grad(contextlib.ContextDecorator):  # noqa: N801
+    """Record nothing inside: outputs do not require grad. Works as ``with`` and as a decorator.
+
+    >>> import minillm
+    >>> x = minillm.ones(3, requires_grad=True)
+    >>> with minillm.no_grad():
+    ...     y = (x * x).sum()
+    >>> y.requires_grad
+    False
+    """
+
+    def __enter__(self) -> None:
+        self.prev = _Modes.grad_enabled
+        _Modes.grad_enabled = False
+
+    def __exit__(self, *exc: object) -> None:
+        _Modes.grad_enabled = self.prev
+
+
+class enable_grad(contextlib.ContextDecorator):  # noqa: N801
+    """Record operations again inside a ``no_grad`` region."""
+
+    def __enter__(self) -> None:
+        self.prev = _Modes.grad_enabled
+        _Modes.grad_enabled = True
+
+    def __exit__(self, *exc: object) -> None:
+        _Modes.grad_enabled = self.prev
+
+
+class AnomalyError(FloatingPointError):
+    """A forward output or a backward gradient contained NaN or Inf while ``detect_anomaly`` was on."""
+
+
+class detect_anomaly(contextlib.ContextDecorator):  # noqa: N801
+    """Check every forward output and backward gradient for NaN/Inf; raise at the first, naming the op.
+
+    Slower (one ``isfinite`` scan per op), so use it to hunt a NaN, not to train.
+
+    >>> import minillm
+    >>> x = minillm.tensor([-1.0], requires_grad=True)
+    >>> with minillm.detect_anomaly():
+    ...     x.log()
+    Traceback (most recent call last):
+    ...
+    minillm.autograd.AnomalyError: Log forward produced NaN/Inf in its output of shape (1,) (inputs: (1,))
+    """
+
+    def __enter__(self) -> None:
+        self.prev = _Modes.anomaly
+        _Modes.anomaly = True
+
+    def __exit__(self, *exc: object) -> None:
+        _Modes.anomaly = self.prev
+
+
+def _check_finite(
+    array: np.ndarray, fn: type, where: str, input_shapes: list[tuple[int, ...]]
+) -> None:
+    if array.dtype.kind in "fc" and not np.isfinite(array).all():
+        shapes = ", ".join(str(s) for s in input_shapes)
+        raise AnomalyError(
+            f"{fn.__name__} {where} produced NaN/Inf in its output of shape {array.shape} "
+            f"(inputs: {shapes})"
+        )
+
+
+# --------------------------------------------------------------------------------------------------
+# Function and Context
+# --------------------------------------------------------------------------------------------------
+class Context:
+    """What one recorded op remembers between its forward and its backward.
+
+    ``saved_tensors`` (arrays stored by ``save_for_backward``), ``needs_input_grad`` (one bool per array
+    input), plus any attribute the op sets in forward (an axis, a shape, a mask). The engine adds
+    ``fn`` (the Function class) and ``parents`` (the input Tensors) when the op is recorded.
+    """
+
+    saved_tensors: tuple[np.ndarray, ...]
+
+    def __init__(self, needs_input_grad: tuple[bool, ...]) -> None:
+        self.needs_input_grad = needs_input_grad
+        self.saved_tensors = ()
+        self.freed = False
+
+    def save_for_backward(self, *arrays: np.ndarray) -> None:
+        """Keep these arrays for backward. Save only what backward needs: it lives until backward."""
+        self.saved_tensors = arrays
+
+
+class Function:
+    """A differentiable primitive. Subclass it and write two static methods on raw ndarrays.
+
+    ``forward(ctx, *arrays, **params) -> ndarray`` and ``backward(ctx, grad_out) -> tuple`` returning
+    one gradient per array input, each of the *output's* broadcast shape or the input's own shape: the
+    engine sums it back to the input shape. Call it as ``MyOp.apply(*tensors, **params)``.
+
+    >>> import numpy as np
+    >>> import minillm
+    >>> from minillm.autograd import Function
+    >>> class Cube(Function):
+    ...     '''y = x^3,  dy/dx = 3 x^2'''
+    ...     @staticmethod
+    ...     def forward(ctx, x):
+    ...         ctx.save_for_backward(x)
+    ...         return x**3
+    ...     @staticmethod
+    ...     def backward(ctx, g):
+    ...         (x,) = ctx.saved_tensors
+    ...         return (3 * x**2 * g,)
+    >>> x = minillm.tensor([2.0], requires_grad=True)
+    >>> Cube.apply(x).sum().backward()
+    >>> x.grad
+    tensor([12.])
+    """
+
+    @staticmethod
+    def forward(ctx: Context, *arrays: np.ndarray, **params: Any) -> np.ndarray:
+        raise NotImplementedError
+
+    @staticmethod
+    def backward(ctx: Context, grad_out: np.ndarray) -> tuple[np.ndarray | None, ...]:
+        raise NotImplementedError
+
+    @classmethod
+    def apply(cls, *inputs: Tensor, **params: Any) -> Tensor:
+        """Run forward on the inputs' arrays; record the op when grad mode is on and an input needs it."""
+        needs = tuple([t._requires_grad for t in inputs])
+        record = _Modes.grad_enabled and True in needs
+        ctx = Context(needs if record else (False,) * len(needs))
+        data = cls.forward(ctx, *[t.data for t in inputs], **params)
+        if _Modes.anomaly:
+            _check_finite(data, cls, "forward", [t.shape for t in inputs])
+        out = Tensor.__new__(Tensor)
+        out.data = data
+        out.grad = None
+        out._retains_grad = False
+        if record:
+            ctx.fn = cls
+            ctx.parents = inputs
+            out._requires_grad = True
+            out._ctx = ctx
+        else:
+            out._requires_grad = False
+            out._ctx = None
+        return out
+
+
+# --------------------------------------------------------------------------------------------------
+# The backward pass
+# --------------------------------------------------------------------------------------------------
+def unbroadcast(grad: np.ndarray, shape: tuple[int, ...]) -> np.ndarray:
+    """Sum ``grad`` down to ``shape``: the adjoint of NumPy broadcasting.
+
+    Broadcasting copies an input along new leading axes and along axes of size 1, so its backward sums
+    over exactly those axes.
+
+    >>> unbroadcast(np.ones((2, 3, 4)), (3, 1)).tolist()
+    [[8.0], [8.0], [8.0]]
+    """
+    if grad.shape == shape:
+        return grad
+    lead = grad.ndim - len(shape)
+    axes = tuple(range(lead)) + tuple(
+        lead + i for i, n in enumerate(shape) if n == 1 and grad.shape[lead + i] != 1
+    )
+    if axes:
+        grad = grad.sum(axis=axes, keepdims=True)
+    return grad.reshape(shape)
+
+
+def _topological_order(root: Tensor) -> list[Tensor]:
+    """Every recorded tensor reachable from ``root``, each after all tensors that consume it.
+
+    Iterative depth-first search with an explicit stack, so graph depth is bounded by memory, not by
+    Python's recursion limit.
+    """
+    order: list[Tensor] = []
+    visited = {id(root)}
+    stack: list[tuple[Tensor, bool]] = [(root, False)]
+    while stack:
+        node, expanded = stack.pop()
+        if expanded:
+            order.append(node)
+            continue
+        stack.append((node, True))
+        parents = node._ctx.parents if not node._ctx.freed else ()
+        for p in parents:
+            if p._ctx is not None and id(p) not in visited:
+                visited.add(id(p))
+                stack.append((p, False))
+    order.reverse()  # post-order reversed: consumers before producers
+    return order
+
+
+def _accumulate_leaf(leaf: Tensor, grad: np.ndarray) -> None:
+    """Add ``grad`` into ``leaf.grad`` (PyTorch semantics: leaves accumulate across backward calls)."""
+    if leaf.grad is None:
+        # A copy, because ``grad`` may be shared with other inputs or be a read-only broadcast view.
+        leaf.grad = Tensor(np.array(grad, dtype=leaf.data.dtype, copy=True))
+    else:
+        leaf.grad.data = leaf.grad.data + grad
+
+
+def run_backward(root: Tensor, grad: np.ndarray, retain_graph: bool = False) -> None:
+    """Propagate ``grad`` (dL/droot) to every leaf that requires grad, in reverse topological order."""
+    if root._ctx is None:  # a leaf: backward on it just accumulates
+        _accumulate_leaf(root, grad)
+        return
+    grads: dict[int, np.ndarray] = {id(root): grad}
+    check = _Modes.anomaly
+    for node in _topological_order(root):
+        g = grads.pop(id(node), None)
+        if g is None:
+            continue
+        ctx = node._ctx
+        if ctx.freed:
+            raise RuntimeError(
+                "Trying to backward through the graph a second time: its saved arrays were freed by "
+                "the first backward. Pass retain_graph=True to the first backward() to keep them."
+            )
+        if node._retains_grad:
+            _accumulate_leaf(node, g)
+        in_grads = ctx.fn.backward(ctx, g)
+        if not retain_graph:
+            ctx.saved_tensors = ()
+            ctx.freed = True
+        for parent, need, pg in zip(ctx.parents, ctx.needs_input_grad, in_grads):
+            if not need or pg is None:
+                continue
+            if pg.shape != parent.data.shape:
+                pg = unbroadcast(pg, parent.data.shape)
+            if check:
+                _check_finite(pg, ctx.fn, "backward", [p.shape for p in ctx.parents])
+            if parent._ctx is None:
+                _accumulate_leaf(parent, pg)
+            else:
+                key = id(parent)
+                prev = grads.get(key)
+                grads[key] = pg if prev is None else prev + pg
+        if not retain_graph:
+            ctx.parents = ()
+
+
+# Tensor's module imports the ops, which import this module: binding Tensor last keeps either import order
+# working (whichever module loads first, Tensor exists before anything here calls it).
+from minillm.tensor import Tensor  # noqa: E402

@@ -1,0 +1,112 @@
+"""Factories: the ways to make a Tensor from data, a constant, a range or a random draw.
+
+Shapes are given as ``zeros(2, 3)`` or ``zeros((2, 3))``. Floating results are float32 unless ``dtype``
+says otherwise; random draws come from ``minillm.random.generator()``, so ``manual_seed`` fixes them.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+
+from minillm.random import generator
+from minillm.tensor import DEFAULT_FLOAT, Tensor, as_array
+
+
+def _shape(args: tuple[Any, ...]) -> tuple[int, ...]:
+    shape = args[0] if len(args) == 1 and isinstance(args[0], (tuple, list)) else args
+    shape = tuple(int(n) for n in shape)
+    if any(n < 0 for n in shape):
+        raise ValueError(f"shape {shape} has a negative dimension")
+    return shape
+
+
+def _float(dtype: Any) -> np.dtype:
+    return DEFAULT_FLOAT if dtype is None else np.dtype(dtype)
+
+
+def tensor(data: Any, dtype: Any = None, requires_grad: bool = False) -> Tensor:
+    """A new leaf tensor holding a copy of ``data`` (a number, nested lists, an array or a Tensor).
+
+    >>> tensor([[1, 2], [3, 4]]).dtype
+    dtype('int64')
+    >>> tensor([0.5]).dtype
+    dtype('float32')
+    """
+    return Tensor(np.array(as_array(data, dtype), copy=True), requires_grad=requires_grad)
+
+
+def from_numpy(array: np.ndarray) -> Tensor:
+    """A leaf tensor sharing memory with ``array`` (its dtype is kept)."""
+    return Tensor(np.asarray(array))
+
+
+def zeros(*shape: Any, dtype: Any = None, requires_grad: bool = False) -> Tensor:
+    return Tensor(np.zeros(_shape(shape), dtype=_float(dtype)), requires_grad=requires_grad)
+
+
+def ones(*shape: Any, dtype: Any = None, requires_grad: bool = False) -> Tensor:
+    return Tensor(np.ones(_shape(shape), dtype=_float(dtype)), requires_grad=requires_grad)
+
+
+def full(shape: Any, fill_value: float, dtype: Any = None, requires_grad: bool = False) -> Tensor:
+    """A tensor of ``shape`` filled with ``fill_value`` (float32 unless ``dtype``, or int64 for an int fill)."""
+    if dtype is None and isinstance(fill_value, (bool, int)):
+        dtype = np.bool_ if isinstance(fill_value, bool) else np.int64
+    shape = (shape,) if isinstance(shape, int) else tuple(shape)
+    return Tensor(
+        np.full(_shape(shape), fill_value, dtype=_float(dtype)), requires_grad=requires_grad
+    )
+
+
+def zeros_like(t: Any, dtype: Any = None, requires_grad: bool = False) -> Tensor:
+    return Tensor(
+        np.zeros(np.shape(t), dtype=dtype or as_array(t).dtype), requires_grad=requires_grad
+    )
+
+
+def ones_like(t: Any, dtype: Any = None, requires_grad: bool = False) -> Tensor:
+    return Tensor(
+        np.ones(np.shape(t), dtype=dtype or as_array(t).dtype), requires_grad=requires_grad
+    )
+
+
+def arange(start: float, end: float | None = None, step: float = 1, dtype: Any = None) -> Tensor:
+    """Values from ``start`` up to (not including) ``end``: int64 for integer arguments, else float32.
+
+    >>> arange(3).tolist()
+    [0, 1, 2]
+    """
+    if end is None:
+        start, end = 0, start
+    if dtype is None:
+        ints = all(isinstance(v, (int, np.integer)) for v in (start, end, step))
+        dtype = np.int64 if ints else DEFAULT_FLOAT
+    return Tensor(np.arange(start, end, step, dtype=dtype))
+
+
+def eye(n: int, m: int | None = None, dtype: Any = None, requires_grad: bool = False) -> Tensor:
+    return Tensor(np.eye(n, m, dtype=_float(dtype)), requires_grad=requires_grad)
+
+
+def randn(*shape: Any, dtype: Any = None, requires_grad: bool = False) -> Tensor:
+    """Standard normal draws."""
+    data = generator().standard_normal(_shape(shape)).astype(_float(dtype))
+    return Tensor(data, requires_grad=requires_grad)
+
+
+def rand(*shape: Any, dtype: Any = None, requires_grad: bool = False) -> Tensor:
+    """Uniform draws from [0, 1)."""
+    data = generator().random(_shape(shape)).astype(_float(dtype))
+    return Tensor(data, requires_grad=requires_grad)
+
+
+def randint(low: int, high: int | None = None, size: Any = (), dtype: Any = np.int64) -> Tensor:
+    """Integers drawn uniformly from [low, high) (from [0, low) when ``high`` is omitted)."""
+    if high is None:
+        low, high = 0, low
+    if high <= low:
+        raise ValueError(f"randint: empty range [{low}, {high})")
+    size = (size,) if isinstance(size, int) else tuple(size)
+    return Tensor(generator().integers(low, high, size=size, dtype=dtype))

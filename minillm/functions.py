@@ -1,0 +1,257 @@
+"""The ``minillm.*`` function form of every op: ``minillm.exp(x)`` is ``x.exp()``.
+
+Arguments may be Tensors, arrays or Python numbers. Ops that combine several tensors (``cat``, ``stack``,
+``where``, ``one_hot``, ``pad``) live here, composed from the primitives in ``minillm/ops``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+import numpy as np
+
+from minillm.ops import elementwise as E
+from minillm.ops import movement as M
+from minillm.tensor import Tensor, _axis, _wrap
+
+
+def _t(x: Any) -> Tensor:
+    return x if isinstance(x, Tensor) else Tensor(x)
+
+
+def _pair(a: Any, b: Any) -> tuple[Tensor, Tensor]:
+    """Lift two operands; a Python scalar takes the other operand's dtype."""
+    if isinstance(a, Tensor):
+        return a, a._lift(b)
+    b = _t(b)
+    return b._lift(a), b
+
+
+def add(a: Any, b: Any) -> Tensor:
+    return E.Add.apply(*_pair(a, b))
+
+
+def sub(a: Any, b: Any) -> Tensor:
+    return E.Sub.apply(*_pair(a, b))
+
+
+def mul(a: Any, b: Any) -> Tensor:
+    return E.Mul.apply(*_pair(a, b))
+
+
+def div(a: Any, b: Any) -> Tensor:
+    return E.Div.apply(*_pair(a, b))
+
+
+def pow(a: Any, exponent: Any) -> Tensor:  # noqa: A001 - PyTorch's name
+    if isinstance(exponent, (int, float)) and not isinstance(exponent, bool):
+        return _t(a).pow(exponent)
+    return E.Pow.apply(*_pair(a, exponent))
+
+
+def maximum(a: Any, b: Any) -> Tensor:
+    return E.Maximum.apply(*_pair(a, b))
+
+
+def minimum(a: Any, b: Any) -> Tensor:
+    return E.Minimum.apply(*_pair(a, b))
+
+
+def matmul(a: Any, b: Any) -> Tensor:
+    a, b = _pair(a, b)
+    return a @ b
+
+
+def neg(x: Any) -> Tensor:
+    return -_t(x)
+
+
+def exp(x: Any) -> Tensor:
+    return _t(x).exp()
+
+
+def log(x: Any) -> Tensor:
+    return _t(x).log()
+
+
+def sqrt(x: Any) -> Tensor:
+    return _t(x).sqrt()
+
+
+def abs(x: Any) -> Tensor:  # noqa: A001
+    return _t(x).abs()
+
+
+def clamp(x: Any, min: float | None = None, max: float | None = None) -> Tensor:  # noqa: A002
+    return _t(x).clamp(min, max)
+
+
+def relu(x: Any) -> Tensor:
+    return _t(x).relu()
+
+
+def sigmoid(x: Any) -> Tensor:
+    return _t(x).sigmoid()
+
+
+def tanh(x: Any) -> Tensor:
+    return _t(x).tanh()
+
+
+def gelu(x: Any, approximate: str = "none") -> Tensor:
+    return _t(x).gelu(approximate)
+
+
+def sum(x: Any, axis: Any = None, keepdims: bool = False, **kw: Any) -> Tensor:  # noqa: A001
+    return _t(x).sum(axis, keepdims, **kw)
+
+
+def mean(x: Any, axis: Any = None, keepdims: bool = False, **kw: Any) -> Tensor:
+    return _t(x).mean(axis, keepdims, **kw)
+
+
+def var(x: Any, axis: Any = None, keepdims: bool = False, correction: int = 1, **kw: Any) -> Tensor:
+    return _t(x).var(axis, keepdims, correction, **kw)
+
+
+def std(x: Any, axis: Any = None, keepdims: bool = False, correction: int = 1, **kw: Any) -> Tensor:
+    return _t(x).std(axis, keepdims, correction, **kw)
+
+
+def max(x: Any, axis: Any = None, keepdims: bool = False, **kw: Any) -> Tensor:  # noqa: A001
+    return _t(x).max(axis, keepdims, **kw)
+
+
+def min(x: Any, axis: Any = None, keepdims: bool = False, **kw: Any) -> Tensor:  # noqa: A001
+    return _t(x).min(axis, keepdims, **kw)
+
+
+def logsumexp(x: Any, axis: Any = None, keepdims: bool = False, **kw: Any) -> Tensor:
+    return _t(x).logsumexp(axis, keepdims, **kw)
+
+
+def softmax(x: Any, axis: int = -1, **kw: Any) -> Tensor:
+    return _t(x).softmax(axis, **kw)
+
+
+def log_softmax(x: Any, axis: int = -1, **kw: Any) -> Tensor:
+    return _t(x).log_softmax(axis, **kw)
+
+
+def argmax(x: Any, axis: int | None = None, keepdims: bool = False, **kw: Any) -> Tensor:
+    return _t(x).argmax(axis, keepdims, **kw)
+
+
+def argmin(x: Any, axis: int | None = None, keepdims: bool = False, **kw: Any) -> Tensor:
+    return _t(x).argmin(axis, keepdims, **kw)
+
+
+def reshape(x: Any, *shape: Any) -> Tensor:
+    return _t(x).reshape(*shape)
+
+
+def permute(x: Any, *axes: Any) -> Tensor:
+    return _t(x).permute(*axes)
+
+
+def transpose(x: Any, dim0: int = -2, dim1: int = -1) -> Tensor:
+    return _t(x).transpose(dim0, dim1)
+
+
+def expand(x: Any, *shape: Any) -> Tensor:
+    return _t(x).expand(*shape)
+
+
+def broadcast_to(x: Any, shape: Any) -> Tensor:
+    return _t(x).expand(shape)
+
+
+def squeeze(x: Any, axis: Any = None, **kw: Any) -> Tensor:
+    return _t(x).squeeze(axis, **kw)
+
+
+def unsqueeze(x: Any, axis: int, **kw: Any) -> Tensor:
+    return _t(x).unsqueeze(axis, **kw)
+
+
+def flatten(x: Any, start_dim: int = 0, end_dim: int = -1) -> Tensor:
+    return _t(x).flatten(start_dim, end_dim)
+
+
+def split(
+    x: Any, split_size_or_sections: int | list[int], axis: int = 0, **kw: Any
+) -> tuple[Tensor, ...]:
+    return _t(x).split(split_size_or_sections, axis, **kw)
+
+
+def chunk(x: Any, chunks: int, axis: int = 0, **kw: Any) -> tuple[Tensor, ...]:
+    return _t(x).chunk(chunks, axis, **kw)
+
+
+def tril(x: Any, diagonal: int = 0) -> Tensor:
+    return _t(x).tril(diagonal)
+
+
+def triu(x: Any, diagonal: int = 0) -> Tensor:
+    return _t(x).triu(diagonal)
+
+
+def masked_fill(x: Any, mask: Any, value: float) -> Tensor:
+    return _t(x).masked_fill(mask, value)
+
+
+def cat(tensors: Sequence[Any], axis: int = 0, *, dim: int | None = None) -> Tensor:
+    """Join tensors along an existing axis.
+
+    >>> import minillm
+    >>> minillm.cat([minillm.zeros(2, 1), minillm.ones(2, 2)], axis=1).shape
+    (2, 3)
+    """
+    return M.Cat.apply(*[_t(t) for t in tensors], axis=_axis(axis, dim))
+
+
+def stack(tensors: Sequence[Any], axis: int = 0, *, dim: int | None = None) -> Tensor:
+    """Join same-shaped tensors along a new axis."""
+    ts = [_t(t) for t in tensors]
+    if not ts:
+        raise ValueError("stack: expected at least one tensor")
+    if any(t.shape != ts[0].shape for t in ts):
+        raise ValueError(f"stack: all tensors must have one shape, got {[t.shape for t in ts]}")
+    axis = _axis(axis, dim)
+    return cat([t.unsqueeze(axis) for t in ts], axis=axis % (ts[0].ndim + 1))
+
+
+def where(condition: Any, x: Any, y: Any) -> Tensor:
+    """``x`` where ``condition`` is True, else ``y``; all three broadcast together."""
+    x, y = _pair(x, y)
+    return E.Where.apply(_t(condition), x, y)
+
+
+def pad(x: Any, pad: Sequence[int], value: float = 0.0) -> Tensor:
+    """Constant padding with PyTorch's ``pad`` order: (left, right) of the last axis first.
+
+    >>> import minillm
+    >>> minillm.pad(minillm.ones(2, 2), (1, 0, 0, 1)).shape
+    (3, 3)
+    """
+    return M.Pad.apply(_t(x), pad=tuple(int(p) for p in pad), value=value)
+
+
+def one_hot(indices: Any, num_classes: int = -1) -> Tensor:
+    """int64 one-hot rows for integer class indices (``num_classes=-1`` means max index + 1).
+
+    >>> import minillm
+    >>> minillm.one_hot(minillm.tensor([0, 2]), 3).tolist()
+    [[1, 0, 0], [0, 0, 1]]
+    """
+    idx = _t(indices).data
+    if idx.dtype.kind not in "iu":
+        raise TypeError(f"one_hot: indices must be integers, got dtype {idx.dtype}")
+    if idx.size and idx.min() < 0:
+        raise ValueError(f"one_hot: class indices must be non-negative, found {idx.min()}")
+    top = int(idx.max()) + 1 if idx.size else 0
+    n = top if num_classes == -1 else num_classes
+    if top > n:
+        raise ValueError(f"one_hot: class index {top - 1} is out of range for num_classes={n}")
+    return _wrap((idx[..., None] == np.arange(n)).astype(np.int64))

@@ -1,0 +1,334 @@
+"""Elementwise primitives: each output element depends on the matching element of each input.
+
+Inputs may broadcast against each other; backward returns gradients of the *output's* shape and the engine
+sums them back to each input's shape (``minillm.autograd.unbroadcast``). Each docstring gives the forward
+formula and its local derivative. Constants are Python floats so float32 inputs stay float32 (NumPy 2
+promotes a float32 array times an ``np.float64`` scalar to float64).
+
+Read next: ``reduce.py``.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from minillm.autograd import Context, Function
+from minillm.kernels import kernel
+
+Grads = tuple[np.ndarray | None, ...]
+
+
+class Add(Function):
+    """y = a + b;  dy/da = 1, dy/db = 1."""
+
+    @staticmethod
+    def forward(ctx: Context, a: np.ndarray, b: np.ndarray) -> np.ndarray:
+        return a + b
+
+    @staticmethod
+    def backward(ctx: Context, g: np.ndarray) -> Grads:
+        return g, g
+
+
+class Sub(Function):
+    """y = a - b;  dy/da = 1, dy/db = -1."""
+
+    @staticmethod
+    def forward(ctx: Context, a: np.ndarray, b: np.ndarray) -> np.ndarray:
+        return a - b
+
+    @staticmethod
+    def backward(ctx: Context, g: np.ndarray) -> Grads:
+        return g, (-g if ctx.needs_input_grad[1] else None)
+
+
+class Mul(Function):
+    """y = a * b;  dy/da = b, dy/db = a."""
+
+    @staticmethod
+    def forward(ctx: Context, a: np.ndarray, b: np.ndarray) -> np.ndarray:
+        ctx.save_for_backward(a, b)
+        return a * b
+
+    @staticmethod
+    def backward(ctx: Context, g: np.ndarray) -> Grads:
+        a, b = ctx.saved_tensors
+        ga, gb = ctx.needs_input_grad
+        return (g * b if ga else None), (g * a if gb else None)
+
+
+class Div(Function):
+    """y = a / b;  dy/da = 1/b, dy/db = -a/b^2."""
+
+    @staticmethod
+    def forward(ctx: Context, a: np.ndarray, b: np.ndarray) -> np.ndarray:
+        ctx.save_for_backward(a, b)
+        return a / b
+
+    @staticmethod
+    def backward(ctx: Context, g: np.ndarray) -> Grads:
+        a, b = ctx.saved_tensors
+        ga = g / b
+        gb = -ga * a / b if ctx.needs_input_grad[1] else None
+        return ga, gb
+
+
+class Neg(Function):
+    """y = -x;  dy/dx = -1."""
+
+    @staticmethod
+    def forward(ctx: Context, x: np.ndarray) -> np.ndarray:
+        return -x
+
+    @staticmethod
+    def backward(ctx: Context, g: np.ndarray) -> Grads:
+        return (-g,)
+
+
+class PowScalar(Function):
+    """y = x^p for a constant p;  dy/dx = p x^(p-1)."""
+
+    @staticmethod
+    def forward(ctx: Context, x: np.ndarray, *, exponent: float) -> np.ndarray:
+        ctx.save_for_backward(x)
+        ctx.exponent = exponent
+        return x**exponent
+
+    @staticmethod
+    def backward(ctx: Context, g: np.ndarray) -> Grads:
+        (x,) = ctx.saved_tensors
+        p = ctx.exponent
+        if p == 0:
+            return (np.zeros_like(g),)
+        return (g * p * x ** (p - 1),)
+
+
+class Pow(Function):
+    """y = a^b;  dy/da = b a^(b-1),  dy/db = a^b ln a (taken as 0 where a = 0 and b >= 0, as PyTorch)."""
+
+    @staticmethod
+    def forward(ctx: Context, a: np.ndarray, b: np.ndarray) -> np.ndarray:
+        out = a**b
+        ctx.save_for_backward(a, b, out)
+        return out
+
+    @staticmethod
+    def backward(ctx: Context, g: np.ndarray) -> Grads:
+        a, b, out = ctx.saved_tensors
+        ga = g * b * a ** (b - 1) if ctx.needs_input_grad[0] else None
+        gb = None
+        if ctx.needs_input_grad[1]:
+            with np.errstate(divide="ignore", invalid="ignore"):
+                gb = g * out * np.log(a)
+            gb = np.where((a == 0) & (b >= 0), 0.0, gb).astype(gb.dtype, copy=False)
+        return ga, gb
+
+
+class Exp(Function):
+    """y = e^x;  dy/dx = y."""
+
+    @staticmethod
+    def forward(ctx: Context, x: np.ndarray) -> np.ndarray:
+        y = np.exp(x)
+        ctx.save_for_backward(y)
+        return y
+
+    @staticmethod
+    def backward(ctx: Context, g: np.ndarray) -> Grads:
+        (y,) = ctx.saved_tensors
+        return (g * y,)
+
+
+class Log(Function):
+    """y = ln x;  dy/dx = 1/x."""
+
+    @staticmethod
+    def forward(ctx: Context, x: np.ndarray) -> np.ndarray:
+        ctx.save_for_backward(x)
+        return np.log(x)
+
+    @staticmethod
+    def backward(ctx: Context, g: np.ndarray) -> Grads:
+        (x,) = ctx.saved_tensors
+        return (g / x,)
+
+
+class Sqrt(Function):
+    """y = sqrt x;  dy/dx = 1 / (2 y)."""
+
+    @staticmethod
+    def forward(ctx: Context, x: np.ndarray) -> np.ndarray:
+        y = np.sqrt(x)
+        ctx.save_for_backward(y)
+        return y
+
+    @staticmethod
+    def backward(ctx: Context, g: np.ndarray) -> Grads:
+        (y,) = ctx.saved_tensors
+        return (g / (2.0 * y),)
+
+
+class Abs(Function):
+    """y = |x|;  dy/dx = sign x (0 at x = 0, as PyTorch)."""
+
+    @staticmethod
+    def forward(ctx: Context, x: np.ndarray) -> np.ndarray:
+        ctx.save_for_backward(x)
+        return np.abs(x)
+
+    @staticmethod
+    def backward(ctx: Context, g: np.ndarray) -> Grads:
+        (x,) = ctx.saved_tensors
+        return (g * np.sign(x),)
+
+
+class Clamp(Function):
+    """y = min(max(x, lo), hi);  dy/dx = 1 where lo <= x <= hi, else 0."""
+
+    @staticmethod
+    def forward(ctx: Context, x: np.ndarray, *, min: float | None, max: float | None) -> np.ndarray:  # noqa: A002
+        if min is None and max is None:
+            raise ValueError("clamp: at least one of min and max must be given")
+        ctx.save_for_backward(x)
+        ctx.bounds = (min, max)
+        return np.clip(x, min, max)
+
+    @staticmethod
+    def backward(ctx: Context, g: np.ndarray) -> Grads:
+        (x,) = ctx.saved_tensors
+        lo, hi = ctx.bounds
+        inside = np.ones(x.shape, dtype=bool)
+        if lo is not None:
+            inside &= x >= lo
+        if hi is not None:
+            inside &= x <= hi
+        return (g * inside,)
+
+
+class Maximum(Function):
+    """y = max(a, b);  the gradient goes to the larger input, split in half on ties (as PyTorch)."""
+
+    @staticmethod
+    def forward(ctx: Context, a: np.ndarray, b: np.ndarray) -> np.ndarray:
+        ctx.save_for_backward(a, b)
+        return np.maximum(a, b)
+
+    @staticmethod
+    def backward(ctx: Context, g: np.ndarray) -> Grads:
+        a, b = ctx.saved_tensors
+        share = ((a > b) + 0.5 * (a == b)).astype(g.dtype)
+        return g * share, g * (1.0 - share)
+
+
+class Minimum(Function):
+    """y = min(a, b);  the gradient goes to the smaller input, split in half on ties (as PyTorch)."""
+
+    @staticmethod
+    def forward(ctx: Context, a: np.ndarray, b: np.ndarray) -> np.ndarray:
+        ctx.save_for_backward(a, b)
+        return np.minimum(a, b)
+
+    @staticmethod
+    def backward(ctx: Context, g: np.ndarray) -> Grads:
+        a, b = ctx.saved_tensors
+        share = ((a < b) + 0.5 * (a == b)).astype(g.dtype)
+        return g * share, g * (1.0 - share)
+
+
+class ReLU(Function):
+    """y = max(x, 0);  dy/dx = 1 where x > 0, else 0."""
+
+    @staticmethod
+    def forward(ctx: Context, x: np.ndarray) -> np.ndarray:
+        y = np.maximum(x, 0)
+        ctx.save_for_backward(y)
+        return y
+
+    @staticmethod
+    def backward(ctx: Context, g: np.ndarray) -> Grads:
+        (y,) = ctx.saved_tensors
+        return (g * (y > 0),)
+
+
+class Sigmoid(Function):
+    """y = 1 / (1 + e^-x), computed as (1 + tanh(x/2)) / 2, which never overflows;  dy/dx = y (1 - y)."""
+
+    @staticmethod
+    def forward(ctx: Context, x: np.ndarray) -> np.ndarray:
+        y = 0.5 * (1.0 + np.tanh(0.5 * x))
+        ctx.save_for_backward(y)
+        return y
+
+    @staticmethod
+    def backward(ctx: Context, g: np.ndarray) -> Grads:
+        (y,) = ctx.saved_tensors
+        return (g * y * (1.0 - y),)
+
+
+class Tanh(Function):
+    """y = tanh x;  dy/dx = 1 - y^2."""
+
+    @staticmethod
+    def forward(ctx: Context, x: np.ndarray) -> np.ndarray:
+        y = np.tanh(x)
+        ctx.save_for_backward(y)
+        return y
+
+    @staticmethod
+    def backward(ctx: Context, g: np.ndarray) -> Grads:
+        (y,) = ctx.saved_tensors
+        return (g * (1.0 - y * y),)
+
+
+class GELU(Function):
+    """y = x Phi(x) (``approximate="none"``) or its tanh approximation; formulas in ``kernels/gelu.py``."""
+
+    @staticmethod
+    def forward(ctx: Context, x: np.ndarray, *, approximate: str = "none") -> np.ndarray:
+        if approximate not in ("none", "tanh"):
+            raise ValueError(f"gelu: approximate must be 'none' or 'tanh', got {approximate!r}")
+        x = np.ascontiguousarray(x)
+        ctx.save_for_backward(x)
+        ctx.tanh = approximate == "tanh"
+        out = np.empty_like(x)
+        kernel("gelu_forward")(out.reshape(-1), x.reshape(-1), ctx.tanh)
+        return out
+
+    @staticmethod
+    def backward(ctx: Context, g: np.ndarray) -> Grads:
+        (x,) = ctx.saved_tensors
+        g = np.ascontiguousarray(g, dtype=x.dtype)
+        dx = np.empty_like(x)
+        kernel("gelu_backward")(dx.reshape(-1), g.reshape(-1), x.reshape(-1), ctx.tanh)
+        return (dx,)
+
+
+class Where(Function):
+    """y = a where cond else b;  dy/da = cond, dy/db = not cond. ``cond`` is a boolean input, never differentiated."""
+
+    @staticmethod
+    def forward(ctx: Context, cond: np.ndarray, a: np.ndarray, b: np.ndarray) -> np.ndarray:
+        cond = cond.astype(bool, copy=False)
+        ctx.save_for_backward(cond)
+        return np.where(cond, a, b)
+
+    @staticmethod
+    def backward(ctx: Context, g: np.ndarray) -> Grads:
+        (cond,) = ctx.saved_tensors
+        zero = np.zeros((), dtype=g.dtype)
+        ga = np.where(cond, g, zero) if ctx.needs_input_grad[1] else None
+        gb = np.where(cond, zero, g) if ctx.needs_input_grad[2] else None
+        return None, ga, gb
+
+
+class Cast(Function):
+    """y = x converted to another dtype;  the gradient is converted back to x's dtype."""
+
+    @staticmethod
+    def forward(ctx: Context, x: np.ndarray, *, dtype: np.dtype) -> np.ndarray:
+        ctx.src = x.dtype
+        return x.astype(dtype)
+
+    @staticmethod
+    def backward(ctx: Context, g: np.ndarray) -> Grads:
+        return (g.astype(ctx.src),)

@@ -1,0 +1,64 @@
+"""Matrix product with NumPy's ``matmul`` semantics: 1-D vectors, 2-D matrices and broadcast batches.
+
+    Y = A B,   dA = G B^T,   dB = A^T G
+
+A 1-D first operand is treated as a row (1, K) and a 1-D second operand as a column (K, 1); the added axis
+is removed from the result, so backward adds it back to G before the two products and removes it again.
+Batch axes broadcast, and the engine sums the gradients back over them. The products themselves are BLAS
+calls: nothing here is worth a Numba kernel.
+
+Read next: ``minillm/tensor.py``, where these primitives become Tensor methods.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from minillm.autograd import Context, Function
+
+Grads = tuple[np.ndarray | None, ...]
+
+
+class MatMul(Function):
+    """Y = A @ B;  dA = G @ B^T,  dB = A^T @ G (with 1-D operands promoted, then squeezed back)."""
+
+    @staticmethod
+    def forward(ctx: Context, a: np.ndarray, b: np.ndarray) -> np.ndarray:
+        if a.ndim == 0 or b.ndim == 0:
+            raise ValueError(
+                f"matmul: both operands need at least 1 dimension, got {a.shape} and {b.shape}"
+            )
+        k_a, k_b = a.shape[-1], b.shape[-2] if b.ndim > 1 else b.shape[0]
+        if k_a != k_b:
+            raise ValueError(
+                f"matmul: shapes {a.shape} and {b.shape} do not align: the last axis of the first "
+                f"({k_a}) must equal the {'second-to-last' if b.ndim > 1 else 'only'} axis of the second ({k_b})"
+            )
+        ctx.save_for_backward(a, b)
+        try:
+            return np.matmul(a, b)
+        except ValueError:
+            raise ValueError(
+                f"matmul: batch shapes of {a.shape} and {b.shape} do not broadcast"
+            ) from None
+
+    @staticmethod
+    def backward(ctx: Context, g: np.ndarray) -> Grads:
+        a, b = ctx.saved_tensors
+        a2 = a[None, :] if a.ndim == 1 else a
+        b2 = b[:, None] if b.ndim == 1 else b
+        g2 = g
+        if a.ndim == 1:
+            g2 = np.expand_dims(g2, -2)
+        if b.ndim == 1:
+            g2 = np.expand_dims(g2, -1)
+        ga = gb = None
+        if ctx.needs_input_grad[0]:
+            ga = g2 @ np.swapaxes(b2, -1, -2)
+            if a.ndim == 1:
+                ga = ga[..., 0, :]
+        if ctx.needs_input_grad[1]:
+            gb = np.swapaxes(a2, -1, -2) @ g2
+            if b.ndim == 1:
+                gb = gb[..., :, 0]
+        return ga, gb

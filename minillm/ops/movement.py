@@ -1,0 +1,172 @@
+"""Movement primitives: ops that rearrange, select or copy elements without arithmetic on them.
+
+Each backward routes the gradient back to where the element came from: reshape un-reshapes, permute
+applies the inverse permutation, indexing scatters (adding, so an index that appears twice receives both
+gradients), cat splits, pad crops. ``Expand``'s backward is the identity: the engine's ``unbroadcast`` sums
+the copies back, exactly as for a broadcasting add.
+
+Read next: ``linalg.py``.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+
+from minillm.autograd import Context, Function
+
+Grads = tuple[np.ndarray | None, ...]
+Shape = tuple[int, ...]
+
+
+class Reshape(Function):
+    """y = x viewed with a new shape (one dimension may be -1);  dx = g reshaped back."""
+
+    @staticmethod
+    def forward(ctx: Context, x: np.ndarray, *, shape: Shape) -> np.ndarray:
+        ctx.shape = x.shape
+        try:
+            return x.reshape(shape)
+        except ValueError:
+            raise ValueError(
+                f"reshape: cannot view a tensor of shape {x.shape} ({x.size} elements) as shape "
+                f"{tuple(shape)}"
+            ) from None
+
+    @staticmethod
+    def backward(ctx: Context, g: np.ndarray) -> Grads:
+        return (g.reshape(ctx.shape),)
+
+
+class Permute(Function):
+    """y = x with its axes reordered: y.shape[i] = x.shape[axes[i]];  dx = g with the inverse order."""
+
+    @staticmethod
+    def forward(ctx: Context, x: np.ndarray, *, axes: Shape) -> np.ndarray:
+        if sorted(a % max(x.ndim, 1) for a in axes) != list(range(x.ndim)):
+            raise ValueError(
+                f"permute: {tuple(axes)} is not a permutation of the {x.ndim} axes of {x.shape}"
+            )
+        ctx.axes = axes
+        return np.transpose(x, axes)
+
+    @staticmethod
+    def backward(ctx: Context, g: np.ndarray) -> Grads:
+        return (np.transpose(g, np.argsort([a % g.ndim for a in ctx.axes])),)
+
+
+class Expand(Function):
+    """y = x broadcast to ``shape`` (-1 keeps a size);  dx = g summed over the copies (by the engine)."""
+
+    @staticmethod
+    def forward(ctx: Context, x: np.ndarray, *, shape: Shape) -> np.ndarray:
+        lead = len(shape) - x.ndim
+        target = tuple(
+            x.shape[i - lead] if n == -1 and i >= lead else n for i, n in enumerate(shape)
+        )
+        try:
+            return np.broadcast_to(x, target)
+        except ValueError:
+            raise ValueError(
+                f"expand: cannot broadcast shape {x.shape} to {tuple(shape)}"
+            ) from None
+
+    @staticmethod
+    def backward(ctx: Context, g: np.ndarray) -> Grads:
+        return (g,)
+
+
+def _is_basic(index: Any) -> bool:
+    """True when ``index`` uses only ints, slices, None and Ellipsis: no element is selected twice."""
+    parts = index if isinstance(index, tuple) else (index,)
+    return all(isinstance(p, (int, np.integer, slice)) or p is None or p is Ellipsis for p in parts)
+
+
+class GetItem(Function):
+    """y = x[index] for slices, integers, integer arrays and boolean masks;  dx = g scattered back (added)."""
+
+    @staticmethod
+    def forward(ctx: Context, x: np.ndarray, *, index: Any) -> np.ndarray:
+        ctx.index, ctx.shape = index, x.shape
+        try:
+            return x[index]
+        except IndexError as e:
+            raise IndexError(f"indexing a tensor of shape {x.shape}: {e}") from None
+
+    @staticmethod
+    def backward(ctx: Context, g: np.ndarray) -> Grads:
+        dx = np.zeros(ctx.shape, dtype=g.dtype)
+        if _is_basic(ctx.index):
+            dx[ctx.index] = g
+        else:
+            np.add.at(dx, ctx.index, g)  # unbuffered: a repeated index accumulates every gradient
+        return (dx,)
+
+
+class Cat(Function):
+    """y = the inputs joined along ``axis``;  each input's gradient is its slice of g."""
+
+    @staticmethod
+    def forward(ctx: Context, *xs: np.ndarray, axis: int = 0) -> np.ndarray:
+        if not xs:
+            raise ValueError("cat: expected at least one tensor")
+        ndim = xs[0].ndim
+        if ndim == 0:
+            raise ValueError("cat: zero-dimensional tensors cannot be concatenated; use stack")
+        axis = axis % ndim
+        for x in xs:
+            if (
+                x.ndim != ndim
+                or x.shape[:axis] + x.shape[axis + 1 :]
+                != xs[0].shape[:axis] + xs[0].shape[axis + 1 :]
+            ):
+                shapes = ", ".join(str(x.shape) for x in xs)
+                raise ValueError(f"cat along axis {axis}: shapes {shapes} differ outside that axis")
+        ctx.axis = axis
+        ctx.bounds = np.cumsum([x.shape[axis] for x in xs])[:-1]
+        return np.concatenate(xs, axis=axis)
+
+    @staticmethod
+    def backward(ctx: Context, g: np.ndarray) -> Grads:
+        return tuple(np.split(g, ctx.bounds, axis=ctx.axis))
+
+
+class Pad(Function):
+    """y = x with constant borders. ``pad`` follows PyTorch: (left, right) of the last axis, then of the
+    axis before it, and so on;  dx = the interior of g."""
+
+    @staticmethod
+    def forward(ctx: Context, x: np.ndarray, *, pad: Shape, value: float = 0.0) -> np.ndarray:
+        if len(pad) % 2 or len(pad) // 2 > x.ndim:
+            raise ValueError(
+                f"pad: {tuple(pad)} must hold (before, after) pairs for at most {x.ndim} axes"
+            )
+        if any(p < 0 for p in pad):
+            raise ValueError(f"pad: negative padding {tuple(pad)} is not supported; slice instead")
+        widths = [(0, 0)] * x.ndim
+        for i in range(len(pad) // 2):
+            widths[x.ndim - 1 - i] = (pad[2 * i], pad[2 * i + 1])
+        ctx.crop = tuple(slice(lo, lo + n) for (lo, _), n in zip(widths, x.shape))
+        return np.pad(x, widths, mode="constant", constant_values=value)
+
+    @staticmethod
+    def backward(ctx: Context, g: np.ndarray) -> Grads:
+        return (g[ctx.crop],)
+
+
+class Tri(Function):
+    """y = the lower (``upper=False``) or upper triangle of the last two axes, from diagonal k;  dx = same of g."""
+
+    @staticmethod
+    def forward(ctx: Context, x: np.ndarray, *, k: int = 0, upper: bool = False) -> np.ndarray:
+        if x.ndim < 2:
+            raise ValueError(
+                f"{'triu' if upper else 'tril'}: needs at least 2 dimensions, got shape {x.shape}"
+            )
+        ctx.k, ctx.upper = k, upper
+        return np.triu(x, k) if upper else np.tril(x, k)
+
+    @staticmethod
+    def backward(ctx: Context, g: np.ndarray) -> Grads:
+        return (np.triu(g, ctx.k) if ctx.upper else np.tril(g, ctx.k),)

@@ -1,0 +1,625 @@
+"""Tensor: an ``np.ndarray`` plus what reverse-mode autograd needs to know about it.
+
+A Tensor holds ``data`` (the array), ``grad`` (a Tensor, filled by ``backward``), whether it requires a
+gradient, and, if an op produced it while grad mode was on, that op's context (``_ctx``), which links it
+to its inputs. That link is the whole computation graph: ``backward()`` walks it (``minillm/autograd.py``).
+
+Every method here is a one-liner over a primitive in ``minillm/ops`` or a short composition of them
+(mean = sum / n, var, std, squeeze, stack, split, masked_fill, ...). Composites carry no derivative code.
+
+Dtypes: Python floats become float32 (as in PyTorch); a float64 NumPy array stays float64, which is what
+gradient checks use; integer and bool tensors hold indices and masks and never require grad. A Python
+scalar operand takes the tensor's dtype, so ``x * 0.5`` stays float32. Binary ops broadcast exactly as
+NumPy does.
+
+Read next: ``minillm/ops/__init__.py``; factories are in ``minillm/creation.py``.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+
+DEFAULT_FLOAT = np.dtype(np.float32)
+_FLOAT64 = np.dtype(np.float64)
+
+
+def as_array(data: Any, dtype: Any = None) -> np.ndarray:
+    """Convert ``data`` to the ndarray a Tensor holds, applying minillm's default dtypes (no copy if possible).
+
+    >>> as_array([1.0, 2.0]).dtype
+    dtype('float32')
+    >>> as_array(np.zeros(2)).dtype
+    dtype('float64')
+    """
+    if isinstance(data, Tensor):
+        arr = data.data
+    else:
+        arr = np.asarray(data)
+        if (
+            dtype is None
+            and arr.dtype == _FLOAT64
+            and not isinstance(data, (np.ndarray, np.generic))
+        ):
+            arr = arr.astype(DEFAULT_FLOAT)  # Python floats default to float32
+    if dtype is not None:
+        arr = arr.astype(dtype, copy=False)
+    if arr.dtype.kind not in "biuf":
+        raise TypeError(f"a tensor holds bool, integer or floating data, not dtype {arr.dtype}")
+    return arr
+
+
+def _wrap(data: np.ndarray) -> Tensor:
+    """A leaf Tensor around ``data`` with no checks: the fast path for internal constants."""
+    t = Tensor.__new__(Tensor)
+    t.data, t.grad, t._requires_grad, t._ctx, t._retains_grad = data, None, False, None, False
+    return t
+
+
+def _axis(axis: Any, dim: Any) -> Any:
+    """Accept PyTorch's ``dim=`` wherever NumPy's ``axis=`` is the primary name."""
+    return axis if dim is None else dim
+
+
+class Tensor:
+    """An n-dimensional array that records the operations applied to it, for ``backward()``.
+
+    >>> import minillm
+    >>> x = minillm.tensor([1.0, 2.0, 3.0], requires_grad=True)
+    >>> y = (x * x).sum()
+    >>> y.backward()
+    >>> x.grad
+    tensor([2., 4., 6.])
+    """
+
+    __slots__ = ("__weakref__", "_ctx", "_requires_grad", "_retains_grad", "data", "grad")
+    __array_ufunc__ = (
+        None  # ``ndarray + Tensor`` defers to Tensor.__radd__ instead of looping in NumPy
+    )
+
+    def __init__(self, data: Any, requires_grad: bool = False, dtype: Any = None) -> None:
+        self.data: np.ndarray = as_array(data, dtype)
+        self.grad: Tensor | None = None
+        self._ctx: Any = None
+        self._retains_grad = False
+        self._requires_grad = False
+        if requires_grad:
+            self.requires_grad_(True)
+
+    # ---------------------------------------------------------------- attributes
+    @property
+    def shape(self) -> tuple[int, ...]:
+        return self.data.shape
+
+    @property
+    def ndim(self) -> int:
+        return self.data.ndim
+
+    @property
+    def dtype(self) -> np.dtype:
+        return self.data.dtype
+
+    def size(self, dim: int | None = None) -> tuple[int, ...] | int:
+        """The shape, or its length along ``dim`` (PyTorch's ``size``; ``numel()`` counts elements)."""
+        return self.data.shape if dim is None else self.data.shape[dim]
+
+    def numel(self) -> int:
+        """Number of elements."""
+        return self.data.size
+
+    @property
+    def T(self) -> Tensor:  # noqa: N802 - NumPy's and PyTorch's name
+        """All axes reversed (the matrix transpose for 2-D)."""
+        return self.permute(*reversed(range(self.ndim)))
+
+    @property
+    def requires_grad(self) -> bool:
+        return self._requires_grad
+
+    @requires_grad.setter
+    def requires_grad(self, flag: bool) -> None:
+        self.requires_grad_(flag)
+
+    @property
+    def is_leaf(self) -> bool:
+        """True for tensors made by the user rather than by a recorded op."""
+        return self._ctx is None
+
+    @property
+    def grad_fn(self) -> type | None:
+        """The Function class that produced this tensor, or None for a leaf."""
+        return None if self._ctx is None else self._ctx.fn
+
+    # ---------------------------------------------------------------- autograd
+    def requires_grad_(self, flag: bool = True) -> Tensor:
+        """Set whether this leaf records operations for backward; returns self."""
+        if flag and self.data.dtype.kind != "f":
+            raise TypeError(
+                f"only floating-point tensors can require gradients, but this tensor has dtype "
+                f"{self.data.dtype}; integer and bool tensors hold indices and masks"
+            )
+        if not flag and self._ctx is not None:
+            raise RuntimeError(
+                "requires_grad can only be turned off on a leaf; use detach() instead"
+            )
+        self._requires_grad = bool(flag)
+        return self
+
+    def retain_grad(self) -> None:
+        """Keep ``.grad`` on this non-leaf tensor after backward (leaves keep theirs anyway)."""
+        if not self._requires_grad:
+            raise RuntimeError("retain_grad() on a tensor that does not require grad")
+        if self._ctx is not None:
+            self._retains_grad = True
+
+    def backward(self, gradient: Any = None, retain_graph: bool = False) -> None:
+        """Accumulate d(self)/d(leaf) into the ``.grad`` of every leaf that requires grad.
+
+        ``gradient`` is dL/d(self); it may be omitted only when self has one element (it is then 1).
+        The graph is freed afterwards unless ``retain_graph=True``.
+        """
+        from minillm.autograd import run_backward
+
+        if not self._requires_grad:
+            raise RuntimeError(
+                "backward(): this tensor does not require grad, so it has no graph. Was it computed "
+                "under no_grad(), or from tensors none of which had requires_grad=True?"
+            )
+        if gradient is None:
+            if self.data.size != 1:
+                raise RuntimeError(
+                    f"backward(): a gradient can be implied only for a one-element output, but this "
+                    f"tensor has shape {self.shape}. Pass gradient= a tensor of shape {self.shape} "
+                    f"(for example minillm.ones_like(t)), or reduce it first (t.sum().backward())."
+                )
+            grad = np.ones_like(self.data)
+        else:
+            grad = as_array(gradient, self.data.dtype)
+            if grad.shape != self.shape:
+                raise ValueError(
+                    f"backward(): gradient has shape {grad.shape}, expected {self.shape}"
+                )
+        run_backward(self, grad, retain_graph)
+
+    def detach(self) -> Tensor:
+        """A new leaf sharing this tensor's data, cut from the graph."""
+        return _wrap(self.data)
+
+    def zero_(self) -> Tensor:
+        """Fill with zeros in place (typically ``p.grad.zero_()``); returns self."""
+        self._check_inplace("zero_")
+        self.data[...] = 0
+        return self
+
+    def _check_inplace(self, what: str) -> None:
+        from minillm.autograd import is_grad_enabled
+
+        if self._requires_grad and is_grad_enabled():
+            raise RuntimeError(
+                f"{what}: in-place change of a tensor that requires grad would corrupt the graph; "
+                f"wrap it in minillm.no_grad() (e.g. for initialization) or use an out-of-place op"
+            )
+
+    # ---------------------------------------------------------------- conversion
+    def numpy(self) -> np.ndarray:
+        """The underlying array (shared, not copied)."""
+        return self.data
+
+    def __array__(self, dtype: Any = None, copy: bool | None = None) -> np.ndarray:
+        if dtype is not None and dtype != self.data.dtype:
+            return self.data.astype(dtype)
+        return self.data.copy() if copy else self.data
+
+    def item(self) -> bool | int | float:
+        """The single element as a Python number."""
+        if self.data.size != 1:
+            raise ValueError(
+                f"item(): only a one-element tensor converts to a Python number; this one has "
+                f"shape {self.shape} ({self.data.size} elements)"
+            )
+        return self.data.item()
+
+    def tolist(self) -> Any:
+        return self.data.tolist()
+
+    def astype(self, dtype: Any) -> Tensor:
+        """A copy converted to ``dtype``; differentiable between floating dtypes."""
+        dtype = np.dtype(dtype)
+        if dtype.kind != "f" and self._requires_grad:
+            return _wrap(self.data.astype(dtype))
+        return E.Cast.apply(self, dtype=dtype)
+
+    def float(self) -> Tensor:
+        return self.astype(np.float32)
+
+    def double(self) -> Tensor:
+        return self.astype(np.float64)
+
+    def long(self) -> Tensor:
+        return self.astype(np.int64)
+
+    def clone(self) -> Tensor:
+        """A differentiable copy."""
+        return E.Cast.apply(self, dtype=self.data.dtype)
+
+    def __len__(self) -> int:
+        if self.ndim == 0:
+            raise TypeError("len() of a 0-d tensor")
+        return self.data.shape[0]
+
+    def __iter__(self) -> Any:
+        return (self[i] for i in range(len(self)))
+
+    def __bool__(self) -> bool:
+        return bool(self.item())
+
+    def __float__(self) -> float:
+        return float(self.item())
+
+    def __int__(self) -> int:
+        return int(self.item())
+
+    def __repr__(self) -> str:
+        body = np.array2string(self.data, separator=", ", prefix="tensor(", precision=4)
+        extra = ""
+        if self.data.dtype not in (DEFAULT_FLOAT, np.dtype(np.int64), np.dtype(bool)):
+            extra += f", dtype={self.data.dtype}"
+        if self._ctx is not None:
+            extra += f", grad_fn=<{self._ctx.fn.__name__}>"
+        elif self._requires_grad:
+            extra += ", requires_grad=True"
+        return f"tensor({body}{extra})"
+
+    __hash__ = object.__hash__  # == is elementwise, so hashing is by identity (as in PyTorch)
+
+    # ---------------------------------------------------------------- arithmetic
+    def _lift(self, other: Any) -> Tensor:
+        """Turn an operand into a Tensor; a Python scalar takes this tensor's dtype (a weak scalar)."""
+        if isinstance(other, Tensor):
+            return other
+        if isinstance(other, (bool, int, float)):
+            dtype = self.data.dtype
+            if dtype.kind != "f" and isinstance(other, float):
+                dtype = DEFAULT_FLOAT
+            elif dtype.kind == "b" and not isinstance(other, bool):
+                dtype = np.dtype(np.int64)
+            return _wrap(np.array(other, dtype=dtype))
+        return Tensor(other)
+
+    def __add__(self, other: Any) -> Tensor:
+        return E.Add.apply(self, self._lift(other))
+
+    def __radd__(self, other: Any) -> Tensor:
+        return E.Add.apply(self._lift(other), self)
+
+    def __sub__(self, other: Any) -> Tensor:
+        return E.Sub.apply(self, self._lift(other))
+
+    def __rsub__(self, other: Any) -> Tensor:
+        return E.Sub.apply(self._lift(other), self)
+
+    def __mul__(self, other: Any) -> Tensor:
+        return E.Mul.apply(self, self._lift(other))
+
+    def __rmul__(self, other: Any) -> Tensor:
+        return E.Mul.apply(self._lift(other), self)
+
+    def __truediv__(self, other: Any) -> Tensor:
+        return E.Div.apply(self, self._lift(other))
+
+    def __rtruediv__(self, other: Any) -> Tensor:
+        return E.Div.apply(self._lift(other), self)
+
+    def __pow__(self, exponent: Any) -> Tensor:
+        return self.pow(exponent)
+
+    def __rpow__(self, base: Any) -> Tensor:
+        return E.Pow.apply(self._lift(base), self)
+
+    def __matmul__(self, other: Any) -> Tensor:
+        return L.MatMul.apply(self, self._lift(other))
+
+    def __rmatmul__(self, other: Any) -> Tensor:
+        return L.MatMul.apply(self._lift(other), self)
+
+    def __neg__(self) -> Tensor:
+        return E.Neg.apply(self)
+
+    def __abs__(self) -> Tensor:
+        return E.Abs.apply(self)
+
+    # comparisons: no gradient, a bool tensor
+    def __lt__(self, other: Any) -> Tensor:
+        return _wrap(self.data < self._lift(other).data)
+
+    def __le__(self, other: Any) -> Tensor:
+        return _wrap(self.data <= self._lift(other).data)
+
+    def __gt__(self, other: Any) -> Tensor:
+        return _wrap(self.data > self._lift(other).data)
+
+    def __ge__(self, other: Any) -> Tensor:
+        return _wrap(self.data >= self._lift(other).data)
+
+    def __eq__(self, other: Any) -> Tensor:  # type: ignore[override]
+        return _wrap(self.data == self._lift(other).data)
+
+    def __ne__(self, other: Any) -> Tensor:  # type: ignore[override]
+        return _wrap(self.data != self._lift(other).data)
+
+    def add(self, other: Any) -> Tensor:
+        return self + other
+
+    def sub(self, other: Any) -> Tensor:
+        return self - other
+
+    def mul(self, other: Any) -> Tensor:
+        return self * other
+
+    def div(self, other: Any) -> Tensor:
+        return self / other
+
+    def neg(self) -> Tensor:
+        return -self
+
+    def matmul(self, other: Any) -> Tensor:
+        return self @ other
+
+    def pow(self, exponent: Any) -> Tensor:
+        """``self ** exponent`` for a constant (int or float) or a Tensor exponent."""
+        if isinstance(exponent, (int, float)) and not isinstance(exponent, bool):
+            return E.PowScalar.apply(self, exponent=exponent)
+        return E.Pow.apply(self, self._lift(exponent))
+
+    # ---------------------------------------------------------------- elementwise functions
+    def exp(self) -> Tensor:
+        return E.Exp.apply(self)
+
+    def log(self) -> Tensor:
+        return E.Log.apply(self)
+
+    def sqrt(self) -> Tensor:
+        return E.Sqrt.apply(self)
+
+    def abs(self) -> Tensor:
+        return E.Abs.apply(self)
+
+    def clamp(self, min: float | None = None, max: float | None = None) -> Tensor:  # noqa: A002
+        return E.Clamp.apply(self, min=min, max=max)
+
+    def maximum(self, other: Any) -> Tensor:
+        return E.Maximum.apply(self, self._lift(other))
+
+    def minimum(self, other: Any) -> Tensor:
+        return E.Minimum.apply(self, self._lift(other))
+
+    def relu(self) -> Tensor:
+        return E.ReLU.apply(self)
+
+    def sigmoid(self) -> Tensor:
+        return E.Sigmoid.apply(self)
+
+    def tanh(self) -> Tensor:
+        return E.Tanh.apply(self)
+
+    def gelu(self, approximate: str = "none") -> Tensor:
+        """GELU; ``approximate="tanh"`` for the GPT-2 form."""
+        return E.GELU.apply(self, approximate=approximate)
+
+    def where(self, condition: Any, other: Any) -> Tensor:
+        """``self`` where ``condition`` holds, else ``other`` (PyTorch's ``x.where(cond, y)``)."""
+        return E.Where.apply(self._lift(condition), self, self._lift(other))
+
+    def masked_fill(self, mask: Any, value: float) -> Tensor:
+        """``value`` where ``mask`` is True, else ``self``."""
+        return E.Where.apply(self._lift(mask), self._lift(value), self)
+
+    # ---------------------------------------------------------------- reductions
+    def sum(
+        self,
+        axis: Any = None,
+        keepdims: bool = False,
+        *,
+        dim: Any = None,
+        keepdim: bool | None = None,
+    ) -> Tensor:
+        return R.Sum.apply(self, axis=_axis(axis, dim), keepdims=keepdim or keepdims)
+
+    def mean(
+        self,
+        axis: Any = None,
+        keepdims: bool = False,
+        *,
+        dim: Any = None,
+        keepdim: bool | None = None,
+    ) -> Tensor:
+        axes = R.normalize_axis(_axis(axis, dim), self.ndim)
+        count = int(np.prod([self.shape[a] for a in axes]))
+        x = self if self.data.dtype.kind == "f" else self.astype(DEFAULT_FLOAT)
+        return x.sum(axes, keepdim or keepdims) * (1.0 / count if count else float("nan"))
+
+    def var(
+        self,
+        axis: Any = None,
+        keepdims: bool = False,
+        correction: int = 1,
+        *,
+        dim: Any = None,
+        keepdim: bool | None = None,
+    ) -> Tensor:
+        """Variance over ``axis``, dividing by N - ``correction`` (1 by default, as PyTorch; NumPy's ddof)."""
+        axes = R.normalize_axis(_axis(axis, dim), self.ndim)
+        count = int(np.prod([self.shape[a] for a in axes]))
+        centered = self - self.mean(axes, keepdims=True)
+        return (centered * centered).sum(axes, keepdim or keepdims) / float(
+            max(count - correction, 0)
+        )
+
+    def std(
+        self,
+        axis: Any = None,
+        keepdims: bool = False,
+        correction: int = 1,
+        *,
+        dim: Any = None,
+        keepdim: bool | None = None,
+    ) -> Tensor:
+        return self.var(axis, keepdims, correction, dim=dim, keepdim=keepdim).sqrt()
+
+    def max(
+        self,
+        axis: Any = None,
+        keepdims: bool = False,
+        *,
+        dim: Any = None,
+        keepdim: bool | None = None,
+    ) -> Tensor:
+        """Largest value over ``axis`` (values only, like ``torch.amax``; use ``argmax`` for indices)."""
+        return R.Max.apply(self, axis=_axis(axis, dim), keepdims=keepdim or keepdims, largest=True)
+
+    def min(
+        self,
+        axis: Any = None,
+        keepdims: bool = False,
+        *,
+        dim: Any = None,
+        keepdim: bool | None = None,
+    ) -> Tensor:
+        return R.Max.apply(self, axis=_axis(axis, dim), keepdims=keepdim or keepdims, largest=False)
+
+    def logsumexp(
+        self,
+        axis: Any = None,
+        keepdims: bool = False,
+        *,
+        dim: Any = None,
+        keepdim: bool | None = None,
+    ) -> Tensor:
+        return R.LogSumExp.apply(self, axis=_axis(axis, dim), keepdims=keepdim or keepdims)
+
+    def softmax(self, axis: int = -1, *, dim: int | None = None) -> Tensor:
+        return R.Softmax.apply(self, axis=_axis(axis, dim))
+
+    def log_softmax(self, axis: int = -1, *, dim: int | None = None) -> Tensor:
+        return R.LogSoftmax.apply(self, axis=_axis(axis, dim))
+
+    def argmax(
+        self, axis: int | None = None, keepdims: bool = False, *, dim: int | None = None
+    ) -> Tensor:
+        """Index of the largest value (over the flattened tensor when axis is None); never differentiable."""
+        return _wrap(np.argmax(self.data, axis=_axis(axis, dim), keepdims=keepdims))
+
+    def argmin(
+        self, axis: int | None = None, keepdims: bool = False, *, dim: int | None = None
+    ) -> Tensor:
+        return _wrap(np.argmin(self.data, axis=_axis(axis, dim), keepdims=keepdims))
+
+    # ---------------------------------------------------------------- shape and movement
+    def reshape(self, *shape: Any) -> Tensor:
+        """Same elements, new shape (accepts ``reshape(2, 3)`` and ``reshape((2, 3))``; one -1 allowed)."""
+        shape = shape[0] if len(shape) == 1 and isinstance(shape[0], (tuple, list)) else shape
+        return M.Reshape.apply(self, shape=tuple(shape))
+
+    view = reshape
+
+    def permute(self, *axes: Any) -> Tensor:
+        axes = axes[0] if len(axes) == 1 and isinstance(axes[0], (tuple, list)) else axes
+        return M.Permute.apply(self, axes=tuple(axes))
+
+    def transpose(self, dim0: int = -2, dim1: int = -1) -> Tensor:
+        """Swap two axes (the last two by default)."""
+        axes = list(range(self.ndim))
+        axes[dim0], axes[dim1] = axes[dim1], axes[dim0]
+        return self.permute(*axes)
+
+    def expand(self, *shape: Any) -> Tensor:
+        """Broadcast to ``shape`` without copying; -1 keeps a dimension's size."""
+        shape = shape[0] if len(shape) == 1 and isinstance(shape[0], (tuple, list)) else shape
+        return M.Expand.apply(self, shape=tuple(shape))
+
+    def broadcast_to(self, shape: Any) -> Tensor:
+        return self.expand(shape)
+
+    def squeeze(self, axis: Any = None, *, dim: Any = None) -> Tensor:
+        """Drop size-1 axes (all of them, or those in ``axis``; a named axis of another size is kept)."""
+        axes = R.normalize_axis(_axis(axis, dim), self.ndim)
+        return self.reshape(
+            tuple(n for i, n in enumerate(self.shape) if not (i in axes and n == 1))
+        )
+
+    def unsqueeze(self, axis: int, *, dim: int | None = None) -> Tensor:
+        """Insert a size-1 axis at ``axis`` (negative counts from the end of the result)."""
+        (axis,) = R.normalize_axis(_axis(axis, dim), self.ndim + 1)
+        return self.reshape(self.shape[:axis] + (1,) + self.shape[axis:])
+
+    def flatten(self, start_dim: int = 0, end_dim: int = -1) -> Tensor:
+        """Merge axes ``start_dim..end_dim`` (inclusive) into one."""
+        if self.ndim == 0:
+            return self.reshape(1)
+        start, end = start_dim % self.ndim, end_dim % self.ndim
+        return self.reshape(self.shape[:start] + (-1,) + self.shape[end + 1 :])
+
+    def __getitem__(self, index: Any) -> Tensor:
+        return M.GetItem.apply(self, index=_plain_index(index))
+
+    def __setitem__(self, index: Any, value: Any) -> None:
+        self._check_inplace("item assignment")
+        self.data[_plain_index(index)] = value.data if isinstance(value, Tensor) else value
+
+    def split(
+        self, split_size_or_sections: int | list[int], axis: int = 0, *, dim: int | None = None
+    ) -> tuple[Tensor, ...]:
+        """Pieces of ``split_size`` along ``axis`` (the last may be smaller), or of the listed sizes."""
+        axis = _axis(axis, dim) % self.ndim
+        n = self.shape[axis]
+        if isinstance(split_size_or_sections, int):
+            if split_size_or_sections <= 0:
+                raise ValueError(
+                    f"split: split_size must be positive, got {split_size_or_sections}"
+                )
+            sizes = [
+                min(split_size_or_sections, n - s) for s in range(0, n, split_size_or_sections)
+            ]
+        else:
+            sizes = list(split_size_or_sections)
+            if sum(sizes) != n:
+                raise ValueError(
+                    f"split: sizes {sizes} sum to {sum(sizes)}, but axis {axis} has {n}"
+                )
+        pieces, start = [], 0
+        for size in sizes:
+            index = (slice(None),) * axis + (slice(start, start + size),)
+            pieces.append(self[index])
+            start += size
+        return tuple(pieces)
+
+    def chunk(self, chunks: int, axis: int = 0, *, dim: int | None = None) -> tuple[Tensor, ...]:
+        """Split into ``chunks`` pieces of ceil(n / chunks) (the last may be smaller), as PyTorch."""
+        axis = _axis(axis, dim) % self.ndim
+        return self.split(max(-(-self.shape[axis] // chunks), 1), axis)
+
+    def tril(self, diagonal: int = 0) -> Tensor:
+        return M.Tri.apply(self, k=diagonal, upper=False)
+
+    def triu(self, diagonal: int = 0) -> Tensor:
+        return M.Tri.apply(self, k=diagonal, upper=True)
+
+
+def _plain_index(index: Any) -> Any:
+    """Replace Tensors inside an index by their arrays, so NumPy indexing applies unchanged."""
+    if isinstance(index, Tensor):
+        return index.data
+    if isinstance(index, tuple):
+        return tuple(i.data if isinstance(i, Tensor) else i for i in index)
+    if isinstance(index, list):
+        return np.asarray(index)
+    return index
+
+
+# The ops import Function from minillm.autograd, which imports Tensor from this module; binding them here,
+# after Tensor exists, keeps the import order one-way at load time. Methods look them up at call time.
+from minillm.ops import elementwise as E  # noqa: E402
+from minillm.ops import linalg as L  # noqa: E402
+from minillm.ops import movement as M  # noqa: E402
+from minillm.ops import reduce as R  # noqa: E402
