@@ -2,17 +2,21 @@
 
 What this module owns:
 
-* **grad mode** — ``no_grad()``, ``enable_grad()``, ``set_grad_enabled(flag)``: whether new ops are recorded;
-* **Function / Context** — the contract every primitive op follows. ``forward(ctx, *arrays, **params)``
-  computes an ``np.ndarray`` from ``np.ndarray`` inputs; ``backward(ctx, grad_out)`` returns one gradient
-  per array input (``None`` where ``ctx.needs_input_grad[i]`` is false). Ops never see a Tensor;
-* **the backward pass** — ``run_backward`` sorts the recorded graph topologically *without recursion*
-  (a chain of 100,000 ops works), applies the chain rule node by node, sums gradients back to broadcast
-  input shapes (``unbroadcast``: ops never write broadcasting logic) and frees each node's saved arrays;
-* **anomaly mode** — ``detect_anomaly()``: the first NaN/Inf produced by a forward or backward names its op.
+* **grad mode** — ``no_grad()``, ``enable_grad()``, ``set_grad_enabled(flag)``: whether new ops are
+  recorded;
+* **Function / Context** — the contract every primitive op follows. ``forward(ctx, *arrays,
+  **params)`` computes an ``np.ndarray`` from ``np.ndarray`` inputs; ``backward(ctx, grad_out)``
+  returns one gradient per array input (``None`` where ``ctx.needs_input_grad[i]`` is false). Ops
+  never see a Tensor;
+* **the backward pass** — ``run_backward`` sorts the recorded graph topologically *without
+  recursion* (a chain of 100,000 ops works), applies the chain rule node by node, sums gradients
+  back to broadcast input shapes (``unbroadcast``: ops never write broadcasting logic) and frees
+  each node's saved arrays;
+* **anomaly mode** — ``detect_anomaly()``: the first NaN/Inf produced by a forward or backward names
+  its op.
 
-The math: for ``y = f(x)`` and a scalar loss ``L``, ``dL/dx = (dy/dx)^T dL/dy``. A Function's ``backward``
-is exactly that vector-Jacobian product, computed without ever forming the Jacobian.
+The math: for ``y = f(x)`` and a scalar loss ``L``, ``dL/dx = (dy/dx)^T dL/dy``. A Function's
+``backward`` is exactly that vector-Jacobian product, computed without ever forming the Jacobian.
 
 Read next: ``minillm/ops/elementwise.py`` for the simplest Functions, then ``minillm/tensor.py``.
 """
@@ -94,21 +98,21 @@ class enable_grad(contextlib.ContextDecorator):  # noqa: N801
 
 
 class AnomalyError(FloatingPointError):
-    """A forward output or a backward gradient contained NaN or Inf while ``detect_anomaly`` was on."""
+    """A forward output or backward gradient held NaN/Inf while ``detect_anomaly`` was on."""
 
 
 class detect_anomaly(contextlib.ContextDecorator):  # noqa: N801
-    """Check every forward output and backward gradient for NaN/Inf; raise at the first, naming the op.
+    """Check forward outputs and backward gradients for NaN/Inf; raise at the first, naming its op.
 
     Slower (one ``isfinite`` scan per op), so use it to hunt a NaN, not to train.
 
     >>> import minillm
     >>> x = minillm.tensor([-1.0], requires_grad=True)
-    >>> with minillm.detect_anomaly():
+    >>> with minillm.detect_anomaly():  # doctest: +ELLIPSIS
     ...     x.log()
     Traceback (most recent call last):
     ...
-    minillm.autograd.AnomalyError: Log forward produced NaN/Inf in its output of shape (1,) (inputs: (1,))
+    minillm.autograd.AnomalyError: Log forward produced NaN/Inf in its output of shape (1,) ...
     """
 
     def __enter__(self) -> None:
@@ -136,9 +140,9 @@ def _check_finite(
 class Context:
     """What one recorded op remembers between its forward and its backward.
 
-    ``saved_tensors`` (arrays stored by ``save_for_backward``), ``needs_input_grad`` (one bool per array
-    input), plus any attribute the op sets in forward (an axis, a shape, a mask). The engine adds
-    ``fn`` (the Function class) and ``parents`` (the input Tensors) when the op is recorded.
+    ``saved_tensors`` (arrays stored by ``save_for_backward``), ``needs_input_grad`` (one bool per
+    array input), plus any attribute the op sets in forward (an axis, a shape, a mask). The engine
+    adds ``fn`` (the Function class) and ``parents`` (the input Tensors) when the op is recorded.
     """
 
     saved_tensors: tuple[np.ndarray, ...]
@@ -149,16 +153,20 @@ class Context:
         self.freed = False
 
     def save_for_backward(self, *arrays: np.ndarray) -> None:
-        """Keep these arrays for backward. Save only what backward needs: it lives until backward."""
+        """Keep these arrays for backward. Save only what backward needs.
+
+        It stays alive till then.
+        """
         self.saved_tensors = arrays
 
 
 class Function:
     """A differentiable primitive. Subclass it and write two static methods on raw ndarrays.
 
-    ``forward(ctx, *arrays, **params) -> ndarray`` and ``backward(ctx, grad_out) -> tuple`` returning
-    one gradient per array input, each of the *output's* broadcast shape or the input's own shape: the
-    engine sums it back to the input shape. Call it as ``MyOp.apply(*tensors, **params)``.
+    ``forward(ctx, *arrays, **params) -> ndarray`` and ``backward(ctx, grad_out) -> tuple``
+    returning one gradient per array input, each of the *output's* broadcast shape or the input's
+    own shape: the engine sums it back to the input shape. Call it as ``MyOp.apply(*tensors,
+    **params)``.
 
     >>> import numpy as np
     >>> import minillm
@@ -189,7 +197,10 @@ class Function:
 
     @classmethod
     def apply(cls, *inputs: Tensor, **params: Any) -> Tensor:
-        """Run forward on the inputs' arrays; record the op when grad mode is on and an input needs it."""
+        """Run forward on the inputs' arrays.
+
+        Record the op if grad mode is on and an input needs it.
+        """
         needs = tuple([t._requires_grad for t in inputs])
         record = _Modes.grad_enabled and True in needs
         ctx = Context(needs if record else (False,) * len(needs))
@@ -217,8 +228,8 @@ class Function:
 def unbroadcast(grad: np.ndarray, shape: tuple[int, ...]) -> np.ndarray:
     """Sum ``grad`` down to ``shape``: the adjoint of NumPy broadcasting.
 
-    Broadcasting copies an input along new leading axes and along axes of size 1, so its backward sums
-    over exactly those axes.
+    Broadcasting copies an input along new leading axes and along axes of size 1, so its backward
+    sums over exactly those axes.
 
     >>> unbroadcast(np.ones((2, 3, 4)), (3, 1)).tolist()
     [[8.0], [8.0], [8.0]]
@@ -259,7 +270,7 @@ def _topological_order(root: Tensor) -> list[Tensor]:
 
 
 def _accumulate_leaf(leaf: Tensor, grad: np.ndarray) -> None:
-    """Add ``grad`` into ``leaf.grad`` (PyTorch semantics: leaves accumulate across backward calls)."""
+    """Add ``grad`` into ``leaf.grad`` (as PyTorch: leaves accumulate across backward calls)."""
     if leaf.grad is None:
         # A copy, because ``grad`` may be shared with other inputs or be a read-only broadcast view.
         leaf.grad = Tensor(np.array(grad, dtype=leaf.data.dtype, copy=True))
@@ -268,7 +279,7 @@ def _accumulate_leaf(leaf: Tensor, grad: np.ndarray) -> None:
 
 
 def run_backward(root: Tensor, grad: np.ndarray, retain_graph: bool = False) -> None:
-    """Propagate ``grad`` (dL/droot) to every leaf that requires grad, in reverse topological order."""
+    """Propagate ``grad`` (dL/droot) to every leaf requiring grad, in reverse topological order."""
     if root._ctx is None:  # a leaf: backward on it just accumulates
         _accumulate_leaf(root, grad)
         return
@@ -281,8 +292,9 @@ def run_backward(root: Tensor, grad: np.ndarray, retain_graph: bool = False) -> 
         ctx = node._ctx
         if ctx.freed:
             raise RuntimeError(
-                "Trying to backward through the graph a second time: its saved arrays were freed by "
-                "the first backward. Pass retain_graph=True to the first backward() to keep them."
+                "Trying to backward through the graph a second time: its saved arrays were "
+                "freed by the first backward. Pass retain_graph=True to the first backward() to "
+                "keep them."
             )
         if node._retains_grad:
             _accumulate_leaf(node, g)
@@ -307,6 +319,7 @@ def run_backward(root: Tensor, grad: np.ndarray, retain_graph: bool = False) -> 
             ctx.parents = ()
 
 
-# Tensor's module imports the ops, which import this module: binding Tensor last keeps either import order
+# Tensor's module imports the ops, which import this module: binding Tensor last keeps either import
+# order
 # working (whichever module loads first, Tensor exists before anything here calls it).
 from minillm.tensor import Tensor  # noqa: E402

@@ -1,7 +1,8 @@
 """Factories: the ways to make a Tensor from data, a constant, a range or a random draw.
 
-Shapes are given as ``zeros(2, 3)`` or ``zeros((2, 3))``. Floating results are float32 unless ``dtype``
-says otherwise; random draws come from ``minillm.random.generator()``, so ``manual_seed`` fixes them.
+Shapes are given as ``zeros(2, 3)`` or ``zeros((2, 3))``. Floating results are float32 unless
+``dtype`` says otherwise; random draws come from ``minillm.random.generator()``, so ``manual_seed``
+fixes them.
 """
 
 from __future__ import annotations
@@ -51,7 +52,7 @@ def ones(*shape: Any, dtype: Any = None, requires_grad: bool = False) -> Tensor:
 
 
 def full(shape: Any, fill_value: float, dtype: Any = None, requires_grad: bool = False) -> Tensor:
-    """A tensor of ``shape`` filled with ``fill_value`` (float32 unless ``dtype``, or int64 for an int fill)."""
+    """A tensor of ``shape`` filled with ``fill_value`` (float32, or int64 for an int fill)."""
     if dtype is None and isinstance(fill_value, (bool, int)):
         dtype = np.bool_ if isinstance(fill_value, bool) else np.int64
     shape = (shape,) if isinstance(shape, int) else tuple(shape)
@@ -73,7 +74,7 @@ def ones_like(t: Any, dtype: Any = None, requires_grad: bool = False) -> Tensor:
 
 
 def arange(start: float, end: float | None = None, step: float = 1, dtype: Any = None) -> Tensor:
-    """Values from ``start`` up to (not including) ``end``: int64 for integer arguments, else float32.
+    """Values from ``start`` up to (not including) ``end``: int64 for int arguments, else float32.
 
     >>> arange(3).tolist()
     [0, 1, 2]

@@ -1,7 +1,8 @@
 """The ``minillm.*`` function form of every op: ``minillm.exp(x)`` is ``x.exp()``.
 
-Arguments may be Tensors, arrays or Python numbers. Ops that combine several tensors (``cat``, ``stack``,
-``where``, ``one_hot``, ``pad``) live here, composed from the primitives in ``minillm/ops``.
+Arguments may be Tensors, arrays or Python numbers. Ops that combine several tensors (``cat``,
+``stack``, ``where``, ``one_hot``, ``pad``) live here, composed from the primitives in
+``minillm/ops``.
 """
 
 from __future__ import annotations

@@ -1,9 +1,10 @@
 """The one random generator behind every random draw in minillm, and ``manual_seed`` to fix it.
 
 Factories (``randn``, ``rand``, ``randint``), initializers, dropout and data shuffling all draw from
-``generator()``, a NumPy ``Generator`` (PCG64). ``manual_seed(n)`` reseeds it in place, so code that holds
-the generator sees the new stream too; ``get_rng_state``/``set_rng_state`` save and restore it exactly
-(checkpoints use them to resume bit for bit). The state is a plain dict of ints, safe to store as JSON.
+``generator()``, a NumPy ``Generator`` (PCG64). ``manual_seed(n)`` reseeds it in place, so code that
+holds the generator sees the new stream too; ``get_rng_state``/``set_rng_state`` save and restore it
+exactly (checkpoints use them to resume bit for bit). The state is a plain dict of ints, safe to
+store as JSON.
 """
 
 from __future__ import annotations

@@ -1,16 +1,18 @@
 """Tensor: an ``np.ndarray`` plus what reverse-mode autograd needs to know about it.
 
-A Tensor holds ``data`` (the array), ``grad`` (a Tensor, filled by ``backward``), whether it requires a
-gradient, and, if an op produced it while grad mode was on, that op's context (``_ctx``), which links it
-to its inputs. That link is the whole computation graph: ``backward()`` walks it (``minillm/autograd.py``).
+A Tensor holds ``data`` (the array), ``grad`` (a Tensor, filled by ``backward``), whether it
+requires a gradient, and, if an op produced it while grad mode was on, that op's context (``_ctx``),
+which links it to its inputs. That link is the whole computation graph: ``backward()`` walks it
+(``minillm/autograd.py``).
 
 Every method here is a one-liner over a primitive in ``minillm/ops`` or a short composition of them
-(mean = sum / n, var, std, squeeze, stack, split, masked_fill, ...). Composites carry no derivative code.
+(mean = sum / n, var, std, squeeze, stack, split, masked_fill, ...). Composites carry no derivative
+code.
 
-Dtypes: Python floats become float32 (as in PyTorch); a float64 NumPy array stays float64, which is what
-gradient checks use; integer and bool tensors hold indices and masks and never require grad. A Python
-scalar operand takes the tensor's dtype, so ``x * 0.5`` stays float32. Binary ops broadcast exactly as
-NumPy does.
+Dtypes: Python floats become float32 (as in PyTorch); a float64 NumPy array stays float64, which is
+what gradient checks use; integer and bool tensors hold indices and masks and never require grad. A
+Python scalar operand takes the tensor's dtype, so ``x * 0.5`` stays float32. Binary ops broadcast
+exactly as NumPy does.
 
 Read next: ``minillm/ops/__init__.py``; factories are in ``minillm/creation.py``.
 """
@@ -26,7 +28,7 @@ _FLOAT64 = np.dtype(np.float64)
 
 
 def as_array(data: Any, dtype: Any = None) -> np.ndarray:
-    """Convert ``data`` to the ndarray a Tensor holds, applying minillm's default dtypes (no copy if possible).
+    """Convert ``data`` to a Tensor's ndarray with minillm's default dtypes (no needless copy).
 
     >>> as_array([1.0, 2.0]).dtype
     dtype('float32')
@@ -101,7 +103,10 @@ class Tensor:
         return self.data.dtype
 
     def size(self, dim: int | None = None) -> tuple[int, ...] | int:
-        """The shape, or its length along ``dim`` (PyTorch's ``size``; ``numel()`` counts elements)."""
+        """The shape, or its length along ``dim``.
+
+        (PyTorch's ``size``; ``numel()`` counts elements)
+        """
         return self.data.shape if dim is None else self.data.shape[dim]
 
     def numel(self) -> int:
@@ -163,14 +168,14 @@ class Tensor:
 
         if not self._requires_grad:
             raise RuntimeError(
-                "backward(): this tensor does not require grad, so it has no graph. Was it computed "
-                "under no_grad(), or from tensors none of which had requires_grad=True?"
+                "backward(): this tensor does not require grad, so it has no graph. Was it "
+                "computed under no_grad(), or from tensors none of which had requires_grad=True?"
             )
         if gradient is None:
             if self.data.size != 1:
                 raise RuntimeError(
-                    f"backward(): a gradient can be implied only for a one-element output, but this "
-                    f"tensor has shape {self.shape}. Pass gradient= a tensor of shape {self.shape} "
+                    f"backward(): a gradient can be implied only for a one-element output, but "
+                    f"this tensor has shape {self.shape}. Pass gradient= a tensor of that shape "
                     f"(for example minillm.ones_like(t)), or reduce it first (t.sum().backward())."
                 )
             grad = np.ones_like(self.data)
@@ -275,7 +280,10 @@ class Tensor:
 
     # ---------------------------------------------------------------- arithmetic
     def _lift(self, other: Any) -> Tensor:
-        """Turn an operand into a Tensor; a Python scalar takes this tensor's dtype (a weak scalar)."""
+        """Turn an operand into a Tensor.
+
+        A Python scalar takes this tensor's dtype (weak scalar).
+        """
         if isinstance(other, Tensor):
             return other
         if isinstance(other, (bool, int, float)):
@@ -448,7 +456,10 @@ class Tensor:
         dim: Any = None,
         keepdim: bool | None = None,
     ) -> Tensor:
-        """Variance over ``axis``, dividing by N - ``correction`` (1 by default, as PyTorch; NumPy's ddof)."""
+        """Variance over ``axis``, dividing by N - ``correction``.
+
+        Default 1 as PyTorch; NumPy's ddof.
+        """
         axes = R.normalize_axis(_axis(axis, dim), self.ndim)
         count = int(np.prod([self.shape[a] for a in axes]))
         centered = self - self.mean(axes, keepdims=True)
@@ -475,7 +486,7 @@ class Tensor:
         dim: Any = None,
         keepdim: bool | None = None,
     ) -> Tensor:
-        """Largest value over ``axis`` (values only, like ``torch.amax``; use ``argmax`` for indices)."""
+        """Largest value over ``axis`` (values only, as ``torch.amax``; see ``argmax``)."""
         return R.Max.apply(self, axis=_axis(axis, dim), keepdims=keepdim or keepdims, largest=True)
 
     def min(
@@ -507,7 +518,7 @@ class Tensor:
     def argmax(
         self, axis: int | None = None, keepdims: bool = False, *, dim: int | None = None
     ) -> Tensor:
-        """Index of the largest value (over the flattened tensor when axis is None); never differentiable."""
+        """Index of the largest value (in the flattened tensor if axis is None); no gradient."""
         return _wrap(np.argmax(self.data, axis=_axis(axis, dim), keepdims=keepdims))
 
     def argmin(
@@ -517,7 +528,7 @@ class Tensor:
 
     # ---------------------------------------------------------------- shape and movement
     def reshape(self, *shape: Any) -> Tensor:
-        """Same elements, new shape (accepts ``reshape(2, 3)`` and ``reshape((2, 3))``; one -1 allowed)."""
+        """Same elements, new shape: ``reshape(2, 3)`` or ``reshape((2, 3))``; -1 is inferred."""
         shape = shape[0] if len(shape) == 1 and isinstance(shape[0], (tuple, list)) else shape
         return M.Reshape.apply(self, shape=tuple(shape))
 
@@ -542,7 +553,7 @@ class Tensor:
         return self.expand(shape)
 
     def squeeze(self, axis: Any = None, *, dim: Any = None) -> Tensor:
-        """Drop size-1 axes (all of them, or those in ``axis``; a named axis of another size is kept)."""
+        """Drop size-1 axes (all, or those in ``axis``; a named axis of another size is kept)."""
         axes = R.normalize_axis(_axis(axis, dim), self.ndim)
         return self.reshape(
             tuple(n for i, n in enumerate(self.shape) if not (i in axes and n == 1))
@@ -570,7 +581,7 @@ class Tensor:
     def split(
         self, split_size_or_sections: int | list[int], axis: int = 0, *, dim: int | None = None
     ) -> tuple[Tensor, ...]:
-        """Pieces of ``split_size`` along ``axis`` (the last may be smaller), or of the listed sizes."""
+        """Pieces of ``split_size`` along ``axis`` (the last may be smaller), or of listed sizes."""
         axis = _axis(axis, dim) % self.ndim
         n = self.shape[axis]
         if isinstance(split_size_or_sections, int):
@@ -595,7 +606,7 @@ class Tensor:
         return tuple(pieces)
 
     def chunk(self, chunks: int, axis: int = 0, *, dim: int | None = None) -> tuple[Tensor, ...]:
-        """Split into ``chunks`` pieces of ceil(n / chunks) (the last may be smaller), as PyTorch."""
+        """Split into pieces of ceil(n / chunks) along ``axis`` (the last may be smaller)."""
         axis = _axis(axis, dim) % self.ndim
         return self.split(max(-(-self.shape[axis] // chunks), 1), axis)
 
@@ -617,8 +628,10 @@ def _plain_index(index: Any) -> Any:
     return index
 
 
-# The ops import Function from minillm.autograd, which imports Tensor from this module; binding them here,
-# after Tensor exists, keeps the import order one-way at load time. Methods look them up at call time.
+# The ops import Function from minillm.autograd, which imports Tensor from this module; binding them
+# here,
+# after Tensor exists, keeps the import order one-way at load time. Methods look them up at call
+# time.
 from minillm.ops import elementwise as E  # noqa: E402
 from minillm.ops import linalg as L  # noqa: E402
 from minillm.ops import movement as M  # noqa: E402

@@ -1,16 +1,16 @@
-"""Tools to test a differentiable op — minillm's own or yours: ``gradcheck`` and Hypothesis strategies.
+"""Tools to test a differentiable op, minillm's or yours: ``gradcheck`` and Hypothesis strategies.
 
 ``gradcheck`` compares the gradients autograd computes with central finite differences in float64,
 
     dy/dx_j ~ (f(x + eps e_j) - f(x - eps e_j)) / (2 eps)     (error O(eps^2)),
 
-as the full Jacobian when it is small, and otherwise as random projections: for random directions ``u``
-(per input) and ``v`` (over the output), autograd's ``<v, J u>`` is one backward pass and an inner
-product, and the numeric one is a single central difference along ``u`` — any wrong entry of ``J``
-shows up with probability 1.
+as the full Jacobian when it is small, and otherwise as random projections: for random directions
+``u`` (per input) and ``v`` (over the output), autograd's ``<v, J u>`` is one backward pass and an
+inner product, and the numeric one is a single central difference along ``u`` — any wrong entry of
+``J`` shows up with probability 1.
 
-The strategies (``shapes``, ``broadcastable_shapes``, ``tensors``) need Hypothesis (the ``test`` extra),
-which is imported only when they are called.
+The strategies (``shapes``, ``broadcastable_shapes``, ``tensors``) need Hypothesis (the ``test``
+extra), which is imported only when they are called.
 """
 
 from __future__ import annotations
@@ -28,11 +28,11 @@ FULL_JACOBIAN_LIMIT = (
 
 
 class GradcheckError(AssertionError):
-    """Analytic and numeric gradients disagree; the message names the input and the worst element."""
+    """Analytic and numeric gradients disagree; the message names the input and worst element."""
 
 
 def _prepare(inputs: Sequence[Any]) -> list[Tensor]:
-    """Fresh float64 leaves for the floating inputs that require grad; others pass through unchanged."""
+    """Fresh float64 leaves for inputs that require grad; other inputs pass through unchanged."""
     prepared = []
     for x in inputs:
         t = x if isinstance(x, Tensor) else Tensor(x)
@@ -59,7 +59,7 @@ def _evaluate(fn: Callable[..., Tensor], inputs: list[Tensor]) -> np.ndarray:
 def _vjp(
     fn: Callable[..., Tensor], inputs: list[Tensor], cotangent: np.ndarray
 ) -> list[np.ndarray]:
-    """Autograd's v^T J for each input that requires grad (zeros where the output does not depend on it)."""
+    """Autograd's v^T J for each input that requires grad (zeros where the output ignores it)."""
     for t in inputs:
         t.grad = None
     out = _output(fn, inputs)
@@ -88,9 +88,10 @@ def gradcheck(
 ) -> bool:
     """Check autograd's gradients of ``fn(*inputs)`` against central finite differences in float64.
 
-    Inputs with ``requires_grad=True`` are checked (as float64 copies); others (indices, masks) are passed
-    as they are. Returns True, or raises ``GradcheckError`` naming the input, the worst element and both
-    values. An element passes when ``|analytic - numeric| <= atol + rtol * |numeric|``.
+    Inputs with ``requires_grad=True`` are checked (as float64 copies); others (indices, masks) are
+    passed as they are. Returns True, or raises ``GradcheckError`` naming the input, the worst
+    element and both values. An element passes when ``|analytic - numeric| <= atol + rtol *
+    |numeric|``.
 
     >>> import minillm
     >>> x = minillm.randn(3, 4, dtype="float64", requires_grad=True)
@@ -225,8 +226,9 @@ def tensors(
     """Strategy for Tensors of ``shape`` (a shape or a shape strategy; default ``shapes()``).
 
     ``elements`` is a domain name from ``DOMAINS`` ("real", "positive", "unit", "nonzero") or a
-    Hypothesis strategy for the elements. Values are spaced at least ~1e-3 apart in practice by drawing
-    from a float grid, so finite differences never straddle a kink between two equal elements.
+    Hypothesis strategy for the elements. Values are spaced at least ~1e-3 apart in practice by
+    drawing from a float grid, so finite differences never straddle a kink between two equal
+    elements.
     """
     from hypothesis import strategies as st
     from hypothesis.extra import numpy as hnp

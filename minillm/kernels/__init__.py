@@ -1,8 +1,9 @@
 """Hot loops on plain ndarrays, each with a NumPy twin, and the dispatcher that picks between them.
 
-Every kernel file holds a header comment (what it computes, the shapes, who calls it), the NumPy reference
-``<name>_ref`` and the Numba version ``<name>`` with the same signature: outputs first, then inputs, then
-sizes; gradients are prefixed ``d``. Ops never call a kernel module directly: they ask ``kernel(name)``.
+Every kernel file holds a header comment (what it computes, the shapes, who calls it), the NumPy
+reference ``<name>_ref`` and the Numba version ``<name>`` with the same signature: outputs first,
+then inputs, then sizes; gradients are prefixed ``d``. Ops never call a kernel module directly: they
+ask ``kernel(name)``.
 
 The Numba version is chosen unless ``MINILLM_NUMBA=0`` is set or Numba is not installed. Nothing is
 imported or compiled at ``import minillm``: a kernel's module (and Numba itself) loads on the first

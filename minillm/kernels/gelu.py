@@ -6,8 +6,9 @@
             gelu'(x) = 0.5 (1 + tanh u) + 0.5 x (1 - tanh^2 u) sqrt(2/pi) (1 + 3 * 0.044715 x^2)
 
 Shapes: flat 1-D arrays of N elements (callers pass ``.ravel()`` views of contiguous arrays).
-Called by ``minillm.ops.elementwise.GELU``. The exact form needs erf, which NumPy lacks: the twin maps
-Python's ``math.erf`` over the array (slow but obviously right); the Numba version calls the same libm erf.
+Called by ``minillm.ops.elementwise.GELU``. The exact form needs erf, which NumPy lacks: the twin
+maps Python's ``math.erf`` over the array (slow but obviously right); the Numba version calls the
+same libm erf.
 """
 
 from __future__ import annotations

@@ -1,9 +1,9 @@
 """Elementwise primitives: each output element depends on the matching element of each input.
 
-Inputs may broadcast against each other; backward returns gradients of the *output's* shape and the engine
-sums them back to each input's shape (``minillm.autograd.unbroadcast``). Each docstring gives the forward
-formula and its local derivative. Constants are Python floats so float32 inputs stay float32 (NumPy 2
-promotes a float32 array times an ``np.float64`` scalar to float64).
+Inputs may broadcast against each other; backward returns gradients of the *output's* shape and the
+engine sums them back to each input's shape (``minillm.autograd.unbroadcast``). Each docstring gives
+the forward formula and its local derivative. Constants are Python floats so float32 inputs stay
+float32 (NumPy 2 promotes a float32 array times an ``np.float64`` scalar to float64).
 
 Read next: ``reduce.py``.
 """
@@ -104,7 +104,7 @@ class PowScalar(Function):
 
 
 class Pow(Function):
-    """y = a^b;  dy/da = b a^(b-1),  dy/db = a^b ln a (taken as 0 where a = 0 and b >= 0, as PyTorch)."""
+    """y = a^b;  dy/da = b a^(b-1),  dy/db = a^b ln a (0 where a = 0 and b >= 0, as PyTorch)."""
 
     @staticmethod
     def forward(ctx: Context, a: np.ndarray, b: np.ndarray) -> np.ndarray:
@@ -206,7 +206,7 @@ class Clamp(Function):
 
 
 class Maximum(Function):
-    """y = max(a, b);  the gradient goes to the larger input, split in half on ties (as PyTorch)."""
+    """y = max(a, b);  the gradient goes to the larger input, split in half on ties (PyTorch)."""
 
     @staticmethod
     def forward(ctx: Context, a: np.ndarray, b: np.ndarray) -> np.ndarray:
@@ -221,7 +221,7 @@ class Maximum(Function):
 
 
 class Minimum(Function):
-    """y = min(a, b);  the gradient goes to the smaller input, split in half on ties (as PyTorch)."""
+    """y = min(a, b);  the gradient goes to the smaller input, split in half on ties (PyTorch)."""
 
     @staticmethod
     def forward(ctx: Context, a: np.ndarray, b: np.ndarray) -> np.ndarray:
@@ -251,7 +251,10 @@ class ReLU(Function):
 
 
 class Sigmoid(Function):
-    """y = 1 / (1 + e^-x), computed as (1 + tanh(x/2)) / 2, which never overflows;  dy/dx = y (1 - y)."""
+    """y = 1 / (1 + e^-x) = (1 + tanh(x/2)) / 2.
+
+    The form that never overflows);  dy/dx = y (1 - y.
+    """
 
     @staticmethod
     def forward(ctx: Context, x: np.ndarray) -> np.ndarray:
@@ -281,7 +284,7 @@ class Tanh(Function):
 
 
 class GELU(Function):
-    """y = x Phi(x) (``approximate="none"``) or its tanh approximation; formulas in ``kernels/gelu.py``."""
+    """y = x Phi(x) (``approximate="none"``) or its tanh approximation; see ``kernels/gelu.py``."""
 
     @staticmethod
     def forward(ctx: Context, x: np.ndarray, *, approximate: str = "none") -> np.ndarray:
@@ -304,7 +307,10 @@ class GELU(Function):
 
 
 class Where(Function):
-    """y = a where cond else b;  dy/da = cond, dy/db = not cond. ``cond`` is a boolean input, never differentiated."""
+    """y = a where cond else b;  dy/da = cond, dy/db = not cond.
+
+    ``cond`` is never differentiated.
+    """
 
     @staticmethod
     def forward(ctx: Context, cond: np.ndarray, a: np.ndarray, b: np.ndarray) -> np.ndarray:

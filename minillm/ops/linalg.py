@@ -1,11 +1,11 @@
-"""Matrix product with NumPy's ``matmul`` semantics: 1-D vectors, 2-D matrices and broadcast batches.
+"""Matrix product with NumPy's ``matmul`` semantics: 1-D vectors, 2-D matrices, broadcast batches.
 
     Y = A B,   dA = G B^T,   dB = A^T G
 
-A 1-D first operand is treated as a row (1, K) and a 1-D second operand as a column (K, 1); the added axis
-is removed from the result, so backward adds it back to G before the two products and removes it again.
-Batch axes broadcast, and the engine sums the gradients back over them. The products themselves are BLAS
-calls: nothing here is worth a Numba kernel.
+A 1-D first operand is treated as a row (1, K) and a 1-D second operand as a column (K, 1); the
+added axis is removed from the result, so backward adds it back to G before the two products and
+removes it again. Batch axes broadcast, and the engine sums the gradients back over them. The
+products themselves are BLAS calls: nothing here is worth a Numba kernel.
 
 Read next: ``minillm/tensor.py``, where these primitives become Tensor methods.
 """
@@ -32,7 +32,8 @@ class MatMul(Function):
         if k_a != k_b:
             raise ValueError(
                 f"matmul: shapes {a.shape} and {b.shape} do not align: the last axis of the first "
-                f"({k_a}) must equal the {'second-to-last' if b.ndim > 1 else 'only'} axis of the second ({k_b})"
+                f"({k_a}) must equal the {'second-to-last' if b.ndim > 1 else 'only'} axis of the "
+                f"second ({k_b})"
             )
         ctx.save_for_backward(a, b)
         try:

@@ -1,9 +1,9 @@
 """Movement primitives: ops that rearrange, select or copy elements without arithmetic on them.
 
 Each backward routes the gradient back to where the element came from: reshape un-reshapes, permute
-applies the inverse permutation, indexing scatters (adding, so an index that appears twice receives both
-gradients), cat splits, pad crops. ``Expand``'s backward is the identity: the engine's ``unbroadcast`` sums
-the copies back, exactly as for a broadcasting add.
+applies the inverse permutation, indexing scatters (adding, so an index that appears twice receives
+both gradients), cat splits, pad crops. ``Expand``'s backward is the identity: the engine's
+``unbroadcast`` sums the copies back, exactly as for a broadcasting add.
 
 Read next: ``linalg.py``.
 """
@@ -40,7 +40,7 @@ class Reshape(Function):
 
 
 class Permute(Function):
-    """y = x with its axes reordered: y.shape[i] = x.shape[axes[i]];  dx = g with the inverse order."""
+    """y = x with axes reordered: y.shape[i] = x.shape[axes[i]];  dx = g in the inverse order."""
 
     @staticmethod
     def forward(ctx: Context, x: np.ndarray, *, axes: Shape) -> np.ndarray:
@@ -57,7 +57,7 @@ class Permute(Function):
 
 
 class Expand(Function):
-    """y = x broadcast to ``shape`` (-1 keeps a size);  dx = g summed over the copies (by the engine)."""
+    """y = x broadcast to ``shape`` (-1 keeps a size);  dx = g summed over the copies (engine)."""
 
     @staticmethod
     def forward(ctx: Context, x: np.ndarray, *, shape: Shape) -> np.ndarray:
@@ -78,13 +78,16 @@ class Expand(Function):
 
 
 def _is_basic(index: Any) -> bool:
-    """True when ``index`` uses only ints, slices, None and Ellipsis: no element is selected twice."""
+    """True when ``index`` has only ints, slices, None and Ellipsis: no element is taken twice."""
     parts = index if isinstance(index, tuple) else (index,)
     return all(isinstance(p, (int, np.integer, slice)) or p is None or p is Ellipsis for p in parts)
 
 
 class GetItem(Function):
-    """y = x[index] for slices, integers, integer arrays and boolean masks;  dx = g scattered back (added)."""
+    """y = x[index] for slices, ints, int arrays and boolean masks.
+
+    dx = g scattered back (added).
+    """
 
     @staticmethod
     def forward(ctx: Context, x: np.ndarray, *, index: Any) -> np.ndarray:
@@ -133,8 +136,10 @@ class Cat(Function):
 
 
 class Pad(Function):
-    """y = x with constant borders. ``pad`` follows PyTorch: (left, right) of the last axis, then of the
-    axis before it, and so on;  dx = the interior of g."""
+    """y = x with constant borders;  dx = the interior of g.
+
+    ``pad`` follows PyTorch: (left, right) of the last axis, then of the axis before it, ...
+    """
 
     @staticmethod
     def forward(ctx: Context, x: np.ndarray, *, pad: Shape, value: float = 0.0) -> np.ndarray:
@@ -156,7 +161,10 @@ class Pad(Function):
 
 
 class Tri(Function):
-    """y = the lower (``upper=False``) or upper triangle of the last two axes, from diagonal k;  dx = same of g."""
+    """y = the lower (or ``upper``) triangle of the last two axes from diagonal k.
+
+    dx = same of g.
+    """
 
     @staticmethod
     def forward(ctx: Context, x: np.ndarray, *, k: int = 0, upper: bool = False) -> np.ndarray:

@@ -1,8 +1,8 @@
 """Reductions and the normalizations built on them: sum, max/min, logsumexp, softmax, log-softmax.
 
-``axis`` is None (all axes), an int, or a tuple of ints; negative axes count from the end. A reduction's
-backward spreads the output gradient back over the reduced axes: by broadcasting for a sum, onto the
-arg-max positions for a max, weighted by softmax for logsumexp.
+``axis`` is None (all axes), an int, or a tuple of ints; negative axes count from the end. A
+reduction's backward spreads the output gradient back over the reduced axes: by broadcasting for a
+sum, onto the arg-max positions for a max, weighted by softmax for logsumexp.
 
 Softmax and log-softmax subtract the row maximum first, so logits of +-1e4 neither overflow nor lose
 the answer; a row that is entirely -inf gives NaN, as it does in PyTorch.
@@ -62,7 +62,10 @@ class Sum(Function):
 
 
 class Max(Function):
-    """y = max (or min) of x over ``axis``;  the gradient is shared evenly by all elements equal to y."""
+    """y = max (or min) of x over ``axis``.
+
+    The gradient is shared evenly by the elements equal to y.
+    """
 
     @staticmethod
     def forward(
@@ -93,7 +96,7 @@ class Max(Function):
 
 
 class LogSumExp(Function):
-    """y = log sum exp x = m + log sum exp(x - m) with m = max x;  dy/dx = softmax(x) = exp(x - y)."""
+    """y = log sum exp x = m + log sum exp(x - m), m = max x;  dy/dx = softmax(x) = exp(x - y)."""
 
     @staticmethod
     def forward(
