@@ -178,7 +178,7 @@ class Tensor:
                     f"this tensor has shape {self.shape}. Pass gradient= a tensor of that shape "
                     f"(for example minillm.ones_like(t)), or reduce it first (t.sum().backward())."
                 )
-            grad = np.ones_like(self.data)
+            grad = np.ones(self.data.shape, dtype=self.data.dtype)
         else:
             grad = as_array(gradient, self.data.dtype)
             if grad.shape != self.shape:

@@ -45,20 +45,25 @@ def _expand(g: np.ndarray, axes: tuple[int, ...], keepdims: bool) -> np.ndarray:
 
 
 class Sum(Function):
-    """y = sum of x over ``axis``;  dy/dx = 1 for every summed element (backward broadcasts)."""
+    """y = sum of x over ``axis``;  dy/dx = 1 for every summed element (backward broadcasts g)."""
 
     @staticmethod
     def forward(
         ctx: Context, x: np.ndarray, *, axis: Axis = None, keepdims: bool = False
     ) -> np.ndarray:
-        ctx.axes = normalize_axis(axis, x.ndim)
-        ctx.keepdims = keepdims
         ctx.shape = x.shape
-        return np.sum(x, axis=ctx.axes, keepdims=keepdims)
+        if axis is None:  # the common case (a loss), kept free of axis bookkeeping
+            ctx.kept = (1,) * x.ndim
+            return x.sum(keepdims=keepdims)
+        axes = normalize_axis(axis, x.ndim)
+        ctx.kept = tuple(1 if i in axes else n for i, n in enumerate(x.shape))
+        return x.sum(axis=axes, keepdims=keepdims)
 
     @staticmethod
     def backward(ctx: Context, g: np.ndarray) -> Grads:
-        return (np.broadcast_to(_expand(g, ctx.axes, ctx.keepdims), ctx.shape),)
+        dx = np.empty(ctx.shape, dtype=g.dtype)
+        dx[...] = g.reshape(ctx.kept)  # a fresh array: faster than broadcast_to for small tensors
+        return (dx,)
 
 
 class Max(Function):

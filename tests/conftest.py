@@ -1,0 +1,31 @@
+"""Shared test setup: Hypothesis profiles and a fixed seed for every test.
+
+Profiles: ``dev`` (the default; quick) and ``ci`` (more examples), chosen with ``HYPOTHESIS_PROFILE``.
+Both disable Hypothesis's per-example deadline: a kernel's first call compiles with Numba, which
+would otherwise fail a timing check that has nothing to do with correctness.
+"""
+
+from __future__ import annotations
+
+import os
+
+import numpy as np
+import pytest
+from hypothesis import HealthCheck, settings
+
+import minillm
+
+settings.register_profile(
+    "dev", max_examples=25, deadline=None, suppress_health_check=[HealthCheck.too_slow]
+)
+settings.register_profile(
+    "ci", max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow]
+)
+settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "dev"))
+
+
+@pytest.fixture(autouse=True)
+def _seed() -> None:
+    """Every test starts from the same random state, so a failure reproduces."""
+    np.random.seed(0)
+    minillm.manual_seed(0)
