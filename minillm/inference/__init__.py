@@ -1,0 +1,23 @@
+"""Generation: the NumPy inference engine, the KV cache, sampling, the prefix cache and the timeline.
+
+Read in this order: ``sampling.py``, ``kv_cache.py``, ``engine.py``, ``generate.py``,
+``prefix_cache.py``, ``timeline.py``.
+"""
+
+from minillm.inference.engine import GPTEngine
+from minillm.inference.generate import generate, stream
+from minillm.inference.kv_cache import KVCache
+from minillm.inference.prefix_cache import PrefixCache
+from minillm.inference.sampling import probabilities, sample
+from minillm.inference.timeline import Timeline
+
+__all__ = [
+    "GPTEngine",
+    "KVCache",
+    "PrefixCache",
+    "Timeline",
+    "generate",
+    "probabilities",
+    "sample",
+    "stream",
+]
