@@ -62,7 +62,7 @@ def _load_model(out_dir: Path) -> tuple[Any, Any]:
             )
     config = json.loads((out_dir / CONFIG).read_text())["model"]
     model = GPT(GPTConfig(**config))
-    io.load_checkpoint(out_dir / CHECKPOINT, model=model)
+    io.load_checkpoint(out_dir / CHECKPOINT, model=model, restore_rng=False)
     model.eval()
     return model, load_tokenizer(out_dir / TOKENIZER)
 

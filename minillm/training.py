@@ -41,7 +41,7 @@ from minillm import io, nn
 from minillm.data.corpus import read_corpus
 from minillm.data.windows import encode_cached, random_windows, split_by_position
 from minillm.models.gpt import GPT, GPTConfig
-from minillm.optim.lr_scheduler import warmup_cosine_lr
+from minillm.optim.lr_scheduler import warmup_cosine
 from minillm.tokenizers import ByteLevelBPETokenizer, CharTokenizer, Tokenizer, load_tokenizer
 
 CHECKPOINT = "ckpt.safetensors"
@@ -223,7 +223,7 @@ class Trainer:
     # ------------------------------------------------------------------ the loop
     def lr_at(self, step: int) -> float:
         c = self.cfg
-        return warmup_cosine_lr(step, c.lr, c.warmup, c.max_steps, c.min_lr)
+        return warmup_cosine(step, c.lr, c.warmup, c.max_steps, c.min_lr)
 
     def train_step(self) -> tuple[float, float]:
         """One optimizer step; returns (loss, gradient norm before clipping)."""
