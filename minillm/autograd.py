@@ -252,18 +252,20 @@ def _topological_order(root: Tensor) -> list[Tensor]:
     Python's recursion limit.
     """
     order: list[Tensor] = []
-    visited = {id(root)}
+    expanded_ids: set[int] = set()
     stack: list[tuple[Tensor, bool]] = [(root, False)]
     while stack:
-        node, expanded = stack.pop()
-        if expanded:
+        node, children_done = stack.pop()
+        if children_done:  # every input of node is already in order: node can follow them
             order.append(node)
             continue
+        if id(node) in expanded_ids:  # reached again by another path: already placed or pending
+            continue
+        expanded_ids.add(id(node))
         stack.append((node, True))
         parents = node._ctx.parents if not node._ctx.freed else ()
         for p in parents:
-            if p._ctx is not None and id(p) not in visited:
-                visited.add(id(p))
+            if p._ctx is not None and id(p) not in expanded_ids:
                 stack.append((p, False))
     order.reverse()  # post-order reversed: consumers before producers
     return order
