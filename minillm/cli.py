@@ -70,6 +70,7 @@ def _load_model(out_dir: Path) -> tuple[Any, Any]:
 def _print_stream(tokenizer: Any, tokens: Any, prompt_ids: list[int]) -> list[int]:
     """Print text as tokens arrive; hold back a partial UTF-8 character until it completes."""
     ids, shown = list(prompt_ids), tokenizer.decode(prompt_ids)
+    sys.stdout.write(shown)
     for token in tokens:
         ids.append(int(token[0]))
         text = tokenizer.decode(ids)

@@ -1,0 +1,113 @@
+"""The main job end to end: ``minillm train``, ``minillm generate``, ``--resume`` bit for bit, failures."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from minillm import io
+from minillm.cli import main
+from minillm.data.corpus import read_corpus
+
+TINY = [
+    "--n-layer", "1", "--n-head", "2", "--n-embd", "16", "--block-size", "16",
+    "--batch-size", "4", "--warmup", "2", "--eval-interval", "3", "--eval-iters", "2",
+    "--sample-tokens", "20", "--no-progress", "--seed", "7",
+]  # fmt: skip
+
+
+@pytest.fixture(scope="module")
+def corpus(tmp_path_factory) -> Path:
+    path = tmp_path_factory.mktemp("corpus") / "text.txt"
+    path.write_text("def add(a, b):\n    return a + b\n\nclass Point:\n    x: int\n" * 40)
+    return path
+
+
+def weights(out: Path) -> dict[str, np.ndarray]:
+    return {k: np.array(v.data) for k, v in io.load(out / "ckpt.safetensors").items()}
+
+
+def test_train_generate_and_resume_bit_exact(corpus, tmp_path, capsys):
+    straight, split = tmp_path / "straight", tmp_path / "split"
+    args = ["train", "--data", str(corpus), "--max-steps", "6", *TINY]
+    assert main([*args, "--out-dir", str(straight)]) == 0
+    out = capsys.readouterr().out
+    assert "val loss" in out and "--- a sample ---" in out
+    assert main([*args, "--out-dir", str(split), "--stop-after", "4"]) == 0
+    metrics = [json.loads(ln) for ln in (split / "metrics.jsonl").read_text().splitlines()]
+    assert [m["step"] for m in metrics] == [0, 1, 2, 3]
+    # resume in a fresh process: nothing may leak through this interpreter's state
+    subprocess.run(
+        [sys.executable, "-m", "minillm", *args, "--out-dir", str(split), "--resume"],
+        check=True,
+        capture_output=True,
+    )
+    a, b = weights(straight), weights(split)
+    assert a.keys() == b.keys()
+    for name in a:
+        np.testing.assert_array_equal(a[name], b[name], err_msg=name)
+    lines = [json.loads(ln) for ln in (straight / "metrics.jsonl").read_text().splitlines()]
+    resumed = [json.loads(ln) for ln in (split / "metrics.jsonl").read_text().splitlines()]
+    assert [m["loss"] for m in lines] == [m["loss"] for m in resumed]
+
+    capsys.readouterr()
+    assert main(["generate", "--out-dir", str(straight), "--prompt", "def ", "--max-new-tokens",
+                 "15", "--seed", "1", "--trace"]) == 0  # fmt: skip
+    out = capsys.readouterr().out
+    assert out.startswith("def ") and "time to first token" in out
+
+
+def test_bpe_run_and_batched_prompts(corpus, tmp_path, capsys):
+    out = tmp_path / "bpe"
+    args = ["train", "--data", str(corpus), "--tokenizer", "bpe", "--vocab-size", "300"]
+    assert main([*args, "--max-steps", "3", "--out-dir", str(out), *TINY]) == 0
+    prompts = tmp_path / "prompts.txt"
+    prompts.write_text("def add\nclass Po\n")
+    capsys.readouterr()
+    assert main(["generate", "--out-dir", str(out), "--prompts", str(prompts),
+                 "--max-new-tokens", "5", "--seed", "0"]) == 0  # fmt: skip
+    text = capsys.readouterr().out
+    assert "=== 'def add'" in text and "=== 'class Po'" in text
+
+
+def test_clear_errors(tmp_path, capsys):
+    assert main(["train", "--data", str(tmp_path / "missing.txt"), "--out-dir", str(tmp_path)]) == 2
+    assert "does not exist" in capsys.readouterr().err
+    bad = tmp_path / "bad.txt"
+    bad.write_bytes(b"hello \xff world")
+    with pytest.raises(ValueError, match=r"bad.txt: not valid UTF-8 at byte offset 6"):
+        read_corpus(bad)
+    assert main(["generate", "--out-dir", str(tmp_path / "nothing")]) == 2
+    assert "train a model first" in capsys.readouterr().err
+    assert main(["train", "--resume", "--out-dir", str(tmp_path / "nothing"), "--no-progress"]) == 2
+    assert "start a fresh run" in capsys.readouterr().err
+
+
+@pytest.mark.filterwarnings("ignore::RuntimeWarning")
+def test_nan_loss_stops_and_keeps_the_last_good_checkpoint(corpus, tmp_path, capsys):
+    out = tmp_path / "nan"
+    args = ["train", "--data", str(corpus), "--out-dir", str(out), *TINY]
+    assert main([*args, "--max-steps", "3"]) == 0
+    good = weights(out)
+    code = main([*args, "--max-steps", "6", "--resume", "--lr", "1e30"])
+    assert code == 1
+    assert "at step" in capsys.readouterr().err
+    after = weights(out)
+    for name in good:
+        np.testing.assert_array_equal(good[name], after[name])
+
+
+def test_folder_corpus_and_builtin(tmp_path):
+    (tmp_path / "a.txt").write_text("alpha")
+    (tmp_path / "sub").mkdir()
+    (tmp_path / "sub" / "b.txt").write_text("beta")
+    (tmp_path / ".hidden").write_text("secret")
+    text, _ = read_corpus(tmp_path)
+    assert text == "alpha\n\nbeta"
+    builtin, name = read_corpus(None)
+    assert name == "python-docs" and len(builtin) > 400_000
