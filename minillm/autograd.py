@@ -153,10 +153,7 @@ class Context:
         self.freed = False
 
     def save_for_backward(self, *arrays: np.ndarray) -> None:
-        """Keep these arrays for backward. Save only what backward needs.
-
-        It stays alive till then.
-        """
+        """Keep these arrays for backward (save only what it needs: they live until then)."""
         self.saved_tensors = arrays
 
 
@@ -197,10 +194,7 @@ class Function:
 
     @classmethod
     def apply(cls, *inputs: Tensor, **params: Any) -> Tensor:
-        """Run forward on the inputs' arrays.
-
-        Record the op if grad mode is on and an input needs it.
-        """
+        """Run forward on the inputs' arrays; record the op if grad mode is on and one needs it."""
         needs = tuple([t._requires_grad for t in inputs])
         record = _Modes.grad_enabled and True in needs
         ctx = Context(needs if record else (False,) * len(needs))

@@ -36,6 +36,8 @@ class MatMul(Function):
                 f"second ({k_b})"
             )
         ctx.save_for_backward(a, b)
+        if b.ndim == 2 and a.ndim > 2:  # rows of any batch shape times one matrix: one GEMM
+            return (a.reshape(-1, k_a) @ b).reshape(*a.shape[:-1], b.shape[1])
         try:
             return np.matmul(a, b)
         except ValueError:
@@ -46,13 +48,17 @@ class MatMul(Function):
     @staticmethod
     def backward(ctx: Context, g: np.ndarray) -> Grads:
         a, b = ctx.saved_tensors
+        if b.ndim == 2 and a.ndim > 2:
+            return MatMul._backward_rows(ctx, a, b, g)
         a2 = a[None, :] if a.ndim == 1 else a
         b2 = b[:, None] if b.ndim == 1 else b
+        # Put back the axes the 1-D promotion removed from G: the column axis first, so that for
+        # 1-D @ 1-D (G a scalar) the row axis has an axis to sit before.
         g2 = g
-        if a.ndim == 1:
-            g2 = np.expand_dims(g2, -2)
         if b.ndim == 1:
             g2 = np.expand_dims(g2, -1)
+        if a.ndim == 1:
+            g2 = np.expand_dims(g2, -2)
         ga = gb = None
         if ctx.needs_input_grad[0]:
             ga = g2 @ np.swapaxes(b2, -1, -2)
@@ -62,4 +68,18 @@ class MatMul(Function):
             gb = np.swapaxes(a2, -1, -2) @ g2
             if b.ndim == 1:
                 gb = gb[..., :, 0]
+        return ga, gb
+
+    @staticmethod
+    def _backward_rows(ctx: Context, a: np.ndarray, b: np.ndarray, g: np.ndarray) -> Grads:
+        """A (..., K) @ B (K, N) as one (M, K) @ (K, N) product: the case of every Linear layer.
+
+        NumPy runs a batched ``matmul`` as one small GEMM per batch entry, many times slower than
+        one GEMM over all rows; and dB = A^T G over the flattened rows is already the sum over the
+        batch that the engine would otherwise compute.
+        """
+        K, N = b.shape
+        g2 = g.reshape(-1, N)
+        ga = (g2 @ b.T).reshape(a.shape) if ctx.needs_input_grad[0] else None
+        gb = a.reshape(-1, K).T @ g2 if ctx.needs_input_grad[1] else None
         return ga, gb

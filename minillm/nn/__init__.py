@@ -1,0 +1,61 @@
+"""``minillm.nn``: layers, models' building blocks and losses, shaped like ``torch.nn``.
+
+Read in this order: ``parameter.py`` (a Tensor that is learned), ``module.py`` (the tree of
+parameters, buffers and children, ``state_dict``, hooks), ``containers.py``, the layers
+(``linear.py``, ``activation.py``, ``dropout.py``, ``embedding.py``, ``normalization.py``),
+``functional.py`` and ``losses.py`` (the math, imported as ``F``), ``loss_modules.py``, ``init.py``
+(weight initialization) and ``utils.py`` (gradient clipping).
+"""
+
+from __future__ import annotations
+
+from minillm.nn import functional, init, utils
+from minillm.nn.activation import GELU, LogSoftmax, ReLU, Sigmoid, Softmax, Tanh
+from minillm.nn.containers import ModuleDict, ModuleList, Sequential
+from minillm.nn.dropout import Dropout
+from minillm.nn.embedding import Embedding
+from minillm.nn.linear import Flatten, Identity, Linear
+from minillm.nn.loss_modules import (
+    BCELoss,
+    BCEWithLogitsLoss,
+    CrossEntropyLoss,
+    KLDivLoss,
+    L1Loss,
+    MSELoss,
+    NLLLoss,
+)
+from minillm.nn.module import IncompatibleKeys, Module, RemovableHandle
+from minillm.nn.normalization import LayerNorm
+from minillm.nn.parameter import Parameter
+
+__all__ = [
+    "GELU",
+    "BCELoss",
+    "BCEWithLogitsLoss",
+    "CrossEntropyLoss",
+    "Dropout",
+    "Embedding",
+    "Flatten",
+    "Identity",
+    "IncompatibleKeys",
+    "KLDivLoss",
+    "L1Loss",
+    "LayerNorm",
+    "Linear",
+    "LogSoftmax",
+    "MSELoss",
+    "Module",
+    "ModuleDict",
+    "ModuleList",
+    "NLLLoss",
+    "Parameter",
+    "ReLU",
+    "RemovableHandle",
+    "Sequential",
+    "Sigmoid",
+    "Softmax",
+    "Tanh",
+    "functional",
+    "init",
+    "utils",
+]

@@ -1,0 +1,284 @@
+"""``minillm.nn.functional`` (import it as ``F``): the stateless form of every layer and loss.
+
+A layer such as ``Linear`` owns its weights and calls ``F.linear(x, self.weight, self.bias)``; here
+is only the computation, with PyTorch's names and argument order (``dim=``, ``reduction=``, ...).
+
+Most functions are short compositions of Tensor methods, so autograd differentiates them with no new
+derivative code. Four hot spots go to hand-written fused ops in ``minillm/ops/fused.py`` instead:
+``embedding``, ``layer_norm`` (its normalized dims flattened into one last axis),
+``scaled_dot_product_attention``, and ``cross_entropy`` with class-index targets and no class
+``weight`` (logits reshaped to ``(N, C)``). The losses live in ``minillm/nn/losses.py`` and are
+re-exported here.
+
+Read next: ``minillm/nn/losses.py``, then ``minillm/ops/fused.py``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+import numpy as np
+
+import minillm.functions as _functions
+from minillm.nn.losses import (
+    binary_cross_entropy,
+    binary_cross_entropy_with_logits,
+    cross_entropy,
+    kl_div,
+    l1_loss,
+    mse_loss,
+    nll_loss,
+)
+from minillm.ops import fused
+from minillm.random import generator
+from minillm.tensor import Tensor, _wrap
+
+__all__ = [
+    "binary_cross_entropy",
+    "binary_cross_entropy_with_logits",
+    "cross_entropy",
+    "dropout",
+    "embedding",
+    "gelu",
+    "kl_div",
+    "l1_loss",
+    "layer_norm",
+    "linear",
+    "log_softmax",
+    "mse_loss",
+    "nll_loss",
+    "one_hot",
+    "pad",
+    "relu",
+    "scaled_dot_product_attention",
+    "sigmoid",
+    "softmax",
+    "tanh",
+]
+
+
+def _t(x: Any) -> Tensor:
+    return x if isinstance(x, Tensor) else Tensor(x)
+
+
+# --------------------------------------------------------------------------------------------------
+# Linear map and activations
+# --------------------------------------------------------------------------------------------------
+def linear(input: Any, weight: Tensor, bias: Tensor | None = None) -> Tensor:  # noqa: A002
+    """``y = x W^T + b`` with ``W`` of shape ``(out_features, in_features)`` (PyTorch's layout).
+
+    >>> import minillm
+    >>> linear(minillm.ones(2, 3), minillm.ones(4, 3), minillm.zeros(4)).tolist()[0]
+    [3.0, 3.0, 3.0, 3.0]
+    """
+    x = _t(input)
+    if weight.ndim != 2 or x.ndim == 0 or x.shape[-1] != weight.shape[1]:
+        raise ValueError(
+            f"linear: input of shape {x.shape} needs last dimension {weight.shape[-1]} to match "
+            f"weight of shape {weight.shape} (out_features, in_features)"
+        )
+    out = x @ weight.transpose(0, 1)
+    return out if bias is None else out + bias
+
+
+def relu(input: Any) -> Tensor:  # noqa: A002
+    """``max(x, 0)``.
+
+    >>> import minillm
+    >>> relu(minillm.tensor([-1.0, 2.0])).tolist()
+    [0.0, 2.0]
+    """
+    return _t(input).relu()
+
+
+def gelu(input: Any, approximate: str = "none") -> Tensor:  # noqa: A002
+    """``x * Phi(x)``, Phi the standard normal CDF.
+
+    ``approximate="tanh"`` is GPT-2's ``0.5 x (1 + tanh(sqrt(2/pi) (x + 0.044715 x^3)))``.
+
+    >>> import minillm
+    >>> round(float(gelu(minillm.tensor([1.0]))), 4)
+    0.8413
+    """
+    return _t(input).gelu(approximate)
+
+
+def tanh(input: Any) -> Tensor:  # noqa: A002
+    """Hyperbolic tangent.
+
+    >>> import minillm
+    >>> tanh(minillm.tensor([0.0])).tolist()
+    [0.0]
+    """
+    return _t(input).tanh()
+
+
+def sigmoid(input: Any) -> Tensor:  # noqa: A002
+    """``1 / (1 + exp(-x))``.
+
+    >>> import minillm
+    >>> sigmoid(minillm.tensor([0.0])).tolist()
+    [0.5]
+    """
+    return _t(input).sigmoid()
+
+
+def softmax(input: Any, dim: int = -1) -> Tensor:  # noqa: A002
+    """``exp(x_i) / sum_j exp(x_j)`` along ``dim``.
+
+    Unlike PyTorch, ``dim`` defaults to the last axis instead of a deprecated guess.
+
+    >>> import minillm
+    >>> softmax(minillm.tensor([[0.0, 0.0]]), dim=1).tolist()
+    [[0.5, 0.5]]
+    """
+    return _t(input).softmax(dim)
+
+
+def log_softmax(input: Any, dim: int = -1) -> Tensor:  # noqa: A002
+    """``x_i - log sum_j exp(x_j)`` along ``dim`` (stable; prefer it to ``softmax(x).log()``).
+
+    >>> import minillm
+    >>> round(float(log_softmax(minillm.tensor([0.0, 0.0]))[0]), 4)
+    -0.6931
+    """
+    return _t(input).log_softmax(dim)
+
+
+def dropout(input: Any, p: float = 0.5, training: bool = True) -> Tensor:  # noqa: A002
+    """Zero each element with probability ``p`` and scale the survivors by ``1 / (1 - p)``.
+
+    The scaling ("inverted dropout") keeps every element's expected value, so evaluation needs no
+    correction: with ``training=False`` (or ``p=0``) the input is returned as it is. The mask comes
+    from ``minillm.random.generator()``, so ``manual_seed`` reproduces it.
+
+    >>> import minillm
+    >>> y = dropout(minillm.ones(10000), p=0.25)
+    >>> sorted(set(round(v, 4) for v in y.tolist()))
+    [0.0, 1.3333]
+    >>> dropout(minillm.ones(3), p=0.25, training=False).tolist()
+    [1.0, 1.0, 1.0]
+    """
+    if not 0.0 <= p <= 1.0:
+        raise ValueError(f"dropout: probability p must be in [0, 1], got {p}")
+    x = _t(input)
+    if not training or p == 0.0:
+        return x
+    if p == 1.0:
+        return x * 0.0
+    keep = generator().random(x.shape) >= p  # P(keep) = 1 - p
+    scale = np.where(keep, 1.0 / (1.0 - p), 0.0).astype(x.dtype)
+    return x * _wrap(scale)
+
+
+# --------------------------------------------------------------------------------------------------
+# Lookup, normalization, attention: the fused ops
+# --------------------------------------------------------------------------------------------------
+def embedding(input: Any, weight: Tensor, padding_idx: int | None = None) -> Tensor:  # noqa: A002
+    """Rows of ``weight`` picked by integer indices: ``out[..., :] = weight[input[...], :]``.
+
+    The row ``padding_idx`` (if given) never receives a gradient, so it stays as initialized.
+
+    >>> import minillm
+    >>> embedding(minillm.tensor([[2, 0]]), minillm.arange(6.0).reshape(3, 2)).tolist()
+    [[[4.0, 5.0], [0.0, 1.0]]]
+    """
+    # fused.embedding checks the dtype and range of the indices and of padding_idx.
+    return fused.embedding(weight, _t(input), padding_idx=padding_idx)
+
+
+def layer_norm(
+    input: Any,  # noqa: A002
+    normalized_shape: int | Sequence[int],
+    weight: Tensor | None = None,
+    bias: Tensor | None = None,
+    eps: float = 1e-5,
+) -> Tensor:
+    """Normalize over the trailing ``normalized_shape`` dims, then scale and shift.
+
+    ``y = (x - mean) / sqrt(var + eps) * weight + bias``, with the biased variance. The trailing
+    dims are flattened into one axis so the fused kernel (which works on the last axis) applies.
+
+    >>> import minillm
+    >>> y = layer_norm(minillm.tensor([[1.0, 2.0, 3.0]]), 3)
+    >>> [round(v, 3) for v in y.tolist()[0]]
+    [-1.225, 0.0, 1.225]
+    """
+    x = _t(input)
+    shape = (normalized_shape,) if isinstance(normalized_shape, int) else tuple(normalized_shape)
+    k = len(shape)
+    if k == 0 or x.ndim < k or x.shape[x.ndim - k :] != shape:
+        raise ValueError(
+            f"layer_norm: input of shape {x.shape} must end with normalized_shape {shape}"
+        )
+    for name, p in (("weight", weight), ("bias", bias)):
+        if p is not None and p.shape != shape:
+            raise ValueError(f"layer_norm: {name} has shape {p.shape}, expected {shape}")
+    if k == 1:
+        return fused.layer_norm(x, weight, bias, eps=eps)
+    d = int(np.prod(shape))
+    w = None if weight is None else weight.reshape(d)
+    b = None if bias is None else bias.reshape(d)
+    flat = x.reshape(x.shape[: x.ndim - k] + (d,))
+    return fused.layer_norm(flat, w, b, eps=eps).reshape(x.shape)
+
+
+def scaled_dot_product_attention(
+    query: Tensor,
+    key: Tensor,
+    value: Tensor,
+    attn_mask: Tensor | None = None,
+    dropout_p: float = 0.0,
+    is_causal: bool = False,
+    scale: float | None = None,
+) -> Tensor:
+    """``softmax(Q K^T * scale + mask) V`` over the last two axes (``scale`` = 1/sqrt(D)).
+
+    ``attn_mask`` is boolean (True = may attend) or additive; ``is_causal`` masks the future.
+    Shapes: ``(..., T, D)`` queries, ``(..., S, D)`` keys, ``(..., S, Dv)`` values.
+
+    >>> import minillm
+    >>> q = k = v = minillm.randn(1, 2, 4, 8)
+    >>> scaled_dot_product_attention(q, k, v, is_causal=True).shape
+    (1, 2, 4, 8)
+    """
+    return fused.scaled_dot_product_attention(
+        _t(query),
+        _t(key),
+        _t(value),
+        attn_mask=attn_mask,
+        dropout_p=dropout_p,
+        is_causal=is_causal,
+        scale=scale,
+    )
+
+
+# --------------------------------------------------------------------------------------------------
+# Shapes and encodings
+# --------------------------------------------------------------------------------------------------
+def one_hot(tensor: Any, num_classes: int = -1) -> Tensor:
+    """int64 one-hot rows for class indices (``num_classes=-1``: the largest index + 1).
+
+    >>> import minillm
+    >>> one_hot(minillm.tensor([1, 0]), 2).tolist()
+    [[0, 1], [1, 0]]
+    """
+    return _functions.one_hot(tensor, num_classes)
+
+
+def pad(
+    input: Any,  # noqa: A002
+    pad: Sequence[int],
+    mode: str = "constant",
+    value: float | None = None,
+) -> Tensor:
+    """Constant padding, (before, after) pairs starting from the last axis (PyTorch's order).
+
+    >>> import minillm
+    >>> pad(minillm.ones(1, 2), (1, 1), value=0.0).tolist()
+    [[0.0, 1.0, 1.0, 0.0]]
+    """
+    if mode != "constant":
+        raise NotImplementedError(f"pad: only mode='constant' is implemented, got {mode!r}")
+    return _functions.pad(input, pad, 0.0 if value is None else value)
