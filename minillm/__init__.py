@@ -8,6 +8,8 @@ from __future__ import annotations
 
 import numpy as np
 
+# The packages built on the core, so ``import minillm`` gives ``minillm.nn``, ``minillm.optim``, ...
+from minillm import data, io, nn, optim
 from minillm.autograd import (
     AnomalyError,
     Function,
@@ -80,6 +82,7 @@ from minillm.functions import (
     var,
     where,
 )
+from minillm.io import load, load_checkpoint, save, save_checkpoint
 from minillm.random import get_rng_state, manual_seed, set_rng_state
 from minillm.tensor import Tensor
 
@@ -105,6 +108,7 @@ __all__ = [
     "cat",
     "chunk",
     "clamp",
+    "data",
     "detect_anomaly",
     "div",
     "enable_grad",
@@ -121,7 +125,10 @@ __all__ = [
     "get_rng_state",
     "int32",
     "int64",
+    "io",
     "is_grad_enabled",
+    "load",
+    "load_checkpoint",
     "log",
     "log_softmax",
     "logsumexp",
@@ -135,10 +142,12 @@ __all__ = [
     "minimum",
     "mul",
     "neg",
+    "nn",
     "no_grad",
     "one_hot",
     "ones",
     "ones_like",
+    "optim",
     "pad",
     "permute",
     "pow",
@@ -147,6 +156,8 @@ __all__ = [
     "randn",
     "relu",
     "reshape",
+    "save",
+    "save_checkpoint",
     "set_grad_enabled",
     "set_rng_state",
     "sigmoid",
