@@ -199,6 +199,8 @@ class Function:
         record = _Modes.grad_enabled and True in needs
         ctx = Context(needs if record else (False,) * len(needs))
         data = cls.forward(ctx, *[t.data for t in inputs], **params)
+        if type(data) is not np.ndarray:  # NumPy reductions return scalars for 0-d results
+            data = np.asarray(data)
         if _Modes.anomaly:
             _check_finite(data, cls, "forward", [t.shape for t in inputs])
         out = Tensor.__new__(Tensor)
@@ -270,8 +272,8 @@ def _accumulate_leaf(leaf: Tensor, grad: np.ndarray) -> None:
     if leaf.grad is None:
         # A copy, because ``grad`` may be shared with other inputs or be a read-only broadcast view.
         leaf.grad = Tensor(np.array(grad, dtype=leaf.data.dtype, copy=True))
-    else:
-        leaf.grad.data = leaf.grad.data + grad
+    else:  # in place, as PyTorch: the sum keeps the leaf's dtype, and a 0-d grad stays an array
+        np.add(leaf.grad.data, grad, out=leaf.grad.data, casting="unsafe")
 
 
 def run_backward(root: Tensor, grad: np.ndarray, retain_graph: bool = False) -> None:

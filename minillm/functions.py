@@ -172,7 +172,7 @@ def squeeze(x: Any, axis: Any = None, **kw: Any) -> Tensor:
     return _t(x).squeeze(axis, **kw)
 
 
-def unsqueeze(x: Any, axis: int, **kw: Any) -> Tensor:
+def unsqueeze(x: Any, axis: int | None = None, **kw: Any) -> Tensor:
     return _t(x).unsqueeze(axis, **kw)
 
 

@@ -103,10 +103,7 @@ class Tensor:
         return self.data.dtype
 
     def size(self, dim: int | None = None) -> tuple[int, ...] | int:
-        """The shape, or its length along ``dim``.
-
-        (PyTorch's ``size``; ``numel()`` counts elements)
-        """
+        """The shape, or its length along ``dim``, as PyTorch (``numel()`` counts elements)."""
         return self.data.shape if dim is None else self.data.shape[dim]
 
     def numel(self) -> int:
@@ -194,7 +191,10 @@ class Tensor:
     def zero_(self) -> Tensor:
         """Fill with zeros in place (typically ``p.grad.zero_()``); returns self."""
         self._check_inplace("zero_")
-        self.data[...] = 0
+        if isinstance(self.data, np.ndarray):
+            self.data[...] = 0
+        else:  # a NumPy scalar (NumPy returns those for 0-d results) has no buffer to fill
+            self.data = np.zeros_like(self.data)
         return self
 
     def _check_inplace(self, what: str) -> None:
@@ -209,12 +209,14 @@ class Tensor:
     # ---------------------------------------------------------------- conversion
     def numpy(self) -> np.ndarray:
         """The underlying array (shared, not copied)."""
-        return self.data
+        # asarray: a 0-d op result may be held as a NumPy scalar, and callers expect an ndarray
+        return np.asarray(self.data)
 
     def __array__(self, dtype: Any = None, copy: bool | None = None) -> np.ndarray:
-        if dtype is not None and dtype != self.data.dtype:
-            return self.data.astype(dtype)
-        return self.data.copy() if copy else self.data
+        data = np.asarray(self.data)  # NumPy requires __array__ to return an ndarray
+        if dtype is not None and dtype != data.dtype:
+            return data.astype(dtype)
+        return data.copy() if copy else data
 
     def item(self) -> bool | int | float:
         """The single element as a Python number."""
@@ -338,23 +340,32 @@ class Tensor:
         return E.Abs.apply(self)
 
     # comparisons: no gradient, a bool tensor
+    def _compare(self, other: Any, ufunc: np.ufunc) -> Tensor:
+        b = self._lift(other).data
+        try:
+            return _wrap(ufunc(self.data, b))
+        except ValueError:
+            raise ValueError(
+                f"{ufunc.__name__}: shapes {self.shape} and {b.shape} do not broadcast together"
+            ) from None
+
     def __lt__(self, other: Any) -> Tensor:
-        return _wrap(self.data < self._lift(other).data)
+        return self._compare(other, np.less)
 
     def __le__(self, other: Any) -> Tensor:
-        return _wrap(self.data <= self._lift(other).data)
+        return self._compare(other, np.less_equal)
 
     def __gt__(self, other: Any) -> Tensor:
-        return _wrap(self.data > self._lift(other).data)
+        return self._compare(other, np.greater)
 
     def __ge__(self, other: Any) -> Tensor:
-        return _wrap(self.data >= self._lift(other).data)
+        return self._compare(other, np.greater_equal)
 
     def __eq__(self, other: Any) -> Tensor:  # type: ignore[override]
-        return _wrap(self.data == self._lift(other).data)
+        return self._compare(other, np.equal)
 
     def __ne__(self, other: Any) -> Tensor:  # type: ignore[override]
-        return _wrap(self.data != self._lift(other).data)
+        return self._compare(other, np.not_equal)
 
     def add(self, other: Any) -> Tensor:
         return self + other
@@ -559,9 +570,12 @@ class Tensor:
             tuple(n for i, n in enumerate(self.shape) if not (i in axes and n == 1))
         )
 
-    def unsqueeze(self, axis: int, *, dim: int | None = None) -> Tensor:
+    def unsqueeze(self, axis: int | None = None, *, dim: int | None = None) -> Tensor:
         """Insert a size-1 axis at ``axis`` (negative counts from the end of the result)."""
-        (axis,) = R.normalize_axis(_axis(axis, dim), self.ndim + 1)
+        axis = _axis(axis, dim)
+        if axis is None:  # optional only so that PyTorch's unsqueeze(dim=1) spelling works
+            raise TypeError("unsqueeze: give the position of the new axis (axis= or dim=)")
+        (axis,) = R.normalize_axis(axis, self.ndim + 1)
         return self.reshape(self.shape[:axis] + (1,) + self.shape[axis:])
 
     def flatten(self, start_dim: int = 0, end_dim: int = -1) -> Tensor:

@@ -25,8 +25,21 @@ from typing import Any
 
 # kernel name -> module under minillm.kernels that defines it (and its ``_ref`` twin)
 _MODULE_OF = {
-    "gelu_forward": "gelu",
+    "adam_step": "adam",
+    "attention_backward": "attention",
+    "attention_forward": "attention",
+    "cross_entropy_backward": "cross_entropy",
+    "cross_entropy_forward": "cross_entropy",
+    "embedding_backward": "embedding",
     "gelu_backward": "gelu",
+    "gelu_forward": "gelu",
+    "layernorm_backward": "layernorm",
+    "layernorm_forward": "layernorm",
+    "log_softmax_backward": "softmax",
+    "log_softmax_forward": "softmax",
+    "masked_softmax_forward": "attention",
+    "softmax_backward": "softmax",
+    "softmax_forward": "softmax",
 }
 
 _chosen: dict[str, Callable[..., Any]] = {}

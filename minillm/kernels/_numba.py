@@ -2,14 +2,23 @@
 
 The dispatcher then hands out the NumPy twins, so the uncompiled loops are never on a hot path; they
 still import, which keeps every kernel module loadable (and testable) on a machine without Numba.
+
+``float64_from_bits``/``float32_from_bits`` reinterpret an int's bits as a float (a C ``memcpy``,
+an LLVM ``bitcast``): ``kernels/_math.py`` builds powers of two with them, by writing the exponent
+field. ``overload_by_float`` gives a plain Python function a Numba implementation per float width.
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
+import numpy as np
+
 try:
-    from numba import njit, prange
+    from llvmlite import ir
+    from numba import njit, prange, types
+    from numba.extending import intrinsic, overload
 except ImportError:  # pragma: no cover - exercised only where Numba is absent
 
     def njit(*args: Any, **kwargs: Any) -> Any:
@@ -19,4 +28,58 @@ except ImportError:  # pragma: no cover - exercised only where Numba is absent
 
     prange = range
 
-__all__ = ["njit", "prange"]
+    def float64_from_bits(bits: int) -> float:
+        """The float64 whose bit pattern is the int64 ``bits``."""
+        return float(np.int64(bits).view(np.float64))
+
+    def float32_from_bits(bits: int) -> float:
+        """The float32 whose bit pattern is the int32 ``bits``."""
+        return float(np.int32(bits).view(np.float32))
+
+    def overload_by_float(python_fn: Callable, for32: Callable, for64: Callable) -> None:
+        """Without Numba there is nothing to compile: ``python_fn`` is used as it is."""
+
+else:
+
+    @intrinsic
+    def float64_from_bits(typingctx: Any, bits: Any) -> Any:
+        """The float64 whose bit pattern is the int64 ``bits`` (compiles to one LLVM bitcast)."""
+        sig = types.float64(types.int64)
+
+        def codegen(context: Any, builder: Any, signature: Any, args: Any) -> Any:
+            return builder.bitcast(args[0], ir.DoubleType())
+
+        return sig, codegen
+
+    @intrinsic
+    def float32_from_bits(typingctx: Any, bits: Any) -> Any:
+        """The float32 whose bit pattern is the int32 ``bits`` (one LLVM bitcast)."""
+        sig = types.float32(types.int32)
+
+        def codegen(context: Any, builder: Any, signature: Any, args: Any) -> Any:
+            return builder.bitcast(args[0], ir.FloatType())
+
+        return sig, codegen
+
+    def overload_by_float(python_fn: Callable, for32: Callable, for64: Callable) -> None:
+        """Inside compiled code, calls of ``python_fn(x)`` run ``for32`` on a float32 ``x``, else
+        ``for64``: one name in the kernels, each dtype its own arithmetic."""
+
+        # No annotations on ``_typed``: Numba requires its signature to match the returned impl's.
+        @overload(python_fn)
+        def _typed(x):
+            impl = for32 if x == types.float32 else for64
+            return lambda x: impl(x)
+
+
+def jit(fn: Callable | None = None, **options: Any) -> Any:
+    """``njit`` with the kernels' defaults: ``cache=True`` (compiled code reused across runs),
+    ``nogil=True``, and ``error_model="numpy"``: a float division by zero gives inf/nan as in
+    NumPy, instead of Python's check-and-raise, whose branch stops LLVM from vectorizing any loop
+    that divides. Use as ``@jit`` or ``@jit(fastmath=...)``.
+    """
+    options = {"cache": True, "nogil": True, "error_model": "numpy", **options}
+    return njit(**options) if fn is None else njit(**options)(fn)
+
+
+__all__ = ["float32_from_bits", "float64_from_bits", "jit", "njit", "overload_by_float", "prange"]

@@ -18,12 +18,21 @@ from minillm.kernels import kernel
 Grads = tuple[np.ndarray | None, ...]
 
 
+def _broadcast_error(op: str, *arrays: np.ndarray) -> ValueError:
+    """The error for operands NumPy cannot broadcast, naming the op and every shape."""
+    shapes = " and ".join(str(a.shape) for a in arrays)
+    return ValueError(f"{op}: shapes {shapes} do not broadcast together")
+
+
 class Add(Function):
     """y = a + b;  dy/da = 1, dy/db = 1."""
 
     @staticmethod
     def forward(ctx: Context, a: np.ndarray, b: np.ndarray) -> np.ndarray:
-        return a + b
+        try:
+            return a + b
+        except ValueError:
+            raise _broadcast_error("add", a, b) from None
 
     @staticmethod
     def backward(ctx: Context, g: np.ndarray) -> Grads:
@@ -35,7 +44,10 @@ class Sub(Function):
 
     @staticmethod
     def forward(ctx: Context, a: np.ndarray, b: np.ndarray) -> np.ndarray:
-        return a - b
+        try:
+            return a - b
+        except ValueError:
+            raise _broadcast_error("sub", a, b) from None
 
     @staticmethod
     def backward(ctx: Context, g: np.ndarray) -> Grads:
@@ -48,7 +60,10 @@ class Mul(Function):
     @staticmethod
     def forward(ctx: Context, a: np.ndarray, b: np.ndarray) -> np.ndarray:
         ctx.save_for_backward(a, b)
-        return a * b
+        try:
+            return a * b
+        except ValueError:
+            raise _broadcast_error("mul", a, b) from None
 
     @staticmethod
     def backward(ctx: Context, g: np.ndarray) -> Grads:
@@ -63,7 +78,10 @@ class Div(Function):
     @staticmethod
     def forward(ctx: Context, a: np.ndarray, b: np.ndarray) -> np.ndarray:
         ctx.save_for_backward(a, b)
-        return a / b
+        try:
+            return a / b
+        except ValueError:
+            raise _broadcast_error("div", a, b) from None
 
     @staticmethod
     def backward(ctx: Context, g: np.ndarray) -> Grads:
@@ -104,18 +122,29 @@ class PowScalar(Function):
 
 
 class Pow(Function):
-    """y = a^b;  dy/da = b a^(b-1),  dy/db = a^b ln a (0 where a = 0 and b >= 0, as PyTorch)."""
+    """y = a^b;  dy/da = b a^(b-1) (0 where b = 0),  dy/db = a^b ln a (0 where a = 0 and b >= 0).
+
+    The zero cases follow PyTorch.
+    """
 
     @staticmethod
     def forward(ctx: Context, a: np.ndarray, b: np.ndarray) -> np.ndarray:
-        out = a**b
+        try:
+            out = a**b
+        except ValueError:
+            raise _broadcast_error("pow", a, b) from None
         ctx.save_for_backward(a, b, out)
         return out
 
     @staticmethod
     def backward(ctx: Context, g: np.ndarray) -> Grads:
         a, b, out = ctx.saved_tensors
-        ga = g * b * a ** (b - 1) if ctx.needs_input_grad[0] else None
+        ga = None
+        if ctx.needs_input_grad[0]:
+            with np.errstate(divide="ignore", invalid="ignore"):
+                ga = g * b * a ** (b - 1)
+            # a^0 is constant, so its derivative is 0 even at a = 0, where b a^(b-1) is 0 * inf
+            ga = np.where(b == 0, 0.0, ga).astype(ga.dtype, copy=False)
         gb = None
         if ctx.needs_input_grad[1]:
             with np.errstate(divide="ignore", invalid="ignore"):
@@ -211,7 +240,10 @@ class Maximum(Function):
     @staticmethod
     def forward(ctx: Context, a: np.ndarray, b: np.ndarray) -> np.ndarray:
         ctx.save_for_backward(a, b)
-        return np.maximum(a, b)
+        try:
+            return np.maximum(a, b)
+        except ValueError:
+            raise _broadcast_error("maximum", a, b) from None
 
     @staticmethod
     def backward(ctx: Context, g: np.ndarray) -> Grads:
@@ -226,7 +258,10 @@ class Minimum(Function):
     @staticmethod
     def forward(ctx: Context, a: np.ndarray, b: np.ndarray) -> np.ndarray:
         ctx.save_for_backward(a, b)
-        return np.minimum(a, b)
+        try:
+            return np.minimum(a, b)
+        except ValueError:
+            raise _broadcast_error("minimum", a, b) from None
 
     @staticmethod
     def backward(ctx: Context, g: np.ndarray) -> Grads:
@@ -251,9 +286,9 @@ class ReLU(Function):
 
 
 class Sigmoid(Function):
-    """y = 1 / (1 + e^-x) = (1 + tanh(x/2)) / 2.
+    """y = 1 / (1 + e^-x), computed as (1 + tanh(x/2)) / 2, which cannot overflow.
 
-    The form that never overflows);  dy/dx = y (1 - y.
+    dy/dx = y (1 - y).
     """
 
     @staticmethod
@@ -290,7 +325,9 @@ class GELU(Function):
     def forward(ctx: Context, x: np.ndarray, *, approximate: str = "none") -> np.ndarray:
         if approximate not in ("none", "tanh"):
             raise ValueError(f"gelu: approximate must be 'none' or 'tanh', got {approximate!r}")
-        x = np.ascontiguousarray(x)
+        # the kernel walks flat views; asarray(order="C") keeps a 0-d input 0-d, unlike
+        # ascontiguousarray, which returns at least 1-d
+        x = np.asarray(x, order="C")
         ctx.save_for_backward(x)
         ctx.tanh = approximate == "tanh"
         out = np.empty_like(x)
@@ -300,23 +337,23 @@ class GELU(Function):
     @staticmethod
     def backward(ctx: Context, g: np.ndarray) -> Grads:
         (x,) = ctx.saved_tensors
-        g = np.ascontiguousarray(g, dtype=x.dtype)
+        g = np.asarray(g, dtype=x.dtype, order="C")
         dx = np.empty_like(x)
         kernel("gelu_backward")(dx.reshape(-1), g.reshape(-1), x.reshape(-1), ctx.tanh)
         return (dx,)
 
 
 class Where(Function):
-    """y = a where cond else b;  dy/da = cond, dy/db = not cond.
-
-    ``cond`` is never differentiated.
-    """
+    """y = a where cond else b;  dy/da = cond, dy/db = not cond (cond gets no gradient)."""
 
     @staticmethod
     def forward(ctx: Context, cond: np.ndarray, a: np.ndarray, b: np.ndarray) -> np.ndarray:
         cond = cond.astype(bool, copy=False)
         ctx.save_for_backward(cond)
-        return np.where(cond, a, b)
+        try:
+            return np.where(cond, a, b)
+        except ValueError:
+            raise _broadcast_error("where", cond, a, b) from None
 
     @staticmethod
     def backward(ctx: Context, g: np.ndarray) -> Grads:

@@ -84,10 +84,7 @@ def _is_basic(index: Any) -> bool:
 
 
 class GetItem(Function):
-    """y = x[index] for slices, ints, int arrays and boolean masks.
-
-    dx = g scattered back (added).
-    """
+    """y = x[index] (slices, ints, int arrays, boolean masks);  dx = g scattered back, added."""
 
     @staticmethod
     def forward(ctx: Context, x: np.ndarray, *, index: Any) -> np.ndarray:
@@ -161,10 +158,7 @@ class Pad(Function):
 
 
 class Tri(Function):
-    """y = the lower (or ``upper``) triangle of the last two axes from diagonal k.
-
-    dx = same of g.
-    """
+    """y = the lower (or ``upper``) triangle of the last two axes from diagonal k;  dx likewise."""
 
     @staticmethod
     def forward(ctx: Context, x: np.ndarray, *, k: int = 0, upper: bool = False) -> np.ndarray:

@@ -15,6 +15,7 @@ from __future__ import annotations
 import numpy as np
 
 from minillm.autograd import Context, Function
+from minillm.kernels import kernel
 
 Axis = int | tuple[int, ...] | None
 Grads = tuple[np.ndarray | None, ...]
@@ -67,10 +68,7 @@ class Sum(Function):
 
 
 class Max(Function):
-    """y = max (or min) of x over ``axis``.
-
-    The gradient is shared evenly by the elements equal to y.
-    """
+    """y = max (or min) of x over ``axis``;  the gradient is split evenly among ties."""
 
     @staticmethod
     def forward(
@@ -123,36 +121,71 @@ class LogSumExp(Function):
         return (_expand(g, ctx.axes, ctx.keepdims) * np.exp(x - y),)
 
 
+def _rows(x: np.ndarray, axis: int) -> np.ndarray:
+    """``x`` with ``axis`` moved last, as a C-contiguous (N, C) array for the row kernels."""
+    if x.dtype.kind != "f":
+        x = x.astype(np.float32)  # integer logits: compute in the default float dtype
+    moved = np.moveaxis(x, axis, -1) if x.ndim else x.reshape(1)
+    return np.ascontiguousarray(moved).reshape(-1, moved.shape[-1])
+
+
+def _unrows(y: np.ndarray, shape: tuple[int, ...], axis: int) -> np.ndarray:
+    """Undo ``_rows``: restore the moved shape, then put the last axis back at ``axis``."""
+    if not shape:
+        return y.reshape(())
+    moved = shape[:axis] + shape[axis + 1 :] + (shape[axis],)
+    return np.moveaxis(y.reshape(moved), -1, axis)
+
+
+def _row_kernel(name: str, out_rows: np.ndarray, *rows: np.ndarray) -> None:
+    """Run a row kernel over (N, C) arrays; empty arrays have nothing to compute."""
+    if out_rows.size:
+        kernel(name)(out_rows, *rows, *out_rows.shape)
+
+
 class Softmax(Function):
-    """y_i = exp(x_i - m) / sum_j exp(x_j - m) along ``axis``;  dx = y * (g - sum(g * y))."""
+    """y_i = exp(x_i - m) / sum_j exp(x_j - m) along ``axis``;  dx = y * (g - sum(g * y)).
+
+    The loops are ``kernels/softmax.py``; the op moves ``axis`` last so they see (N, C) rows.
+    """
 
     @staticmethod
     def forward(ctx: Context, x: np.ndarray, *, axis: int = -1) -> np.ndarray:
         (ctx.axis,) = normalize_axis(axis, x.ndim)
-        e = np.exp(x - np.max(x, axis=ctx.axis, keepdims=True))
-        y = e / np.sum(e, axis=ctx.axis, keepdims=True)
+        rows = _rows(x, ctx.axis)
+        y = np.empty_like(rows)
+        _row_kernel("softmax_forward", y, rows)
         ctx.save_for_backward(y)
-        return y
+        ctx.shape = x.shape
+        return _unrows(y, x.shape, ctx.axis)
 
     @staticmethod
     def backward(ctx: Context, g: np.ndarray) -> Grads:
         (y,) = ctx.saved_tensors
-        gy = g * y
-        return (gy - y * np.sum(gy, axis=ctx.axis, keepdims=True),)
+        dx = np.empty_like(y)
+        _row_kernel("softmax_backward", dx, _rows(g.astype(y.dtype, copy=False), ctx.axis), y)
+        return (_unrows(dx, ctx.shape, ctx.axis),)
 
 
 class LogSoftmax(Function):
-    """y = x - logsumexp(x) along ``axis``;  dx = g - softmax(x) * sum(g)."""
+    """y = x - logsumexp(x) along ``axis``;  dx = g - softmax(x) * sum(g).
+
+    The loops are ``kernels/softmax.py``; the op moves ``axis`` last so they see (N, C) rows.
+    """
 
     @staticmethod
     def forward(ctx: Context, x: np.ndarray, *, axis: int = -1) -> np.ndarray:
         (ctx.axis,) = normalize_axis(axis, x.ndim)
-        shifted = x - np.max(x, axis=ctx.axis, keepdims=True)
-        y = shifted - np.log(np.sum(np.exp(shifted), axis=ctx.axis, keepdims=True))
+        rows = _rows(x, ctx.axis)
+        y = np.empty_like(rows)
+        _row_kernel("log_softmax_forward", y, rows)
         ctx.save_for_backward(y)
-        return y
+        ctx.shape = x.shape
+        return _unrows(y, x.shape, ctx.axis)
 
     @staticmethod
     def backward(ctx: Context, g: np.ndarray) -> Grads:
         (y,) = ctx.saved_tensors
-        return (g - np.exp(y) * np.sum(g, axis=ctx.axis, keepdims=True),)
+        dx = np.empty_like(y)
+        _row_kernel("log_softmax_backward", dx, _rows(g.astype(y.dtype, copy=False), ctx.axis), y)
+        return (_unrows(dx, ctx.shape, ctx.axis),)

@@ -1,0 +1,141 @@
+"""A full GPT training step, minillm beside plain PyTorch, on identical weights and batches.
+
+First a correctness gate: in float64 the loss and every parameter gradient of the two models must agree
+to 1e-8. Then, in float32 at one thread, the whole step (zero_grad, forward, loss, backward, AdamW) is
+timed for both, alternating runs so that machine noise hits both alike.
+
+Reported per config: ms/step (median), tokens/s, MFU (model FLOPs per second / this machine's float32
+GEMM peak, measured in the same run) and the median minillm / PyTorch time ratio.
+Targets (issue 5): ratio <= 1.25 on both configs.
+
+Run:  python benchmarks/bench_gpt.py [--repeats 7]     (rewrites "GPT training step" in RESULTS.md)
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+
+sys.path.insert(0, str(Path(__file__).parent))
+from _common import machine, markdown_table, update_results  # noqa: E402
+
+import minillm  # noqa: E402
+from minillm.models import GPT, GPTConfig  # noqa: E402
+from minillm.training import measure_peak_flops, set_threads  # noqa: E402
+
+CONFIGS = {
+    "(a) V256 L4 H4 C256 T128 B16": (GPTConfig(256, 128, 4, 4, 256), 16),
+    "(b) V256 L2 H4 C64 T64 B8": (GPTConfig(256, 64, 2, 4, 64), 8),
+}
+
+
+def check_gradients(cfg: GPTConfig, B: int) -> float:
+    """Largest |difference| between minillm's and PyTorch's loss and gradients, in float64."""
+    import torch
+    from reference_gpt import from_minillm
+
+    minillm.manual_seed(0)
+    model = GPT(cfg).double()
+    ref = from_minillm(model, torch.float64)
+    rng = np.random.default_rng(0)
+    x = rng.integers(0, cfg.vocab_size, (B, cfg.block_size))
+    y = rng.integers(0, cfg.vocab_size, (B, cfg.block_size))
+    _, loss = model(minillm.tensor(x), minillm.tensor(y))
+    loss.backward()
+    _, t_loss = ref(torch.tensor(x), torch.tensor(y))
+    t_loss.backward()
+    worst = abs(loss.item() - t_loss.item())
+    t_params = dict(ref.named_parameters())
+    for name, p in model.named_parameters():
+        worst = max(worst, float(np.abs(p.grad.data - t_params[name].grad.numpy()).max()))
+    return worst
+
+
+def step_functions(cfg: GPTConfig, B: int):
+    """Zero-argument callables running one training step of each framework, same weights and data."""
+    minillm.manual_seed(0)
+    model = GPT(cfg)
+    opt = minillm.optim.AdamW(model.parameters(), lr=1e-4)
+    rng = np.random.default_rng(0)
+    x_np = rng.integers(0, cfg.vocab_size, (B, cfg.block_size))
+    y_np = rng.integers(0, cfg.vocab_size, (B, cfg.block_size))
+    x, y = minillm.tensor(x_np), minillm.tensor(y_np)
+
+    def ours() -> None:
+        opt.zero_grad()
+        _, loss = model(x, y)
+        loss.backward()
+        opt.step()
+
+    fns = {"minillm": ours}
+    try:
+        import torch
+        from reference_gpt import from_minillm
+    except ImportError:
+        return fns, model
+    ref = from_minillm(model, torch.float32)
+    t_opt = torch.optim.AdamW(ref.parameters(), lr=1e-4)
+    tx, ty = torch.tensor(x_np), torch.tensor(y_np)
+
+    def theirs() -> None:
+        t_opt.zero_grad()
+        _, loss = ref(tx, ty)
+        loss.backward()
+        t_opt.step()
+
+    fns["PyTorch"] = theirs
+    return fns, model
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--repeats", type=int, default=7)
+    args = parser.parse_args()
+    set_threads(1)
+    try:
+        import torch
+
+        torch.set_num_threads(1)
+    except ImportError:
+        torch = None
+    peak = measure_peak_flops(n=1024)
+    rows, notes = [], []
+    for name, (cfg, B) in CONFIGS.items():
+        if torch is not None:
+            err = check_gradients(GPTConfig(**{**cfg.to_dict(), "block_size": 32}), 2)
+            notes.append(f"{name}: max |loss/grad difference| vs PyTorch in float64 = {err:.1e}")
+            assert err < 1e-8, f"{name}: gradients disagree with PyTorch by {err}"
+        fns, model = step_functions(cfg, B)
+        for fn in fns.values():  # warm up (and compile kernels)
+            fn()
+            fn()
+        times: dict[str, list[float]] = {k: [] for k in fns}
+        for _ in range(args.repeats):
+            for k, fn in fns.items():
+                t0 = time.perf_counter()
+                fn()
+                times[k].append(time.perf_counter() - t0)
+        tokens = B * cfg.block_size
+        flops = model.flops_per_token() * tokens
+        med = {k: float(np.median(v)) for k, v in times.items()}
+        for k, t in med.items():
+            ratio = f"{t / med['PyTorch']:.2f}" if "PyTorch" in med else "n/a"
+            rows.append([name, k, f"{t * 1e3:.1f}", f"{tokens / t:,.0f}", f"{flops / t / peak:.1%}",
+                         ratio if k == "minillm" else ""])  # fmt: skip
+        print(markdown_table(["config", "framework", "ms/step", "tokens/s", "MFU", "ratio"], rows))
+    table = markdown_table(["config", "framework", "ms/step", "tokens/s", "MFU", "minillm/PyTorch"], rows)
+    body = (
+        f"Command: `python benchmarks/bench_gpt.py --repeats {args.repeats}` — machine: {machine()}; "
+        f"one thread; float32 GEMM peak measured in the run: {peak / 1e9:.1f} GFLOP/s. Full step = "
+        f"zero_grad + forward + loss + backward + AdamW; median of {args.repeats} alternating runs.\n\n"
+        f"{table}\n\n" + "\n".join(f"- {n}" for n in notes) + "\n\nTarget: ratio <= 1.25 on both."
+    )
+    update_results("GPT training step", body)
+
+
+if __name__ == "__main__":
+    main()
