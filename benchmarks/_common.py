@@ -1,4 +1,4 @@
-"""Shared benchmark plumbing: machine facts, median timings, and rewriting a section of RESULTS.md."""
+"""Shared benchmark plumbing: machine facts, median timings, rewriting a RESULTS.md section."""
 
 from __future__ import annotations
 
@@ -41,7 +41,7 @@ def time_per_call(fn: Callable[[], object], number: int) -> float:
 def alternating_medians(
     fns: dict[str, Callable[[], object]], number: int, repeats: int, warmup: int = 100
 ) -> dict[str, float]:
-    """Median seconds per call of each function, timing them in alternation so drift hits all alike."""
+    """Median seconds per call of each function, timed in alternation so drift hits all alike."""
     for fn in fns.values():
         for _ in range(warmup):
             fn()
@@ -59,7 +59,7 @@ def markdown_table(header: list[str], rows: list[list[str]]) -> str:
 
 
 def update_results(section: str, body: str) -> None:
-    """Replace the body of ``## <section>`` in RESULTS.md (appending the section if it is missing)."""
+    """Replace the body of ``## <section>`` in RESULTS.md (appending the section if missing)."""
     text = RESULTS.read_text() if RESULTS.exists() else "# Benchmark results\n"
     pattern = re.compile(rf"(^## {re.escape(section)}\n)(.*?)(?=^## |\Z)", re.S | re.M)
     replacement = f"## {section}\n\n{body.strip()}\n\n"

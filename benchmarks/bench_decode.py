@@ -1,10 +1,10 @@
 """Decoding speed: tokens/s with and without the KV cache, and beside a plain PyTorch loop.
 
-Config (a) of the GPT benchmark (V256 L4 H4 C256, block 1024 here so long contexts fit), batch 1, one
-thread, a 16-token prompt and 256 greedy new tokens:
+Config (a) of the GPT benchmark (V256 L4 H4 C256, block 1024 here so long contexts fit), batch 1,
+one thread, a 16-token prompt and 256 greedy new tokens:
   * minillm with the KV cache, minillm recomputing the context every token;
-  * the same greedy loop in plain PyTorch with a hand-written KV cache on identical weights (the tokens
-    must come out identical);
+  * the same greedy loop in plain PyTorch with a hand-written KV cache on identical weights (the
+    tokens must come out identical);
   * ms/token against context length 64 ... 1024 (cached grows linearly, uncached quadratically).
 
 Targets (issue 6): cached >= 7x uncached at 256 tokens; minillm cached >= 1.5x the PyTorch loop's
@@ -23,12 +23,12 @@ from pathlib import Path
 import numpy as np
 
 sys.path.insert(0, str(Path(__file__).parent))
-from _common import machine, markdown_table, update_results  # noqa: E402
+from _common import machine, markdown_table, update_results
 
-import minillm  # noqa: E402
-from minillm.inference import GPTEngine, generate  # noqa: E402
-from minillm.models import GPT, GPTConfig  # noqa: E402
-from minillm.training import set_threads  # noqa: E402
+import minillm
+from minillm.inference import GPTEngine, generate
+from minillm.models import GPT, GPTConfig
+from minillm.training import set_threads
 
 CFG = GPTConfig(vocab_size=256, block_size=1024, n_layer=4, n_head=4, n_embd=256)
 PROMPT = list(range(1, 17))
@@ -63,9 +63,13 @@ def torch_greedy(model, prompt: list[int], new: int) -> tuple[list[int], float]:
             y = y.transpose(1, 2).reshape(1, T, C)
             x = x + F.linear(y, sd[p + "attn.c_proj.weight"], sd[p + "attn.c_proj.bias"])
             h = F.layer_norm(x, (C,), sd[p + "ln_2.weight"], sd[p + "ln_2.bias"])
-            h = F.gelu(F.linear(h, sd[p + "mlp.c_fc.weight"], sd[p + "mlp.c_fc.bias"]), approximate="tanh")
+            h = F.gelu(
+                F.linear(h, sd[p + "mlp.c_fc.weight"], sd[p + "mlp.c_fc.bias"]), approximate="tanh"
+            )
             x = x + F.linear(h, sd[p + "mlp.c_proj.weight"], sd[p + "mlp.c_proj.bias"])
-        x = F.layer_norm(x[:, -1:], (C,), sd["transformer.ln_f.weight"], sd["transformer.ln_f.bias"])
+        x = F.layer_norm(
+            x[:, -1:], (C,), sd["transformer.ln_f.weight"], sd["transformer.ln_f.bias"]
+        )
         return x @ sd["transformer.wte.weight"].T
 
     out = []
@@ -144,11 +148,13 @@ def main() -> None:
     print(table, f"\ncached/uncached speedup {speedup:.1f}x; cached vs PyTorch {vs_torch:.2f}x\n")
     print(scale_table)
     body = (
-        f"Command: `python benchmarks/bench_decode.py` — machine: {machine()}; one thread; batch 1; "
+        f"Command: `python benchmarks/bench_decode.py` — machine: {machine()}; one thread; "
+        f"batch 1; "
         f"V256 L4 H4 C256; 16-token prompt, {NEW} greedy tokens; median of 3 runs; identical "
         f"tokens from all three decoders.\n\n{table}\n\n"
         f"- KV cache speedup over recomputation: **{speedup:.1f}x** (target >= 7x)\n"
-        f"- minillm cached tokens/s / PyTorch loop tokens/s: **{vs_torch:.2f}x** (target >= 1.5x)\n\n"
+        f"- minillm cached tokens/s / PyTorch loop tokens/s: **{vs_torch:.2f}x** "
+        "(target >= 1.5x)\n\n"
         f"One decode tick at a given context length:\n\n{scale_table}"
     )
     update_results("Decoding", body)

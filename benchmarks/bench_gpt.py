@@ -1,12 +1,12 @@
 """A full GPT training step, minillm beside plain PyTorch, on identical weights and batches.
 
-First a correctness gate: in float64 the loss and every parameter gradient of the two models must agree
-to 1e-8. Then, in float32 at one thread, the whole step (zero_grad, forward, loss, backward, AdamW) is
-timed for both, alternating runs so that machine noise hits both alike.
+First a correctness gate: in float64 the loss and every parameter gradient of the two models must
+agree to 1e-8. Then, in float32 at one thread, the whole step (zero_grad, forward, loss, backward,
+AdamW) is timed for both, alternating runs so that machine noise hits both alike.
 
-Reported per config: ms/step (median), tokens/s, MFU (model FLOPs per second / this machine's float32
-GEMM peak, measured in the same run) and the median minillm / PyTorch time ratio.
-Targets (issue 5): ratio <= 1.25 on both configs.
+Reported per config: ms/step (median), tokens/s, MFU (model FLOPs per second / this machine's
+float32 GEMM peak, measured in the same run) and the median minillm / PyTorch time ratio. Targets
+(issue 5): ratio <= 1.25 on both configs.
 
 Run:  python benchmarks/bench_gpt.py [--repeats 7]     (rewrites "GPT training step" in RESULTS.md)
 """
@@ -21,11 +21,11 @@ from pathlib import Path
 import numpy as np
 
 sys.path.insert(0, str(Path(__file__).parent))
-from _common import machine, markdown_table, update_results  # noqa: E402
+from _common import machine, markdown_table, update_results
 
-import minillm  # noqa: E402
-from minillm.models import GPT, GPTConfig  # noqa: E402
-from minillm.training import measure_peak_flops, set_threads  # noqa: E402
+import minillm
+from minillm.models import GPT, GPTConfig
+from minillm.training import measure_peak_flops, set_threads
 
 CONFIGS = {
     "(a) V256 L4 H4 C256 T128 B16": (GPTConfig(256, 128, 4, 4, 256), 16),
@@ -56,7 +56,7 @@ def check_gradients(cfg: GPTConfig, B: int) -> float:
 
 
 def step_functions(cfg: GPTConfig, B: int):
-    """Zero-argument callables running one training step of each framework, same weights and data."""
+    """Callables running one training step of each framework on the same weights and data."""
     minillm.manual_seed(0)
     model = GPT(cfg)
     opt = minillm.optim.AdamW(model.parameters(), lr=1e-4)
@@ -124,14 +124,26 @@ def main() -> None:
         med = {k: float(np.median(v)) for k, v in times.items()}
         for k, t in med.items():
             ratio = f"{t / med['PyTorch']:.2f}" if "PyTorch" in med else "n/a"
-            rows.append([name, k, f"{t * 1e3:.1f}", f"{tokens / t:,.0f}", f"{flops / t / peak:.1%}",
-                         ratio if k == "minillm" else ""])  # fmt: skip
+            rows.append(
+                [
+                    name,
+                    k,
+                    f"{t * 1e3:.1f}",
+                    f"{tokens / t:,.0f}",
+                    f"{flops / t / peak:.1%}",
+                    ratio if k == "minillm" else "",
+                ]
+            )
         print(markdown_table(["config", "framework", "ms/step", "tokens/s", "MFU", "ratio"], rows))
-    table = markdown_table(["config", "framework", "ms/step", "tokens/s", "MFU", "minillm/PyTorch"], rows)
+    table = markdown_table(
+        ["config", "framework", "ms/step", "tokens/s", "MFU", "minillm/PyTorch"], rows
+    )
     body = (
-        f"Command: `python benchmarks/bench_gpt.py --repeats {args.repeats}` — machine: {machine()}; "
+        f"Command: `python benchmarks/bench_gpt.py --repeats {args.repeats}` — machine: "
+        f"{machine()}; "
         f"one thread; float32 GEMM peak measured in the run: {peak / 1e9:.1f} GFLOP/s. Full step = "
-        f"zero_grad + forward + loss + backward + AdamW; median of {args.repeats} alternating runs.\n\n"
+        f"zero_grad + forward + loss + backward + AdamW; median of {args.repeats} alternating "
+        "runs.\n\n"
         f"{table}\n\n" + "\n".join(f"- {n}" for n in notes) + "\n\nTarget: ratio <= 1.25 on both."
     )
     update_results("GPT training step", body)

@@ -1,12 +1,14 @@
 """Per-op overhead of the autograd engine on tiny tensors, beside PyTorch at one thread.
 
-On a 16x16 tensor the arithmetic is nothing; what is measured is the bookkeeping: creating the output
-Tensor, recording the op, and (for backward) sorting the graph and running each op's backward. This is what
-decides the speed of small models, where Python overhead dominates.
+On a 16x16 tensor the arithmetic is nothing; what is measured is the bookkeeping: creating the
+output Tensor, recording the op, and (for backward) sorting the graph and running each op's
+backward. This is what decides the speed of small models, where Python overhead dominates.
 
-Target (issue 2): the tiny forward+backward `(a * b).sum().backward()` at most half of PyTorch's time.
+Target (issue 2): the tiny forward+backward `(a * b).sum().backward()` at most half of PyTorch's
+time.
 
-Run:  python benchmarks/bench_overhead.py      (rewrites the "Autograd overhead" section of RESULTS.md)
+Run:  python benchmarks/bench_overhead.py      (rewrites the "Autograd overhead" section of
+RESULTS.md)
 """
 
 from __future__ import annotations
@@ -17,9 +19,9 @@ from pathlib import Path
 import numpy as np
 
 sys.path.insert(0, str(Path(__file__).parent))
-from _common import alternating_medians, machine, markdown_table, update_results  # noqa: E402
+from _common import alternating_medians, machine, markdown_table, update_results
 
-import minillm  # noqa: E402
+import minillm
 
 NUMBER, REPEATS = 2000, 15
 
@@ -55,7 +57,9 @@ def main() -> None:
         if theirs is None:
             rows.append([name, f"{ours:.2f}", "n/a", "n/a"])
         else:
-            rows.append([name, f"{ours:.2f}", f"{theirs * 1e6:.2f}", f"{med['minillm'] / theirs:.2f}"])
+            rows.append(
+                [name, f"{ours:.2f}", f"{theirs * 1e6:.2f}", f"{med['minillm'] / theirs:.2f}"]
+            )
     table = markdown_table(["operation", "minillm µs", "PyTorch µs", "minillm / PyTorch"], rows)
     print(table)
     body = (

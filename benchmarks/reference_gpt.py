@@ -1,8 +1,8 @@
-"""A plain-PyTorch GPT with minillm's structure and parameter names, for parity tests and benchmarks.
+"""A plain-PyTorch GPT with minillm's structure and parameter names, for parity tests and benches.
 
-Written the ordinary PyTorch way (nn.Linear, F.scaled_dot_product_attention, F.cross_entropy), so it is an
-independent answer to check minillm against. ``from_minillm(model)`` builds one with identical weights by
-copying the state dict (the names match one to one).
+Written the ordinary PyTorch way (nn.Linear, F.scaled_dot_product_attention, F.cross_entropy), so it
+is an independent answer to check minillm against. ``from_minillm(model)`` builds one with identical
+weights by copying the state dict (the names match one to one).
 """
 
 from __future__ import annotations
@@ -53,8 +53,16 @@ class _Block(nn.Module):
 
 
 class TorchGPT(nn.Module):
-    def __init__(self, vocab_size: int, block_size: int, n_layer: int, n_head: int, n_embd: int,
-                 bias: bool = True, **_: Any) -> None:  # fmt: skip
+    def __init__(
+        self,
+        vocab_size: int,
+        block_size: int,
+        n_layer: int,
+        n_head: int,
+        n_embd: int,
+        bias: bool = True,
+        **_: Any,
+    ) -> None:
         super().__init__()
         self.transformer = nn.ModuleDict(
             {

@@ -1,11 +1,11 @@
-"""A worked example of reverse-mode autograd: a two-layer MLP, by hand, checked by finite differences.
+"""A worked example of reverse-mode autograd: a two-layer MLP, checked by finite differences.
 
     h = tanh(x W1 + b1)            (B, H)   the hidden layer
     y = h W2 + b2                  (B, 1)   the output
     L = mean((y - t)^2)                     the loss
 
-We run the forward pass, one backward pass, and one plain SGD step (p <- p - lr * dL/dp). Every gradient
-autograd produces is compared with a central finite difference,
+We run the forward pass, one backward pass, and one plain SGD step (p <- p - lr * dL/dp). Every
+gradient autograd produces is compared with a central finite difference,
 
     dL/dp_i ~ (L(p + eps e_i) - L(p - eps e_i)) / (2 eps),
 
@@ -21,7 +21,9 @@ import numpy as np
 import minillm
 
 
-def mlp_loss(params: dict[str, minillm.Tensor], x: minillm.Tensor, t: minillm.Tensor) -> minillm.Tensor:
+def mlp_loss(
+    params: dict[str, minillm.Tensor], x: minillm.Tensor, t: minillm.Tensor
+) -> minillm.Tensor:
     h = (x @ params["W1"] + params["b1"]).tanh()  # (B, H)
     y = h @ params["W2"] + params["b2"]  # (B, 1)
     return ((y - t) ** 2).mean()

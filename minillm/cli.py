@@ -1,4 +1,4 @@
-"""The ``minillm`` command: ``minillm train`` teaches a GPT a corpus, ``minillm generate`` samples from it.
+"""The ``minillm`` command: ``train`` teaches a GPT a corpus, ``generate`` samples from it.
 
     minillm train                       # about three minutes: a char-level GPT of the Python docs
     minillm train --preset small --tokenizer bpe --out-dir out-small
@@ -6,7 +6,8 @@
     minillm generate --prompt "def " --max-new-tokens 200 --temperature 0.8 --top-k 20
     minillm generate --prompt "The " --trace --trace-json trace.json
 
-Also ``python -m minillm ...``. Read next: ``minillm/training.py`` and ``minillm/inference/generate.py``.
+Also ``python -m minillm ...``. Read next: ``minillm/training.py`` and
+``minillm/inference/generate.py``.
 """
 
 from __future__ import annotations
@@ -23,8 +24,12 @@ def _add_train_args(p: argparse.ArgumentParser) -> None:
     from minillm.training import PRESETS, TrainConfig
 
     defaults = TrainConfig()
-    p.add_argument("--preset", choices=sorted(PRESETS), default="tiny",
-                   help="a starting configuration; explicit flags override it (default: tiny)")  # fmt: skip
+    p.add_argument(
+        "--preset",
+        choices=sorted(PRESETS),
+        default="tiny",
+        help="a starting configuration; explicit flags override it (default: tiny)",
+    )
     p.add_argument("--resume", action="store_true", help="continue the run saved in --out-dir")
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
     for field in dataclasses.fields(TrainConfig):
@@ -32,8 +37,13 @@ def _add_train_args(p: argparse.ArgumentParser) -> None:
         default = getattr(defaults, field.name)
         kind = type(default) if default is not None else str
         if kind is bool:
-            p.add_argument(flag, type=lambda s: s.lower() in ("1", "true", "yes"), default=None,
-                           metavar="BOOL", help=f"(default {default})")  # fmt: skip
+            p.add_argument(
+                flag,
+                type=lambda s: s.lower() in ("1", "true", "yes"),
+                default=None,
+                metavar="BOOL",
+                help=f"(default {default})",
+            )
         else:
             p.add_argument(flag, type=kind, default=None, help=f"(default {default})")
 
@@ -58,7 +68,8 @@ def _load_model(out_dir: Path) -> tuple[Any, Any]:
     for name in (CHECKPOINT, CONFIG, TOKENIZER):
         if not (out_dir / name).exists():
             raise FileNotFoundError(
-                f"{out_dir / name} not found: train a model first (minillm train --out-dir {out_dir})"
+                f"{out_dir / name} not found: train a model first "
+                f"(minillm train --out-dir {out_dir})"
             )
     config = json.loads((out_dir / CONFIG).read_text())["model"]
     model = GPT(GPTConfig(**config))
@@ -101,9 +112,11 @@ def cmd_train(args: argparse.Namespace) -> int:
         print(f"minillm train: {e}", file=sys.stderr)
         return 2
     n = trainer.model.num_parameters()
-    print(f"corpus {trainer.corpus_name}: {len(trainer.train_ids):,} train / "
-          f"{len(trainer.val_ids):,} val tokens, vocabulary {trainer.tokenizer.vocab_size}; "
-          f"model {n / 1e6:.2f}M parameters; out_dir {cfg.out_dir}")  # fmt: skip
+    print(
+        f"corpus {trainer.corpus_name}: {len(trainer.train_ids):,} train / "
+        f"{len(trainer.val_ids):,} val tokens, vocabulary {trainer.tokenizer.vocab_size}; "
+        f"model {n / 1e6:.2f}M parameters; out_dir {cfg.out_dir}"
+    )
     try:
         result = trainer.run(progress=not args.no_progress)
     except TrainingError as e:
@@ -116,8 +129,17 @@ def cmd_train(args: argparse.Namespace) -> int:
     if cfg.sample_tokens > 0:
         trainer.model.eval()
         print("--- a sample ---")
-        print(sample_text(trainer.model, trainer.tokenizer, "\n", cfg.sample_tokens,
-                          temperature=0.8, top_k=40, seed=cfg.seed))  # fmt: skip
+        print(
+            sample_text(
+                trainer.model,
+                trainer.tokenizer,
+                "\n",
+                cfg.sample_tokens,
+                temperature=0.8,
+                top_k=40,
+                seed=cfg.seed,
+            )
+        )
     return 0
 
 
@@ -130,12 +152,20 @@ def cmd_generate(args: argparse.Namespace) -> int:
         print(f"minillm generate: {e}", file=sys.stderr)
         return 2
     timeline = Timeline() if args.trace else None
-    options = dict(temperature=args.temperature, top_k=args.top_k, top_p=args.top_p,
-                   seed=args.seed, use_cache=not args.no_cache, timeline=timeline)  # fmt: skip
+    options = dict(
+        temperature=args.temperature,
+        top_k=args.top_k,
+        top_p=args.top_p,
+        seed=args.seed,
+        use_cache=not args.no_cache,
+        timeline=timeline,
+    )
     if args.prompts:
         prompts = [ln for ln in Path(args.prompts).read_text(encoding="utf-8").splitlines() if ln]
         if not prompts:
-            print(f"minillm generate: {args.prompts} has no prompts (one per line)", file=sys.stderr)
+            print(
+                f"minillm generate: {args.prompts} has no prompts (one per line)", file=sys.stderr
+            )
             return 2
         encoded = [tokenizer.encode(p) for p in prompts]
         cache = PrefixCache() if not args.no_cache else None

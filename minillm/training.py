@@ -1,4 +1,4 @@
-"""The training loop behind ``minillm train``: a GPT learns a corpus, with checkpoints you can trust.
+"""The training loop behind ``minillm train``: a GPT learns a corpus, with trustworthy checkpoints.
 
 One step:
     for each of grad_accum micro-batches:    x, y = random windows       (B, T) each
@@ -6,10 +6,10 @@ One step:
     clip the global gradient norm;  lr = warmup-then-cosine(step);  AdamW step;  zero the gradients
 
 Around it: validation loss every ``eval_interval`` steps, one JSON line per step in
-``out_dir/metrics.jsonl``, a checkpoint (model, optimizer, RNG state, step) written atomically at every
-evaluation and at the end, a progress bar with loss, tokens/s and MFU (model FLOPs utilization: the
-fraction of the machine's measured float32 matmul peak that the model's FLOPs reach), and a loss curve PNG
-when matplotlib is installed.
+``out_dir/metrics.jsonl``, a checkpoint (model, optimizer, RNG state, step) written atomically at
+every evaluation and at the end, a progress bar with loss, tokens/s and MFU (model FLOPs
+utilization: the fraction of the machine's measured float32 matmul peak that the model's FLOPs
+reach), and a loss curve PNG when matplotlib is installed.
 
 What can go wrong, and what happens:
 * Ctrl-C: the step in flight finishes, a checkpoint is written, and the run exits cleanly
@@ -80,7 +80,9 @@ class TrainConfig:
     seed: int = 1337
     threads: int = 0  # 0 = leave the libraries' defaults
     sample_tokens: int = 300
-    stop_after: int = 0  # stop (with a checkpoint) after this many steps of this run; 0 = run to max_steps
+    stop_after: int = (
+        0  # stop (with a checkpoint) after this many steps of this run; 0 = run to max_steps
+    )
 
     def model_config(self, vocab_size: int) -> GPTConfig:
         return GPTConfig(
@@ -115,7 +117,7 @@ PRESETS: dict[str, dict[str, Any]] = {
 
 
 class TrainingError(RuntimeError):
-    """The run cannot continue (a non-finite loss, a checkpoint that doesn't match the flags, ...)."""
+    """The run cannot go on (a non-finite loss, a checkpoint that does not match the flags)."""
 
 
 def set_threads(threads: int) -> None:
@@ -179,7 +181,8 @@ class Trainer:
         if len(self.val_ids) < cfg.block_size + 1:
             raise ValueError(
                 f"the validation split has {len(self.val_ids)} tokens, fewer than block_size + 1 = "
-                f"{cfg.block_size + 1}; use more text, a larger val_fraction or a smaller block_size"
+                f"{cfg.block_size + 1}; use more text, a larger val_fraction or a smaller "
+                "block_size"
             )
         self.model = GPT(cfg.model_config(self.tokenizer.vocab_size))
         self.optimizer = self.model.configure_optimizers(
@@ -187,14 +190,18 @@ class Trainer:
         )
         self.step = 0
         if resume:
-            state = io.load_checkpoint(self.out / CHECKPOINT, model=self.model, optimizer=self.optimizer)
+            state = io.load_checkpoint(
+                self.out / CHECKPOINT, model=self.model, optimizer=self.optimizer
+            )
             self.step = int(state["step"])
             self._trim_metrics()
         else:
             self.out.mkdir(parents=True, exist_ok=True)
             self.tokenizer.save(self.out / TOKENIZER)
-            _write_json(self.out / CONFIG, {"train": dataclasses.asdict(cfg),
-                                            "model": self.model.config.to_dict()})  # fmt: skip
+            _write_json(
+                self.out / CONFIG,
+                {"train": dataclasses.asdict(cfg), "model": self.model.config.to_dict()},
+            )
             (self.out / METRICS).write_text("")
         self.tokens_per_step = cfg.batch_size * cfg.block_size * cfg.grad_accum
         self.flops_per_step = self.model.flops_per_token() * self.tokens_per_step
@@ -207,9 +214,21 @@ class Trainer:
                     f"--resume: {self.out / name} is missing; start a fresh run without --resume"
                 )
         saved = json.loads((self.out / CONFIG).read_text())["train"]
-        fixed = ("tokenizer", "vocab_size", "n_layer", "n_head", "n_embd", "block_size", "bias", "data")
-        changed = [f"{k}: checkpoint {saved[k]!r} vs now {getattr(self.cfg, k)!r}"
-                   for k in fixed if saved.get(k) != getattr(self.cfg, k)]  # fmt: skip
+        fixed = (
+            "tokenizer",
+            "vocab_size",
+            "n_layer",
+            "n_head",
+            "n_embd",
+            "block_size",
+            "bias",
+            "data",
+        )
+        changed = [
+            f"{k}: checkpoint {saved[k]!r} vs now {getattr(self.cfg, k)!r}"
+            for k in fixed
+            if saved.get(k) != getattr(self.cfg, k)
+        ]
         if changed:
             raise TrainingError("--resume with a different model or data: " + "; ".join(changed))
 
@@ -249,7 +268,7 @@ class Trainer:
 
     @minillm.no_grad()
     def evaluate(self) -> dict[str, float]:
-        """Mean loss over ``eval_iters`` batches of each split, drawn from a generator of their own."""
+        """Mean loss over ``eval_iters`` batches of each split, from a generator of their own."""
         self.model.eval()
         rng = np.random.default_rng(self.cfg.seed + self.step)  # leaves the training stream alone
         result = {}
@@ -272,18 +291,23 @@ class Trainer:
             f.write(json.dumps(record) + "\n")
 
     def run(self, progress: bool = True) -> dict[str, Any]:
-        """Train from ``self.step`` to ``max_steps`` (or ``stop_after`` more); returns final metrics.
+        """Train from ``self.step`` to ``max_steps`` (or ``stop_after`` more); return final metrics.
 
-        Ctrl-C (SIGINT) asks the loop to stop after the step in flight: a checkpoint is written and the
-        result has ``interrupted: True``. A second Ctrl-C aborts at once.
+        Ctrl-C (SIGINT) asks the loop to stop after the step in flight: a checkpoint is written and
+        the result has ``interrupted: True``. A second Ctrl-C aborts at once.
         """
         from tqdm import tqdm
 
         c = self.cfg
         peak = measure_peak_flops()
         end = c.max_steps if c.stop_after <= 0 else min(c.max_steps, self.step + c.stop_after)
-        bar = tqdm(total=c.max_steps, initial=self.step, disable=not progress, unit="step",
-                   dynamic_ncols=True)  # fmt: skip
+        bar = tqdm(
+            total=c.max_steps,
+            initial=self.step,
+            disable=not progress,
+            unit="step",
+            dynamic_ncols=True,
+        )
         last_eval: dict[str, float] = {}
         with _StopOnSigint(bar.write) as stop:
             try:
@@ -293,14 +317,22 @@ class Trainer:
                     dt = time.perf_counter() - t0
                     self.step += 1
                     tok_s, mfu = self.tokens_per_step / dt, self.flops_per_step / dt / peak
-                    record = {"step": self.step - 1, "loss": loss, "lr": self.lr_at(self.step - 1),
-                              "grad_norm": norm, "tokens_per_s": tok_s, "mfu": mfu}  # fmt: skip
+                    record = {
+                        "step": self.step - 1,
+                        "loss": loss,
+                        "lr": self.lr_at(self.step - 1),
+                        "grad_norm": norm,
+                        "tokens_per_s": tok_s,
+                        "mfu": mfu,
+                    }
                     if self.step % c.eval_interval == 0 or self.step == end:
                         last_eval = self.evaluate()
                         record.update(last_eval)
                         self.save()
-                        bar.write(f"step {self.step}: train loss {last_eval['train_loss']:.4f}, "
-                                  f"val loss {last_eval['val_loss']:.4f}")  # fmt: skip
+                        bar.write(
+                            f"step {self.step}: train loss {last_eval['train_loss']:.4f}, "
+                            f"val loss {last_eval['val_loss']:.4f}"
+                        )
                     self._log_metrics(record)
                     bar.set_postfix(loss=f"{loss:.3f}", tok_s=f"{tok_s:,.0f}", mfu=f"{mfu:.1%}")
                     bar.update(1)
@@ -309,8 +341,10 @@ class Trainer:
                 self.plot()
         if stop.requested and self.step < end:
             self.save()
-            self.log(f"interrupted: saved a checkpoint at step {self.step} in {self.out}; "
-                     f"continue with --resume")  # fmt: skip
+            self.log(
+                f"interrupted: saved a checkpoint at step {self.step} in {self.out}; "
+                f"continue with --resume"
+            )
             return {"step": self.step, "interrupted": True, **last_eval}
         return {"step": self.step, "interrupted": False, **last_eval}
 
@@ -343,7 +377,7 @@ class Trainer:
 
 
 class _StopOnSigint:
-    """While active, the first Ctrl-C only sets ``requested``; a second one raises KeyboardInterrupt."""
+    """While active, a first Ctrl-C only sets ``requested``; a second raises KeyboardInterrupt."""
 
     def __init__(self, say: Any) -> None:
         self.say, self.requested, self.previous = say, False, None

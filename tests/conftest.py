@@ -1,6 +1,6 @@
 """Shared test setup: Hypothesis profiles and a fixed seed for every test.
 
-Profiles: ``dev`` (the default; quick) and ``ci`` (more examples), chosen with ``HYPOTHESIS_PROFILE``.
+Profiles: ``dev`` (the default; quick) and ``ci`` (more examples), chosen by ``HYPOTHESIS_PROFILE``.
 Both disable Hypothesis's per-example deadline: a kernel's first call compiles with Numba, which
 would otherwise fail a timing check that has nothing to do with correctness.
 """

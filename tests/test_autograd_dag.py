@@ -1,7 +1,8 @@
 """Backward over arbitrary DAGs: every intermediate value may be reused by later ops at any depth.
 
 The topological sort must place a node after *all* of its consumers, however long the paths between
-them. Random programs (each step combines two earlier values) are checked against finite differences.
+them. Random programs (each step combines two earlier values) are checked against finite
+differences.
 """
 
 from __future__ import annotations

@@ -1,4 +1,4 @@
-"""The main job end to end: ``minillm train``, ``minillm generate``, ``--resume`` bit for bit, failures."""
+"""The main job end to end: ``train``, ``generate``, ``--resume`` bit for bit, and failures."""
 
 from __future__ import annotations
 
@@ -15,10 +15,28 @@ from minillm.cli import main
 from minillm.data.corpus import read_corpus
 
 TINY = [
-    "--n-layer", "1", "--n-head", "2", "--n-embd", "16", "--block-size", "16",
-    "--batch-size", "4", "--warmup", "2", "--eval-interval", "3", "--eval-iters", "2",
-    "--sample-tokens", "20", "--no-progress", "--seed", "7",
-]  # fmt: skip
+    "--n-layer",
+    "1",
+    "--n-head",
+    "2",
+    "--n-embd",
+    "16",
+    "--block-size",
+    "16",
+    "--batch-size",
+    "4",
+    "--warmup",
+    "2",
+    "--eval-interval",
+    "3",
+    "--eval-iters",
+    "2",
+    "--sample-tokens",
+    "20",
+    "--no-progress",
+    "--seed",
+    "7",
+]
 
 
 @pytest.fixture(scope="module")
@@ -56,8 +74,23 @@ def test_train_generate_and_resume_bit_exact(corpus, tmp_path, capsys):
     assert [m["loss"] for m in lines] == [m["loss"] for m in resumed]
 
     capsys.readouterr()
-    assert main(["generate", "--out-dir", str(straight), "--prompt", "def ", "--max-new-tokens",
-                 "15", "--seed", "1", "--trace"]) == 0  # fmt: skip
+    assert (
+        main(
+            [
+                "generate",
+                "--out-dir",
+                str(straight),
+                "--prompt",
+                "def ",
+                "--max-new-tokens",
+                "15",
+                "--seed",
+                "1",
+                "--trace",
+            ]
+        )
+        == 0
+    )
     out = capsys.readouterr().out
     assert out.startswith("def ") and "time to first token" in out
 
@@ -69,8 +102,22 @@ def test_bpe_run_and_batched_prompts(corpus, tmp_path, capsys):
     prompts = tmp_path / "prompts.txt"
     prompts.write_text("def add\nclass Po\n")
     capsys.readouterr()
-    assert main(["generate", "--out-dir", str(out), "--prompts", str(prompts),
-                 "--max-new-tokens", "5", "--seed", "0"]) == 0  # fmt: skip
+    assert (
+        main(
+            [
+                "generate",
+                "--out-dir",
+                str(out),
+                "--prompts",
+                str(prompts),
+                "--max-new-tokens",
+                "5",
+                "--seed",
+                "0",
+            ]
+        )
+        == 0
+    )
     text = capsys.readouterr().out
     assert "=== 'def add'" in text and "=== 'class Po'" in text
 

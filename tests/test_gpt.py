@@ -1,4 +1,4 @@
-"""The GPT model: structure and names, initialization, loss at birth, learning, and PyTorch parity."""
+"""The GPT model: structure, names, initialization, loss at birth, learning, PyTorch parity."""
 
 from __future__ import annotations
 
@@ -47,7 +47,9 @@ def test_gpt2_parameter_names_and_tied_head():
     counted = sum(p.numel() for p in model.parameters())
     assert model.num_parameters() == counted
     C, V, L, T = SMALL.n_embd, SMALL.vocab_size, SMALL.n_layer, SMALL.block_size
-    per_block = 2 * 2 * C + (C * 3 * C + 3 * C) + (C * C + C) + (C * 4 * C + 4 * C) + (4 * C * C + C)
+    per_block = (
+        2 * 2 * C + (C * 3 * C + 3 * C) + (C * C + C) + (C * 4 * C + 4 * C) + (4 * C * C + C)
+    )
     assert counted == V * C + T * C + L * per_block + 2 * C
 
 
@@ -170,7 +172,9 @@ def test_logits_and_gradients_equal_pytorch():
     assert loss.item() == pytest.approx(t_loss.item(), abs=1e-12)
     t_params = dict(ref.named_parameters())
     for name, p in model.named_parameters():
-        np.testing.assert_allclose(p.grad.data, t_params[name].grad.numpy(), atol=1e-10, err_msg=name)
+        np.testing.assert_allclose(
+            p.grad.data, t_params[name].grad.numpy(), atol=1e-10, err_msg=name
+        )
 
 
 def test_linear_is_the_module_type_the_optimizer_split_relies_on():

@@ -1,4 +1,4 @@
-"""Generation: the KV cache equals recomputation, batching equals one by one, sampling obeys its filters,
+"""Generation: the KV cache equals recomputation, batches equal one by one, sampling obeys filters,
 the prefix cache changes nothing but speed, and the timeline records every tick."""
 
 from __future__ import annotations
@@ -121,7 +121,9 @@ def test_sampling_follows_the_distribution_and_never_leaves_top_k():
     assert set(draws.tolist()) <= {0, 1}
     assert abs((draws == 0).mean() - 0.5 / 0.8) < 0.03
     draws = np.array([sample(logits, rng)[0] for _ in range(4000)])
-    np.testing.assert_allclose(np.bincount(draws, minlength=4) / 4000, [0.5, 0.3, 0.15, 0.05], atol=0.03)
+    np.testing.assert_allclose(
+        np.bincount(draws, minlength=4) / 4000, [0.5, 0.3, 0.15, 0.05], atol=0.03
+    )
 
 
 def test_bad_sampling_arguments_are_rejected():

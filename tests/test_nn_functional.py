@@ -261,13 +261,19 @@ def test_binary_cross_entropy_with_logits_parity(
     pw = 0.5 + 2 * rng.random(shape[-1:]) if pos_weighted else None
     (x, t), (xt, tt) = both(torch, logits, target)
     lo = F.binary_cross_entropy_with_logits(
-        x, t, None if w is None else minillm.tensor(w), reduction,
+        x,
+        t,
+        None if w is None else minillm.tensor(w),
+        reduction,
         pos_weight=None if pw is None else minillm.tensor(pw),
-    )  # fmt: skip
+    )
     lt = torch.nn.functional.binary_cross_entropy_with_logits(
-        xt, tt, None if w is None else torch.tensor(w), reduction=reduction,
+        xt,
+        tt,
+        None if w is None else torch.tensor(w),
+        reduction=reduction,
         pos_weight=None if pw is None else torch.tensor(pw),
-    )  # fmt: skip
+    )
     close(lo, lt)
     backward_both(torch, lo, lt, seed)
     grads_close([x, t], [xt, tt])

@@ -94,8 +94,15 @@ def test_initializers_are_reproducible_with_manual_seed() -> None:
 
 def test_fans_gain_and_errors(torch: Any) -> None:
     assert init.calculate_fan_in_and_fan_out(minillm.zeros(8, 4, 3, 3)) == (36, 72)
-    for nl, param in [("linear", None), ("sigmoid", None), ("tanh", None), ("relu", None),
-                      ("leaky_relu", None), ("leaky_relu", 0.2), ("selu", None)]:  # fmt: skip
+    for nl, param in [
+        ("linear", None),
+        ("sigmoid", None),
+        ("tanh", None),
+        ("relu", None),
+        ("leaky_relu", None),
+        ("leaky_relu", 0.2),
+        ("selu", None),
+    ]:
         assert init.calculate_gain(nl, param) == pytest.approx(
             torch.nn.init.calculate_gain(nl, param), rel=1e-12
         )

@@ -82,9 +82,11 @@ def test_linear_default_init_matches_pytorch_scheme() -> None:
 def test_linear_parity(torch: Any, lead: tuple, n_in: int, n_out: int, bias: bool) -> None:
     rng = np.random.default_rng(n_in * 10 + n_out)
     assert_parity(
-        torch, nn.Linear(n_in, n_out, bias=bias), torch.nn.Linear(n_in, n_out, bias=bias),
+        torch,
+        nn.Linear(n_in, n_out, bias=bias),
+        torch.nn.Linear(n_in, n_out, bias=bias),
         rand(rng, *lead, n_in),
-    )  # fmt: skip
+    )
 
 
 def test_linear_gradcheck_and_shape_error() -> None:

@@ -1,8 +1,8 @@
 """Text corpora for language modelling: the built-in one, and any UTF-8 file or folder of files.
 
-The built-in corpus needs no download and exists wherever CPython does: the Python language reference
-topics shipped in ``pydoc_data.topics`` (about 0.47 MB of English prose with code samples), joined in sorted
-key order so every machine builds the same text.
+The built-in corpus needs no download and exists wherever CPython does: the Python language
+reference topics shipped in ``pydoc_data.topics`` (about 0.47 MB of English prose with code
+samples), joined in sorted key order so every machine builds the same text.
 
 Read next: ``minillm/data/windows.py`` (token ids -> training batches).
 """
@@ -38,10 +38,11 @@ def _read_utf8(path: Path) -> str:
 
 
 def read_corpus(path: str | Path | None = None) -> tuple[str, str]:
-    """Return ``(text, name)``: the built-in corpus for None, a file's text, or a folder's files joined.
+    """Return ``(text, name)``: the built-in corpus (None), a file's text, or a folder's files.
 
     A folder contributes every regular, non-hidden file below it, in sorted path order, separated by
-    blank lines. A missing path, an empty corpus or invalid UTF-8 (named by file and byte offset) raises.
+    blank lines. A missing path, an empty corpus or invalid UTF-8 (named by file and byte offset)
+    raises.
     """
     if path is None:
         return builtin_corpus(), BUILTIN_NAME

@@ -1,12 +1,12 @@
 """Token streams for language modelling: cached encoding, a train/val split, random block windows.
 
-A language model learns p(next token | previous tokens). From one long stream of ids we cut windows of
-``block_size + 1`` tokens at random offsets: the first ``block_size`` are the input ``x``, the same window
-shifted by one is the target ``y``, so every position is a training example.
+A language model learns p(next token | previous tokens). From one long stream of ids we cut windows
+of ``block_size + 1`` tokens at random offsets: the first ``block_size`` are the input ``x``, the
+same window shifted by one is the target ``y``, so every position is a training example.
 
-Encoding the whole corpus is the slow part, so ids are cached on disk as a ``.npy`` file (loaded with
-``allow_pickle=False``), keyed by a hash of the corpus text and the tokenizer's JSON: change either and the
-key changes.
+Encoding the whole corpus is the slow part, so ids are cached on disk as a ``.npy`` file (loaded
+with ``allow_pickle=False``), keyed by a hash of the corpus text and the tokenizer's JSON: change
+either and the key changes.
 
 Read next: ``minillm/training.py`` (the loop that draws these batches).
 """
@@ -62,7 +62,7 @@ def split_by_position(ids: np.ndarray, val_fraction: float = 0.1) -> tuple[np.nd
     """
     if not 0.0 < val_fraction < 1.0:
         raise ValueError(f"val_fraction must be in (0, 1), got {val_fraction}")
-    cut = int(round(len(ids) * (1.0 - val_fraction)))
+    cut = round(len(ids) * (1.0 - val_fraction))
     return ids[:cut], ids[cut:]
 
 

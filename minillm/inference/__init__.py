@@ -1,4 +1,4 @@
-"""Generation: the NumPy inference engine, the KV cache, sampling, the prefix cache and the timeline.
+"""Generation: the NumPy inference engine, KV cache, sampling, prefix cache and timeline.
 
 Read in this order: ``sampling.py``, ``kv_cache.py``, ``engine.py``, ``generate.py``,
 ``prefix_cache.py``, ``timeline.py``.

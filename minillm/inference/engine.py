@@ -1,21 +1,22 @@
 """The inference forward pass of a GPT: plain NumPy, no autograd graph, and a KV cache.
 
-Training needs autograd; generation does not, and at batch 1 the bookkeeping of building a graph costs
-more than the arithmetic. ``GPTEngine`` snapshots a trained model's weights into arrays (linear weights
-transposed once to (in, out) so every product is ``x @ W``) and runs the same math as ``GPT.forward``:
+Training needs autograd; generation does not, and at batch 1 the bookkeeping of building a graph
+costs more than the arithmetic. ``GPTEngine`` snapshots a trained model's weights into arrays
+(linear weights transposed once to (in, out) so every product is ``x @ W``) and runs the same math
+as ``GPT.forward``:
 
     x = wte[idx] + wpe[pos]
     per block:  x += c_proj(attention(split(c_attn(ln_1(x)))));  x += c_proj(gelu(c_fc(ln_2(x))))
     logits = ln_f(x) @ wte^T
 
 ``forward(idx, cache, positions, key_mask)`` handles both phases of generation: a *prefill* of many
-positions, and a *decode* of one position per row, attending to everything already in the cache. The tests
-prove its logits equal ``GPT.forward`` (float64 to 1e-10, float32 to 1e-5).
+positions, and a *decode* of one position per row, attending to everything already in the cache. The
+tests prove its logits equal ``GPT.forward`` (float64 to 1e-10, float32 to 1e-5).
 
 Padding: batched prompts of different lengths are left padded. ``key_mask[b, j]`` is False at pad
-positions, so no real token attends to them; ``positions`` restarts at 0 at each row's first real token,
-so a padded row computes exactly what it would alone. A pad query attends only to itself, which keeps its
-(unused) output finite.
+positions, so no real token attends to them; ``positions`` restarts at 0 at each row's first real
+token, so a padded row computes exactly what it would alone. A pad query attends only to itself,
+which keeps its (unused) output finite.
 
 Read next: ``minillm/inference/generate.py``.
 """
@@ -119,12 +120,12 @@ class GPTEngine:
                     b(p + "mlp.c_fc.bias"),
                     w(p + "mlp.c_proj.weight"),
                     b(p + "mlp.c_proj.bias"),
-                )  # fmt: skip
+                )
             )
         self.ln_f_w, self.ln_f_b = sd["transformer.ln_f.weight"], sd.get("transformer.ln_f.bias")
 
     def new_cache(self, batch: int, max_len: int | None = None) -> KVCache:
-        """An empty cache for ``batch`` rows and up to ``max_len`` positions (default block_size)."""
+        """An empty cache for ``batch`` rows and ``max_len`` positions (default block_size)."""
         max_len = self.config.block_size if max_len is None else max_len
         return KVCache(self.config.n_layer, batch, self.n_head, max_len, self.head_dim, self.dtype)
 
@@ -136,7 +137,7 @@ class GPTEngine:
         key_mask: np.ndarray | None = None,
         last_only: bool = False,
     ) -> np.ndarray:
-        """Logits (B, T, V) for ``idx`` (B, T), appended after the ``cache.length`` cached positions.
+        """Logits (B, T, V) for ``idx`` (B, T), placed after the ``cache.length`` cached positions.
 
         Args:
             idx: int token ids (B, T).

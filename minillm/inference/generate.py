@@ -5,10 +5,10 @@ Each forward pass is one tick of the clock; each token produced is one moment. W
 Without it, every tick recomputes the whole visible context. The two give the same tokens (a test
 proves it).
 
-The context-window policy: a GPT sees at most ``block_size`` positions. When the context would grow past
-that, the visible window restarts from the most recent ``block_size // 2`` tokens, so the cache is rebuilt
-by one prefill of those tokens, not one per step. The uncached path applies the same rule, which keeps
-both paths identical.
+The context-window policy: a GPT sees at most ``block_size`` positions. When the context would grow
+past that, the visible window restarts from the most recent ``block_size // 2`` tokens, so the cache
+is rebuilt by one prefill of those tokens, not one per step. The uncached path applies the same
+rule, which keeps both paths identical.
 
 Batches: prompts of different lengths are left padded. A mask keeps padding out of attention, and
 position ids start at each row's first real token, so row b generates exactly what it would alone.
@@ -69,10 +69,10 @@ def _reuse_prefixes(
 ) -> int:
     """Load each row's longest cached prefix into ``cache``; return the first column to compute.
 
-    Row b's prompt sits after ``pad_b`` columns of left padding, so its cached blocks go there. Columns
-    before ``pad_b + cached_b`` need no computing for row b (padding is masked out anyway), and a batch
-    computes from the smallest such column over its rows. At least one prompt token is always computed,
-    because its logits are the first prediction.
+    Row b's prompt sits after ``pad_b`` columns of left padding, so its cached blocks go there.
+    Columns before ``pad_b + cached_b`` need no computing for row b (padding is masked out anyway),
+    and a batch computes from the smallest such column over its rows. At least one prompt token is
+    always computed, because its logits are the first prediction.
     """
     width = max(len(p) for p in prompts)
     first = width
@@ -99,16 +99,27 @@ def stream(
 ) -> Iterator[np.ndarray]:
     """Yield the next token of every row, (B,) int64, once per decode tick.
 
-    ``prompts`` is a batch of token-id lists (lengths may differ). Stopping is the caller's choice: see
-    ``generate`` for stop ids. With a ``prefix_cache`` (and ``use_cache``), prompt blocks computed by
-    earlier requests are reused instead of prefilled, and this request's blocks are stored for later ones.
+    ``prompts`` is a batch of token-id lists (lengths may differ). Stopping is the caller's choice:
+    see ``generate`` for stop ids. With a ``prefix_cache`` (and ``use_cache``), prompt blocks
+    computed by earlier requests are reused instead of prefilled, and this request's blocks are
+    stored for later ones.
     """
     acquired: list[Block] = []
     try:
         yield from _stream(
-            model, prompts, max_new_tokens, temperature, top_k, top_p, greedy, seed, use_cache,
-            timeline, prefix_cache, acquired,
-        )  # fmt: skip
+            model,
+            prompts,
+            max_new_tokens,
+            temperature,
+            top_k,
+            top_p,
+            greedy,
+            seed,
+            use_cache,
+            timeline,
+            prefix_cache,
+            acquired,
+        )
     finally:
         if prefix_cache is not None:
             prefix_cache.release(acquired)
@@ -198,8 +209,9 @@ def generate(
 ) -> list[int] | list[list[int]]:
     """Generate up to ``max_new_tokens`` tokens after a prompt (or a batch of prompts).
 
-    Returns the new tokens only: a list for one prompt, a list of lists for a batch. A row ends early at
-    the first token in ``stop_ids`` (included in its output). The same ``seed`` gives the same tokens.
+    Returns the new tokens only: a list for one prompt, a list of lists for a batch. A row ends
+    early at the first token in ``stop_ids`` (included in its output). The same ``seed`` gives the
+    same tokens.
 
     >>> import minillm
     >>> from minillm.models import GPT, GPTConfig
@@ -216,9 +228,18 @@ def generate(
     out: list[list[int]] = [[] for _ in prompts]
     done = [False] * len(prompts)
     tokens = stream(
-        model, prompts, max_new_tokens, temperature, top_k, top_p, greedy, seed, use_cache,
-        timeline, prefix_cache,
-    )  # fmt: skip
+        model,
+        prompts,
+        max_new_tokens,
+        temperature,
+        top_k,
+        top_p,
+        greedy,
+        seed,
+        use_cache,
+        timeline,
+        prefix_cache,
+    )
     with contextlib.closing(tokens):  # releases prefix-cache blocks even when stopping early
         for token in tokens:
             for b, t in enumerate(token.tolist()):

@@ -1,9 +1,10 @@
-"""The KV cache: keys and values of every past position, kept so each new token costs O(T), not O(T^2).
+"""The KV cache: keys and values of past positions, so each new token costs O(T), not O(T^2).
 
-In causal attention, position t's output depends on q_t and on the keys/values of positions 0..t. Those
-past keys and values never change, so generation can compute them once and store them: ``prefill`` runs the
-whole prompt in one pass and fills the cache; each ``decode`` step computes q, k, v for one new token,
-appends k and v, and attends over the cache. Without the cache every step recomputes the whole prefix.
+In causal attention, position t's output depends on q_t and on the keys/values of positions 0..t.
+Those past keys and values never change, so generation can compute them once and store them:
+``prefill`` runs the whole prompt in one pass and fills the cache; each ``decode`` step computes q,
+k, v for one new token, appends k and v, and attends over the cache. Without the cache every step
+recomputes the whole prefix.
 
 Memory is allocated once, up front: per layer a key and a value buffer of shape (B, H, T_max, D).
 
@@ -16,7 +17,7 @@ import numpy as np
 
 
 class KVCache:
-    """Preallocated keys and values for ``n_layer`` layers: ``k[l]``, ``v[l]`` of shape (B, H, T_max, D).
+    """Preallocated keys and values of ``n_layer`` layers: ``k[l]``, ``v[l]`` (B, H, T_max, D).
 
     ``length`` counts the positions filled so far (the same for every row: batched prompts are left
     padded to one length, and padding is masked out of attention instead of trimmed).

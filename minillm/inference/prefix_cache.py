@@ -1,11 +1,12 @@
 """A prefix cache: KV blocks shared between requests whose prompts start alike (the LRU of serving).
 
-Many requests share a beginning: a system prompt, a few-shot preamble, a document being questioned. The
-keys and values of a position depend only on the tokens up to it, so they are the same in every request
-that shares the prefix. The cache stores them in fixed-size **blocks** of ``block_tokens`` positions:
+Many requests share a beginning: a system prompt, a few-shot preamble, a document being questioned.
+The keys and values of a position depend only on the tokens up to it, so they are the same in every
+request that shares the prefix. The cache stores them in fixed-size **blocks** of ``block_tokens``
+positions:
 
-* a block's key is a hash of the *whole* prefix up to its end (a chain: h_i = hash(h_{i-1}, tokens of
-  block i)), so equal keys mean equal prefixes, not just equal blocks;
+* a block's key is a hash of the *whole* prefix up to its end (a chain: h_i = hash(h_{i-1}, tokens
+  of block i)), so equal keys mean equal prefixes, not just equal blocks;
 * ``acquire(tokens)`` finds the longest run of cached blocks that starts the prompt, marks them used
   (a reference count: a block in use is never evicted), and counts hits and misses;
 * ``insert(tokens, cache)`` stores the prompt's complete blocks after a prefill;
@@ -29,7 +30,7 @@ from minillm.inference.kv_cache import KVCache
 
 @dataclass
 class Block:
-    """Keys and values of ``block_tokens`` positions for every layer: (L, H, block_tokens, D) each."""
+    """Keys and values of ``block_tokens`` positions, all layers: (L, H, block_tokens, D) each."""
 
     key: str
     k: np.ndarray
@@ -89,7 +90,7 @@ class PrefixCache:
         return keys
 
     def acquire(self, tokens: Sequence[int], max_blocks: int | None = None) -> list[Block]:
-        """The longest cached run of blocks that begins ``tokens``; each is referenced until released."""
+        """The longest cached run of blocks starting ``tokens``, each referenced until released."""
         n = len(tokens) // self.block_tokens
         if max_blocks is not None:
             n = min(n, max_blocks)
@@ -117,8 +118,10 @@ class PrefixCache:
     def load_into(
         self, blocks: Sequence[Block], cache: KVCache, row: int = 0, offset: int = 0
     ) -> int:
-        """Copy ``blocks`` into ``cache`` row ``row`` from column ``offset`` (after any left padding);
-        returns the number of positions filled."""
+        """Copy ``blocks`` into ``cache`` row ``row`` from column ``offset`` (after left padding).
+
+        Returns the number of positions filled.
+        """
         bt = self.block_tokens
         for i, block in enumerate(blocks):
             cols = slice(offset + i * bt, offset + (i + 1) * bt)
@@ -127,8 +130,11 @@ class PrefixCache:
         return len(blocks) * bt
 
     def insert(self, tokens: Sequence[int], cache: KVCache, row: int = 0, offset: int = 0) -> int:
-        """Store the complete blocks of ``tokens``, whose keys and values sit in ``cache`` row ``row``
-        from column ``offset``; returns how many blocks are now cached for this prefix."""
+        """Store the complete blocks of ``tokens``, whose keys and values are in ``cache``
+        row ``row`` from column ``offset``.
+
+        Returns how many blocks of this prefix are now cached.
+        """
         bt = self.block_tokens
         n = min(len(tokens), cache.length - offset) // bt
         stored = 0
@@ -148,7 +154,7 @@ class PrefixCache:
         return stored
 
     def _make_room(self, need: int) -> bool:
-        """Evict least recently used unreferenced blocks until ``need`` more bytes fit the budget."""
+        """Evict least recently used free blocks until ``need`` more bytes fit the budget."""
         if need > self.max_bytes:
             return False
         used = self.nbytes

@@ -39,7 +39,7 @@ def probabilities(
     z = np.asarray(logits, dtype=np.float64) / temperature
     V = z.shape[-1]
     if top_k is not None:
-        if not 1 <= top_k:
+        if not top_k >= 1:
             raise ValueError(f"top_k must be >= 1, got {top_k}")
         if top_k < V:
             kth = np.partition(z, V - top_k, axis=-1)[

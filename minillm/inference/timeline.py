@@ -1,14 +1,15 @@
-"""The timeline: one record per forward pass (tick) of generation, and the summaries serving cares about.
+"""The timeline: a record per forward pass (tick) of generation, and the summaries serving needs.
 
-Each tick records its phase (prefill or decode), how many token positions it computed and how many it
-reused from a cache, the cache's length and bytes, the attention FLOPs and the wall time. From those:
+Each tick records its phase (prefill or decode), how many token positions it computed and how many
+it reused from a cache, the cache's length and bytes, the attention FLOPs and the wall time. From
+those:
 
 * time to first token (TTFT): the wall time until the first token exists, the prefill tick;
 * inter-token latency (ITL): the wall time of each decode tick, reported as p50 and p90;
 * tokens per second over the whole run.
 
-The records print as a table, export as Chrome-trace JSON (open it in chrome://tracing or Perfetto), and
-plot as a PNG when matplotlib is installed.
+The records print as a table, export as Chrome-trace JSON (open it in chrome://tracing or Perfetto),
+and plot as a PNG when matplotlib is installed.
 """
 
 from __future__ import annotations
@@ -72,7 +73,7 @@ class Timeline:
         }
 
     def table(self, max_rows: int = 20) -> str:
-        """The ticks as a text table (the first and last rows when there are many), then the summary."""
+        """The ticks as a text table (first and last rows when there are many), then the summary."""
         head = f"{'tick':>5} {'phase':<8} {'computed':>8} {'reused':>7} {'cache':>6} "
         head += f"{'cache KiB':>9} {'attn MFLOP':>10} {'ms':>8}"
         rows = self.ticks
@@ -85,18 +86,20 @@ class Timeline:
                 continue
             lines.append(
                 f"{t.step:>5} {t.phase:<8} {t.computed:>8} {t.reused:>7} {t.cache_len:>6} "
-                f"{t.cache_bytes / 1024:>9.1f} {t.attention_flops / 1e6:>10.3f} {t.seconds * 1e3:>8.3f}"
+                f"{t.cache_bytes / 1024:>9.1f} {t.attention_flops / 1e6:>10.3f} "
+                f"{t.seconds * 1e3:>8.3f}"
             )
         s = self.summary()
         if s:
             lines.append(
                 f"time to first token {s['ttft_ms']:.2f} ms | inter-token latency p50 "
-                f"{s['itl_p50_ms']:.2f} ms, p90 {s['itl_p90_ms']:.2f} ms | {s['tokens_per_s']:.1f} tokens/s"
+                f"{s['itl_p50_ms']:.2f} ms, p90 {s['itl_p90_ms']:.2f} ms | "
+                f"{s['tokens_per_s']:.1f} tokens/s"
             )
         return "\n".join(lines)
 
     def chrome_trace(self) -> dict[str, Any]:
-        """The ticks as Chrome trace events (one complete event per tick, microsecond timestamps)."""
+        """The ticks as Chrome trace events (one complete event per tick, timestamps in µs)."""
         events, now = [], 0.0
         for t in self.ticks:
             dur = t.seconds * 1e6
@@ -119,7 +122,7 @@ class Timeline:
         _atomic_write_text(Path(path), json.dumps(self.chrome_trace()))
 
     def plot(self, path: str | Path) -> bool:
-        """Save a PNG of per-tick latency and cache length; returns False when matplotlib is missing."""
+        """Save a PNG of tick latency and cache length; False when matplotlib is missing."""
         try:
             import matplotlib
 

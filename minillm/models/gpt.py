@@ -13,13 +13,14 @@ The model, bottom to top:
     logits = ln_f(x) @ wte^T                       the output head shares wte         (B, T, V)
     loss = cross_entropy(logits, targets)          targets are idx shifted by one; -1 is ignored
 
-Parameter names match GPT-2 checkpoints one to one (``transformer.wte``, ``transformer.h.0.attn.c_attn``,
-...), except that minillm's Linear stores weights as (out, in) like PyTorch, where GPT-2's TF-era
-"Conv1D" stores (in, out): transpose those four matrices when importing GPT-2 weights.
+Parameter names match GPT-2 checkpoints one to one (``transformer.wte``,
+``transformer.h.0.attn.c_attn``, ...), except that minillm's Linear stores weights as (out, in) like
+PyTorch, where GPT-2's TF-era "Conv1D" stores (in, out): transpose those four matrices when
+importing GPT-2 weights.
 
-Initialization follows GPT-2: weights N(0, 0.02), biases zero, and the two projections that write into
-the residual stream (``attn.c_proj``, ``mlp.c_proj``) N(0, 0.02 / sqrt(2 n_layer)), so the residual's
-variance does not grow with depth.
+Initialization follows GPT-2: weights N(0, 0.02), biases zero, and the two projections that write
+into the residual stream (``attn.c_proj``, ``mlp.c_proj``) N(0, 0.02 / sqrt(2 n_layer)), so the
+residual's variance does not grow with depth.
 
 Read next: ``minillm/nn/functional.py`` (scaled_dot_product_attention, cross_entropy) and
 ``minillm/inference/`` (generation with a KV cache).
@@ -179,7 +180,7 @@ class GPT(nn.Module):
             targets: the next token at each position, int (B, T); -1 marks positions to ignore.
         """
         B, T = idx.shape
-        if T > self.config.block_size:
+        if self.config.block_size < T:
             raise ValueError(
                 f"GPT: sequence length {T} exceeds block_size {self.config.block_size}; crop the "
                 f"input to its last {self.config.block_size} tokens"
@@ -199,7 +200,7 @@ class GPT(nn.Module):
         return logits, loss
 
     def num_parameters(self, non_embedding: bool = False, **kwargs: Any) -> int:
-        """Parameter count (a tied weight counts once); ``non_embedding`` leaves out wpe, as GPT-2 did."""
+        """Parameter count (tied weights count once); ``non_embedding`` leaves out wpe (GPT-2)."""
         n = super().num_parameters(**kwargs)
         if non_embedding:
             n -= self.transformer.wpe.weight.numel()
@@ -209,8 +210,8 @@ class GPT(nn.Module):
         """Approximate FLOPs to train on one token (forward + backward).
 
         6 N for the weight matmuls (2 N forward, 4 N backward, N non-embedding parameters), plus
-        12 L T C for attention (QK^T and AV: 2 T C each per layer forward, tripled for backward), from the
-        PaLM paper's appendix B.
+        12 L T C for attention (QK^T and AV: 2 T C each per layer forward, tripled for backward),
+        from the PaLM paper's appendix B.
         """
         cfg = self.config
         T = cfg.block_size if seq_len is None else seq_len
