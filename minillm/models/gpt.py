@@ -133,14 +133,14 @@ class Block(nn.Module):
 class GPT(nn.Module):
     """A GPT language model.
 
-    >>> import minillm
+    >>> import math, minillm
     >>> from minillm.models.gpt import GPT, GPTConfig
     >>> _ = minillm.manual_seed(0)
     >>> model = GPT(GPTConfig(vocab_size=16, block_size=8, n_layer=1, n_head=2, n_embd=8))
     >>> idx = minillm.randint(0, 16, (2, 8))
     >>> logits, loss = model(idx, targets=idx)
-    >>> logits.shape, round(loss.item(), 1)  # a fresh model's loss is close to ln(16) = 2.8
-    ((2, 8, 16), 2.8)
+    >>> logits.shape, abs(loss.item() - math.log(16)) < 0.2  # a fresh model's loss is ~ln(V)
+    ((2, 8, 16), True)
     """
 
     def __init__(self, config: GPTConfig) -> None:
