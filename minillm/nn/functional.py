@@ -31,6 +31,7 @@ from minillm.nn.losses import (
     nll_loss,
 )
 from minillm.ops import fused
+from minillm.ops import linalg as L
 from minillm.random import generator
 from minillm.tensor import Tensor, _wrap
 
@@ -78,8 +79,9 @@ def linear(input: Any, weight: Tensor, bias: Tensor | None = None) -> Tensor:  #
             f"linear: input of shape {x.shape} needs last dimension {weight.shape[-1]} to match "
             f"weight of shape {weight.shape} (out_features, in_features)"
         )
-    out = x @ weight.transpose(0, 1)
-    return out if bias is None else out + bias
+    if bias is None:
+        return L.Linear.apply(x, weight)
+    return L.Linear.apply(x, weight, bias)
 
 
 def relu(input: Any) -> Tensor:  # noqa: A002

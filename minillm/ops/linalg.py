@@ -83,3 +83,31 @@ class MatMul(Function):
         ga = (g2 @ b.T).reshape(a.shape) if ctx.needs_input_grad[0] else None
         gb = a.reshape(-1, K).T @ g2 if ctx.needs_input_grad[1] else None
         return ga, gb
+
+
+class Linear(Function):
+    """y = x W^T + b over the last axis of x, with W (out, in) as PyTorch stores it.
+
+    dx = G W,  dW = G^T x,  db = sum of G over all rows. One fused op instead of matmul + add:
+    the bias is added in place into the product's fresh buffer, and each product is one GEMM.
+    """
+
+    @staticmethod
+    def forward(ctx: Context, x: np.ndarray, w: np.ndarray, *bias: np.ndarray) -> np.ndarray:
+        ctx.save_for_backward(x, w)
+        ctx.has_bias = bool(bias)
+        y = x.reshape(-1, w.shape[1]) @ w.T  # (rows, out)
+        if bias:
+            y += bias[0]
+        return y.reshape(*x.shape[:-1], w.shape[0])
+
+    @staticmethod
+    def backward(ctx: Context, g: np.ndarray) -> Grads:
+        x, w = ctx.saved_tensors
+        need = ctx.needs_input_grad
+        g2 = g.reshape(-1, w.shape[0])  # (rows, out)
+        gx = (g2 @ w).reshape(x.shape) if need[0] else None
+        gw = g2.T @ x.reshape(-1, w.shape[1]) if need[1] else None
+        if not ctx.has_bias:
+            return gx, gw
+        return gx, gw, (g2.sum(axis=0) if need[2] else None)
