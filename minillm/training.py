@@ -68,8 +68,8 @@ class TrainConfig:
     grad_accum: int = 1
     lr: float = 2e-3
     min_lr: float = 2e-4
-    warmup: int = 50
-    max_steps: int = 1000
+    warmup: int = 100
+    max_steps: int = 1500
     weight_decay: float = 0.1
     beta1: float = 0.9
     beta2: float = 0.99
@@ -135,7 +135,7 @@ def set_threads(threads: int) -> None:
         pass
 
 
-def measure_peak_flops(n: int = 512, repeats: int = 5) -> float:
+def measure_peak_flops(n: int = 1024, repeats: int = 7) -> float:
     """The float32 matrix-multiply rate this process achieves, FLOP/s (best of ``repeats``)."""
     rng = np.random.default_rng(0)
     a = rng.standard_normal((n, n), dtype=np.float32)

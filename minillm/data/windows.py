@@ -15,14 +15,13 @@ from __future__ import annotations
 
 import hashlib
 import json
-import os
-import tempfile
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
 import minillm
+from minillm.io import atomic_write
 from minillm.tensor import Tensor
 
 
@@ -38,16 +37,8 @@ def encode_cached(text: str, tokenizer: Any, cache_dir: str | Path | None) -> np
         return np.load(path, allow_pickle=False)
     ids = np.asarray(tokenizer.encode(text), dtype=np.int32)
     path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, suffix=".tmp")
-    try:
-        with os.fdopen(fd, "wb") as f:
-            np.save(f, ids, allow_pickle=False)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+    with atomic_write(path) as f:
+        np.save(f, ids, allow_pickle=False)
     return ids
 
 

@@ -15,13 +15,13 @@ and plot as a PNG when matplotlib is installed.
 from __future__ import annotations
 
 import json
-import os
-import tempfile
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
 import numpy as np
+
+from minillm.io import atomic_write
 
 
 @dataclass
@@ -119,7 +119,8 @@ class Timeline:
 
     def save_chrome_trace(self, path: str | Path) -> None:
         """Write ``chrome_trace()`` as JSON, atomically."""
-        _atomic_write_text(Path(path), json.dumps(self.chrome_trace()))
+        with atomic_write(path, "w") as f:
+            f.write(json.dumps(self.chrome_trace()))
 
     def plot(self, path: str | Path) -> bool:
         """Save a PNG of tick latency and cache length; False when matplotlib is missing."""
@@ -143,17 +144,3 @@ class Timeline:
         fig.savefig(path)
         plt.close(fig)
         return True
-
-
-def _atomic_write_text(path: Path, text: str) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as f:
-            f.write(text)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise

@@ -18,13 +18,14 @@ from __future__ import annotations
 
 import json
 import os
-import tempfile
 from abc import ABC, abstractmethod
 from collections.abc import Iterable
 from pathlib import Path
 from typing import Any, ClassVar, TypeVar
 
 import numpy as np
+
+from minillm.io.atomic import atomic_write
 
 # Bumped when a saved file's layout changes, so an old reader refuses a file it cannot understand.
 FORMAT_VERSION = 1
@@ -113,22 +114,9 @@ def write_json_atomic(path: str | os.PathLike[str], data: Any) -> None:
     ...     json.load(open(os.path.join(d, "x.json")))
     {'a': [1, 2]}
     """
-    path = Path(path)
-    # The temporary file must sit in the same folder (the same file system): os.replace is an
-    # atomic rename only within one file system.
-    fd, tmp_name = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as f:
-            json.dump(data, f, ensure_ascii=False, indent=1)
-            f.write("\n")
-            f.flush()
-            os.fsync(f.fileno())  # the bytes are on disk before the rename makes them visible
-        os.replace(tmp_name, path)
-    except BaseException:
-        # Never leave a stray temporary file behind, whatever went wrong (even Ctrl-C).
-        if os.path.exists(tmp_name):
-            os.unlink(tmp_name)
-        raise
+    with atomic_write(path, "w", encoding="utf-8") as f:
+        json.dump(data, f, ensure_ascii=False, indent=1)
+        f.write("\n")
 
 
 def read_tokenizer_json(path: str | os.PathLike[str]) -> dict[str, Any]:
