@@ -11,6 +11,23 @@ request, and Numba compiles on the first call, caching the machine code on disk 
 
 This package is the only one that imports Numba, and it never imports Tensor.
 
+The files, each one hot loop (read ``softmax.py`` first, then ``_math.py`` for why the loops look
+the way they do):
+
+* ``softmax.py`` — softmax and log-softmax over the last axis, forward and backward;
+* ``cross_entropy.py`` — fused log-softmax + cross-entropy with ignore_index and label smoothing;
+* ``layernorm.py`` — layer norm forward (saving mean, 1/std) and backward;
+* ``gelu.py`` — GELU, exact and tanh forms;
+* ``embedding.py`` — the scatter-add of embedding backward;
+* ``attention.py`` — tiled online-softmax attention forward and backward, and the masked softmax
+  used when the attention weights are wanted;
+* ``adam.py`` — the fused Adam/AdamW step over flat buffers;
+* ``_math.py`` — a vectorizable exp and row reductions shared by the above; ``_numba.py`` — the
+  Numba import, the ``jit`` defaults (``cache=True``, ``error_model="numpy"``) and bit casts.
+
+``prange``/``parallel=True`` is not used: on the 2-core machine the benchmarks ran on, a parallel
+attention forward was no faster, and the ops already run one thread per process.
+
 Dimension glossary used in kernel headers: B batch, T time (sequence), C channels, V vocabulary,
 H heads, D head size, N rows of a flattened (N, C) view.
 """

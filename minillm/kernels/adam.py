@@ -83,9 +83,8 @@ def adam_step(
     c[0], c[1], c[2], c[3] = beta1, 1.0 - beta1, beta2, 1.0 - beta2
     c[4], c[5], c[6] = step_size, sqrt_bc2, eps
     c[7], c[8] = shrink, 0.0 if decoupled else weight_decay
-    b1, omb1, b2, omb2, lr_t, sqrt_bc2_t, eps_t, shrink_t, wd_t = (
-        c[0], c[1], c[2], c[3], c[4], c[5], c[6], c[7], c[8]
-    )  # fmt: skip
+    b1, omb1, b2, omb2 = c[0], c[1], c[2], c[3]
+    lr_t, sqrt_bc2_t, eps_t, shrink_t, wd_t = c[4], c[5], c[6], c[7], c[8]
     # One branch-free loop body, so LLVM vectorizes it (sqrt and divide have SIMD forms).
     for i in range(p.size):
         gi = g[i] + wd_t * p[i]  # coupled weight decay (wd_t is 0 for AdamW)

@@ -188,7 +188,7 @@ def _forward_head(
     for i0 in range(0, Tq, BQ):
         i1 = min(i0 + BQ, Tq)
         nq = i1 - i0
-        m = np.full(nq, -np.inf)  # running row maximum
+        m = np.full(nq, -np.inf, dtype=q.dtype)  # running row maximum (float32 keeps exp float32)
         l = np.zeros(nq)  # running sum of exp(s - m)
         acc = np.zeros((nq, Dv), dtype=out.dtype)  # running sum of exp(s - m) v
         j_end = min(Tk, i1) if causal else Tk  # causal: later keys are never seen by this tile
@@ -197,19 +197,15 @@ def _forward_head(
             s = np.dot(q[i0:i1], k[j0:j1].T)  # (nq, nk) raw scores
             _mask_tile(s, bias, has_bias, causal, scale, i0, j0)
             for ii in range(nq):
-                m_new = m[ii]
-                for jj in range(j1 - j0):
-                    m_new = max(m_new, s[ii, jj])
+                row = s[ii]
+                m_new = max(m[ii], row_max(row))
                 if m_new == -np.inf:  # nothing to attend to yet: this tile adds nothing
-                    s[ii, :] = 0.0
+                    row[:] = 0.0
                     continue
-                for jj in range(j1 - j0):  # exps first, summed below: keeps this loop SIMD
-                    s[ii, jj] = exp(s[ii, jj] - m_new)
-                row = 0.0
-                for jj in range(j1 - j0):
-                    row += s[ii, jj]
+                for jj in range(row.size):
+                    row[jj] = exp(row[jj] - m_new)
                 shrink = exp(m[ii] - m_new)  # rescale what was summed under the old maximum
-                l[ii] = l[ii] * shrink + row
+                l[ii] = l[ii] * shrink + row_sum(row)
                 m[ii] = m_new
                 for e in range(Dv):
                     acc[ii, e] *= shrink
@@ -322,10 +318,9 @@ def attention_backward(
     Dv: int,
 ) -> None:
     for g in range(G):
-        _backward_head(
-            dq[g], dk[g], dv[g], dout[g], q[g], k[g], v[g], out[g], lse[g],
-            bias[bias_index[g]], has_bias, causal, scale,
-        )  # fmt: skip
+        grads = (dq[g], dk[g], dv[g])
+        inputs = (dout[g], q[g], k[g], v[g], out[g], lse[g], bias[bias_index[g]])
+        _backward_head(*grads, *inputs, has_bias, causal, scale)
 
 
 @jit

@@ -24,7 +24,8 @@ from minillm.kernels._numba import jit
 
 
 def softmax_forward_ref(y: np.ndarray, x: np.ndarray, N: int, C: int) -> None:
-    e = np.exp(x - x.max(axis=1, keepdims=True))
+    with np.errstate(invalid="ignore"):  # an all -inf row: -inf - -inf = NaN, by design
+        e = np.exp(x - x.max(axis=1, keepdims=True))
     y[:] = e / e.sum(axis=1, keepdims=True, dtype=np.float64)
 
 
@@ -34,7 +35,8 @@ def softmax_backward_ref(dx: np.ndarray, dy: np.ndarray, y: np.ndarray, N: int, 
 
 
 def log_softmax_forward_ref(y: np.ndarray, x: np.ndarray, N: int, C: int) -> None:
-    shifted = x - x.max(axis=1, keepdims=True)
+    with np.errstate(invalid="ignore"):  # an all -inf row: -inf - -inf = NaN, by design
+        shifted = x - x.max(axis=1, keepdims=True)
     y[:] = shifted - np.log(np.exp(shifted).sum(axis=1, keepdims=True, dtype=np.float64))
 
 

@@ -107,6 +107,8 @@ def cross_entropy(
     logits, target = _t(logits), _t(target)
     if logits.ndim != 2:
         raise ValueError(f"cross_entropy: logits must be (N, C), got shape {logits.shape}")
+    if logits.dtype.kind != "f":
+        raise TypeError(f"cross_entropy: logits must be floating point, not {logits.dtype}")
     if target.dtype.kind not in "iu":
         raise TypeError(
             f"cross_entropy: target must hold integer class indices, not {target.dtype}"
@@ -189,7 +191,10 @@ def layer_norm(x: Tensor, weight: Tensor | None, bias: Tensor | None, eps: float
     x = _t(x)
     C = x.shape[-1] if x.ndim else 0
     if x.ndim == 0 or x.dtype.kind != "f":
-        raise TypeError(f"layer_norm: x must be a floating tensor with at least 1 axis, got {x}")
+        raise TypeError(
+            f"layer_norm: x must be a floating tensor with at least 1 axis, got dtype {x.dtype} "
+            f"and shape {x.shape}"
+        )
     w = _wrap(np.ones(C, dtype=x.dtype)) if weight is None else _t(weight)
     b = _wrap(np.zeros(C, dtype=x.dtype)) if bias is None else _t(bias)
     for name, p in (("weight", w), ("bias", b)):
@@ -285,22 +290,20 @@ class Attention(Function):
         lse = np.empty((G, Tq), dtype=np.float64)
         fwd = kernel("attention_forward")
         fwd(out, lse, q, k, v, bias, bias_index, has_bias, causal, scale, G, Tq, Tk, D, Dv)
-        ctx.save_for_backward(q, k, v, out, lse)
-        ctx.params = (bias, bias_index, has_bias, causal, scale)
+        ctx.save_for_backward(q, k, v, out, lse, bias, bias_index)
+        ctx.params = (has_bias, causal, scale)
         return out
 
     @staticmethod
     def backward(ctx: Context, g: np.ndarray) -> Grads:
-        q, k, v, out, lse = ctx.saved_tensors
-        bias, bias_index, has_bias, causal, scale = ctx.params
+        q, k, v, out, lse, bias, bias_index = ctx.saved_tensors
+        has_bias, causal, scale = ctx.params
         G, Tq, D = q.shape
         Tk, Dv = v.shape[1:]
         dout = np.ascontiguousarray(g, dtype=q.dtype)
         dq, dk, dv = np.empty_like(q), np.empty_like(k), np.empty_like(v)
-        kernel("attention_backward")(
-            dq, dk, dv, dout, q, k, v, out, lse, bias, bias_index, has_bias, causal, scale,
-            G, Tq, Tk, D, Dv,
-        )  # fmt: skip
+        inputs = (dout, q, k, v, out, lse, bias, bias_index, has_bias, causal, scale)
+        kernel("attention_backward")(dq, dk, dv, *inputs, G, Tq, Tk, D, Dv)
         return dq, dk, dv
 
 
