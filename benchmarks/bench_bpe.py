@@ -9,7 +9,7 @@ HuggingFace's Rust trainer runs on the same text with the same pre-split regex, 
 Encoding is timed cold (a fresh tokenizer, empty chunk cache) and warm (the same text again, every
 chunk cached). Figures are medians of ``--repeats`` runs, ours and HuggingFace's alternating.
 
-Run:  python benchmarks/bench_bpe.py     (prints a markdown table for RESULTS.md)
+Run:  python benchmarks/bench_bpe.py     (rewrites "BPE tokenizer" in RESULTS.md)
 """
 
 from __future__ import annotations
@@ -26,7 +26,7 @@ from pathlib import Path
 os.environ.setdefault("RAYON_RS_NUM_CPUS", "1")
 
 sys.path.insert(0, str(Path(__file__).parent))
-from _common import machine, markdown_table
+from _common import machine, markdown_table, update_results
 
 from minillm.tokenizers import SPLIT_PATTERN, ByteLevelBPETokenizer
 
@@ -110,13 +110,13 @@ def main() -> None:
         ["encode, warm cache", _mbs(megabytes, med["warm"]), "n/a"],
         ["decode", _mbs(megabytes, med["decode"]), "n/a"],
     ]
-    print()
-    print(
+    header = (
         f"Command: `python benchmarks/bench_bpe.py` — machine: {versions}; "
         f"median of {args.repeats} runs on {megabytes:.2f} MB of pydoc_data.topics."
     )
-    print()
-    print(markdown_table(["byte-level BPE", "minillm", "HuggingFace tokenizers"], rows))
+    table = markdown_table(["byte-level BPE", "minillm", "HuggingFace tokenizers"], rows)
+    print(f"\n{header}\n\n{table}")
+    update_results("BPE tokenizer", f"{header}\n\n{table}")
 
 
 def _mbs(megabytes: float, secs: float | None) -> str:

@@ -69,7 +69,7 @@ class TrainConfig:
     lr: float = 2e-3
     min_lr: float = 2e-4
     warmup: int = 100
-    max_steps: int = 1500
+    max_steps: int = 2000
     weight_decay: float = 0.1
     beta1: float = 0.9
     beta2: float = 0.99

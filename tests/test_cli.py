@@ -158,3 +158,29 @@ def test_folder_corpus_and_builtin(tmp_path):
     assert text == "alpha\n\nbeta"
     builtin, name = read_corpus(None)
     assert name == "python-docs" and len(builtin) > 400_000
+
+
+def test_ctrl_c_saves_a_checkpoint_and_resume_continues(corpus, tmp_path):
+    import signal
+    import time
+
+    out = tmp_path / "interrupted"
+    cmd = [sys.executable, "-m", "minillm", "train", "--data", str(corpus), "--out-dir", str(out),
+           *TINY, "--max-steps", "100000", "--eval-interval", "100000"]  # fmt: skip
+    proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    metrics = out / "metrics.jsonl"
+    deadline = time.monotonic() + 120
+    while time.monotonic() < deadline:
+        if metrics.exists() and len(metrics.read_text().splitlines()) >= 3:
+            break
+        time.sleep(0.1)
+    proc.send_signal(signal.SIGINT)
+    output, _ = proc.communicate(timeout=120)
+    assert proc.returncode == 130, output
+    assert "interrupted: saved a checkpoint" in output and "Traceback" not in output
+    steps = len(metrics.read_text().splitlines())
+    assert io.load_checkpoint(out / "ckpt.safetensors")["step"] == steps
+    resumed = main(["train", "--data", str(corpus), "--out-dir", str(out), "--resume", *TINY,
+                    "--max-steps", str(steps + 2), "--sample-tokens", "0"])  # fmt: skip
+    assert resumed == 0
+    assert len(metrics.read_text().splitlines()) == steps + 2

@@ -218,3 +218,21 @@ def test_kv_cache_overflow_is_an_error(model32):
     engine.forward(np.array([[1, 2, 3]]), cache)
     with pytest.raises(ValueError, match="overflow"):
         engine.forward(np.array([[1, 2]]), cache)
+
+
+@pytest.mark.parametrize("dtype", ["float64", "float32"])
+def test_allocation_free_decode_equals_full_recomputation(model64, model32, dtype):
+    model = model64 if dtype == "float64" else model32
+    tol = 1e-10 if dtype == "float64" else 1e-5
+    engine = GPTEngine(model)
+    idx = np.random.default_rng(4).integers(0, CFG.vocab_size, (2, 12))
+    full = model(minillm.tensor(idx))[0].data
+    cache = engine.new_cache(2)
+    engine.forward(idx[:, :5], cache)
+    for t in range(5, 12):
+        logits = engine.decode(idx[:, t], cache)
+        np.testing.assert_allclose(logits, full[:, t], atol=tol, rtol=0)
+    assert cache.length == 12
+    buffers = engine._buffers[1]
+    engine.decode(idx[:, 0], engine.new_cache(2))
+    assert engine._buffers[1] is buffers  # reused, not rebuilt

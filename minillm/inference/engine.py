@@ -123,11 +123,46 @@ class GPTEngine:
                 )
             )
         self.ln_f_w, self.ln_f_b = sd["transformer.ln_f.weight"], sd.get("transformer.ln_f.bias")
+        self._buffers: tuple[tuple[int, int], Any] | None = (
+            None  # decode buffers, made on first use
+        )
 
     def new_cache(self, batch: int, max_len: int | None = None) -> KVCache:
         """An empty cache for ``batch`` rows and ``max_len`` positions (default block_size)."""
         max_len = self.config.block_size if max_len is None else max_len
         return KVCache(self.config.n_layer, batch, self.n_head, max_len, self.head_dim, self.dtype)
+
+    def decode(
+        self,
+        ids: np.ndarray,
+        cache: KVCache,
+        positions: np.ndarray | None = None,
+        key_mask: np.ndarray | None = None,
+    ) -> np.ndarray:
+        """Logits (B, V) for one new token per row, ``ids`` (B,), with no per-tick allocation.
+
+        The same math as ``forward`` on a (B, 1) input, run in buffers kept with the engine (see
+        ``decode.py``). The result is one of those buffers: copy it to keep it past the next call.
+        """
+        from minillm.inference.decode import DecodeBuffers, decode_step
+
+        ids = np.asarray(ids)
+        B = ids.shape[0]
+        if cache.length + 1 > cache.max_len:
+            raise ValueError(
+                f"KV cache overflow: {cache.length} cached + 1 > capacity {cache.max_len}"
+            )
+        if positions is None:
+            positions = np.full(B, cache.length)
+        if positions.max(initial=0) >= self.config.block_size:
+            raise ValueError(
+                f"position {int(positions.max())} is outside the model's block_size "
+                f"{self.config.block_size}; re-prefill a shorter window"
+            )
+        key = (B, cache.max_len)
+        if self._buffers is None or self._buffers[0] != key:
+            self._buffers = (key, DecodeBuffers(self, B, cache.max_len))
+        return decode_step(self, self._buffers[1], ids, positions, cache, key_mask)
 
     def forward(
         self,

@@ -163,13 +163,13 @@ def _stream(
             cache.length = _reuse_prefixes(prefix_cache, cache, prompts, acquired)  # type: ignore[union-attr, arg-type]
         cached = 0 if cache is None else cache.length
         new_ids = window_ids[:, cached:]
-        logits = engine.forward(
-            new_ids,
-            cache=cache,
-            positions=_positions(window_mask)[:, cached:],
-            key_mask=window_mask,
-            last_only=True,
-        )[:, -1, :]  # (B, V)
+        positions = _positions(window_mask)[:, cached:]
+        if cache is not None and new_ids.shape[1] == 1:  # a decode tick: the allocation-free path
+            logits = engine.decode(new_ids[:, 0], cache, positions[:, 0], window_mask)  # (B, V)
+        else:
+            logits = engine.forward(
+                new_ids, cache=cache, positions=positions, key_mask=window_mask, last_only=True
+            )[:, -1, :]  # (B, V)
         if share and step == 0:
             width = ids.shape[1]
             for b, p in enumerate(prompts):
