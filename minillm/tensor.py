@@ -297,29 +297,44 @@ class Tensor:
             return _wrap(np.array(other, dtype=dtype))
         return Tensor(other)
 
+    def _pair(self, other: Any, true_divide: bool = False) -> tuple[Tensor, Tensor]:
+        """(self, other) as Tensors for arithmetic, with PyTorch's promotion of integer tensors.
+
+        An integer or bool tensor meeting a Python float (or divided) computes in float32, as in
+        PyTorch; NumPy alone would give float64 and silently double every later op's cost.
+        """
+        if self.data.dtype.kind in "biu" and (true_divide or isinstance(other, float)):
+            x = self.astype(DEFAULT_FLOAT)
+            return x, x._lift(other)
+        return self, self._lift(other)
+
     def __add__(self, other: Any) -> Tensor:
-        return E.Add.apply(self, self._lift(other))
+        return E.Add.apply(*self._pair(other))
 
     def __radd__(self, other: Any) -> Tensor:
-        return E.Add.apply(self._lift(other), self)
+        a, b = self._pair(other)
+        return E.Add.apply(b, a)
 
     def __sub__(self, other: Any) -> Tensor:
-        return E.Sub.apply(self, self._lift(other))
+        return E.Sub.apply(*self._pair(other))
 
     def __rsub__(self, other: Any) -> Tensor:
-        return E.Sub.apply(self._lift(other), self)
+        a, b = self._pair(other)
+        return E.Sub.apply(b, a)
 
     def __mul__(self, other: Any) -> Tensor:
-        return E.Mul.apply(self, self._lift(other))
+        return E.Mul.apply(*self._pair(other))
 
     def __rmul__(self, other: Any) -> Tensor:
-        return E.Mul.apply(self._lift(other), self)
+        a, b = self._pair(other)
+        return E.Mul.apply(b, a)
 
     def __truediv__(self, other: Any) -> Tensor:
-        return E.Div.apply(self, self._lift(other))
+        return E.Div.apply(*self._pair(other, true_divide=True))
 
     def __rtruediv__(self, other: Any) -> Tensor:
-        return E.Div.apply(self._lift(other), self)
+        a, b = self._pair(other, true_divide=True)
+        return E.Div.apply(b, a)
 
     def __pow__(self, exponent: Any) -> Tensor:
         return self.pow(exponent)

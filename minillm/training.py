@@ -37,7 +37,7 @@ from typing import Any
 import numpy as np
 
 import minillm
-from minillm import io, nn
+from minillm import io, kernels, nn
 from minillm.data.corpus import read_corpus
 from minillm.data.windows import encode_cached, random_windows, split_by_position
 from minillm.models.gpt import GPT, GPTConfig
@@ -127,12 +127,7 @@ def set_threads(threads: int) -> None:
     from threadpoolctl import threadpool_limits
 
     threadpool_limits(threads)
-    try:
-        import numba
-
-        numba.set_num_threads(min(threads, numba.config.NUMBA_NUM_THREADS))
-    except ImportError:
-        pass
+    kernels.set_num_threads(threads)
 
 
 def measure_peak_flops(n: int = 1024, repeats: int = 7) -> float:

@@ -378,3 +378,11 @@ def test_pytorch_keyword_spellings() -> None:
 def test_mean_of_integers_is_float32() -> None:
     m = mi.tensor([1, 2]).mean()
     assert m.dtype == np.float32 and m.item() == 1.5
+
+
+def test_integer_tensors_promote_to_float32_like_pytorch():
+    a = mi.arange(4)
+    assert (a * 0.5).dtype == np.float32 and (2.5 - a).dtype == np.float32
+    assert (a / 2).dtype == np.float32 and (1 / (a + 1)).dtype == np.float32
+    assert (a + 1).dtype == np.int64 and (a * 2).dtype == np.int64
+    np.testing.assert_allclose((a / 2).numpy(), [0.0, 0.5, 1.0, 1.5])

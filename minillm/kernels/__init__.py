@@ -90,3 +90,12 @@ def twins(name: str) -> tuple[Callable[..., Any], Callable[..., Any]]:
     """Return ``(reference, numba_version)`` for ``name``: what the parity tests compare."""
     module = importlib.import_module(f"minillm.kernels.{_MODULE_OF[name]}")
     return getattr(module, f"{name}_ref"), getattr(module, name)
+
+
+def set_num_threads(threads: int) -> None:
+    """Let Numba's parallel kernels use at most ``threads`` threads (no-op without Numba)."""
+    if importlib.util.find_spec("numba") is None:
+        return
+    import numba
+
+    numba.set_num_threads(max(1, min(threads, numba.config.NUMBA_NUM_THREADS)))
