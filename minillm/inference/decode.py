@@ -18,6 +18,8 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
+from minillm.kernels import kernel
+
 if TYPE_CHECKING:
     from minillm.inference.engine import GPTEngine
     from minillm.inference.kv_cache import KVCache
@@ -35,9 +37,9 @@ class DecodeBuffers:
         self.h = np.empty((B, C), dt)  # a normed copy of it
         self.out = np.empty((B, C), dt)  # a sublayer's output before it is added back
         self.qkv = np.empty((B, 3 * C), dt)
-        self.mu = np.empty((B, 1), dt)
-        self.var = np.empty((B, 1), dt)
-        self.sq = np.empty((B, C), dt)
+        self.mu = np.empty(B, dt)  # layer norm's per-row mean and 1/std
+        self.rstd = np.empty(B, dt)
+        self.zeros = np.zeros(C, dt)  # the bias of a bias-free layer norm
         self.scores = np.empty((B, H, 1, max_len), dt)
         self.smax = np.empty((B, H, 1, 1), dt)
         self.y = np.empty((B, H, 1, D), dt)
@@ -54,16 +56,9 @@ def _layer_norm_into(
     eps: float,
     buf: DecodeBuffers,
 ) -> None:
-    np.mean(x, axis=1, keepdims=True, out=buf.mu)
-    np.subtract(x, buf.mu, out=out)
-    np.multiply(out, out, out=buf.sq)
-    np.mean(buf.sq, axis=1, keepdims=True, out=buf.var)
-    buf.var += eps
-    np.sqrt(buf.var, out=buf.var)
-    out /= buf.var
-    out *= w
-    if b is not None:
-        out += b
+    """out = layer_norm(x) * w + b, by the same kernel the training forward pass uses."""
+    b = buf.zeros if b is None else b
+    kernel("layernorm_forward")(out, buf.mu, buf.rstd, x, w, b, eps, x.shape[0], x.shape[1])
 
 
 def _linear_into(out: np.ndarray, x: np.ndarray, w: np.ndarray, b: np.ndarray | None) -> None:
