@@ -44,30 +44,25 @@ def is_grad_enabled() -> bool:
     return _Modes.grad_enabled
 
 
-class set_grad_enabled(contextlib.ContextDecorator):  # noqa: N801 - PyTorch's name
-    """Turn graph recording on or off: as a call, a ``with`` block, or a decorator.
+class _Switch(contextlib.ContextDecorator):
+    """Set a ``_Modes`` flag for a block and restore it afterwards; also works as a decorator.
 
-    >>> import minillm
-    >>> x = minillm.ones(2, requires_grad=True)
-    >>> with minillm.set_grad_enabled(False):
-    ...     y = x * 2
-    >>> y.requires_grad
-    False
+    The previous values live on a stack, so one instance can be entered again before it exits (a
+    decorated function that recurses, or a nested ``with`` of the same object).
     """
 
-    def __init__(self, mode: bool) -> None:
-        self.prev = _Modes.grad_enabled
-        self.mode = bool(mode)
-        _Modes.grad_enabled = self.mode  # takes effect immediately, as torch.set_grad_enabled does
+    flag = "grad_enabled"
+    value = False
 
     def __enter__(self) -> None:
-        _Modes.grad_enabled = self.mode
+        self.__dict__.setdefault("_saved", []).append(getattr(_Modes, self.flag))
+        setattr(_Modes, self.flag, self.value)
 
     def __exit__(self, *exc: object) -> None:
-        _Modes.grad_enabled = self.prev
+        setattr(_Modes, self.flag, self._saved.pop())
 
 
-class no_grad(contextlib.ContextDecorator):  # noqa: N801
+class no_grad(_Switch):  # noqa: N801
     """Record nothing inside: outputs do not require grad. Works as ``with`` and as a decorator.
 
     >>> import minillm
@@ -78,30 +73,50 @@ class no_grad(contextlib.ContextDecorator):  # noqa: N801
     False
     """
 
-    def __enter__(self) -> None:
-        self.prev = _Modes.grad_enabled
-        _Modes.grad_enabled = False
 
-    def __exit__(self, *exc: object) -> None:
-        _Modes.grad_enabled = self.prev
-
-
-class enable_grad(contextlib.ContextDecorator):  # noqa: N801
+class enable_grad(_Switch):  # noqa: N801
     """Record operations again inside a ``no_grad`` region."""
 
-    def __enter__(self) -> None:
-        self.prev = _Modes.grad_enabled
-        _Modes.grad_enabled = True
+    value = True
 
-    def __exit__(self, *exc: object) -> None:
-        _Modes.grad_enabled = self.prev
+
+class set_grad_enabled(_Switch):  # noqa: N801 - PyTorch's name
+    """Turn graph recording on or off: as a call, a ``with`` block, or a decorator.
+
+    Called on its own it takes effect at once (as ``torch.set_grad_enabled``); as a decorator it
+    changes nothing until the function runs.
+
+    >>> import minillm
+    >>> x = minillm.ones(2, requires_grad=True)
+    >>> with minillm.set_grad_enabled(False):
+    ...     y = x * 2
+    >>> y.requires_grad
+    False
+    """
+
+    def __init__(self, mode: bool) -> None:
+        self.value = bool(mode)
+        self._undo: bool | None = _Modes.grad_enabled  # what the switch below replaced
+        _Modes.grad_enabled = self.value
+
+    def __enter__(self) -> None:
+        if self._undo is not None:  # ``with set_grad_enabled(m):``, already switched by __init__
+            self.__dict__.setdefault("_saved", []).append(self._undo)
+            self._undo = None
+        else:
+            super().__enter__()
+
+    def __call__(self, func: Any) -> Any:
+        if self._undo is not None:  # decorating is not a call: undo the switch
+            _Modes.grad_enabled, self._undo = self._undo, None
+        return super().__call__(func)
 
 
 class AnomalyError(FloatingPointError):
     """A forward output or backward gradient held NaN/Inf while ``detect_anomaly`` was on."""
 
 
-class detect_anomaly(contextlib.ContextDecorator):  # noqa: N801
+class detect_anomaly(_Switch):  # noqa: N801
     """Check forward outputs and backward gradients for NaN/Inf; raise at the first, naming its op.
 
     Slower (one ``isfinite`` scan per op), so use it to hunt a NaN, not to train.
@@ -115,12 +130,8 @@ class detect_anomaly(contextlib.ContextDecorator):  # noqa: N801
     minillm.autograd.AnomalyError: Log forward produced NaN/Inf in its output of shape (1,) ...
     """
 
-    def __enter__(self) -> None:
-        self.prev = _Modes.anomaly
-        _Modes.anomaly = True
-
-    def __exit__(self, *exc: object) -> None:
-        _Modes.anomaly = self.prev
+    flag = "anomaly"
+    value = True
 
 
 def _check_finite(
@@ -317,7 +328,6 @@ def run_backward(root: Tensor, grad: np.ndarray, retain_graph: bool = False) -> 
             ctx.parents = ()
 
 
-# Tensor's module imports the ops, which import this module: binding Tensor last keeps either import
-# order
-# working (whichever module loads first, Tensor exists before anything here calls it).
+# Tensor's module imports the ops, which import this module. Binding Tensor last keeps either import
+# order working: whichever module loads first, Tensor exists before anything here calls it.
 from minillm.tensor import Tensor  # noqa: E402

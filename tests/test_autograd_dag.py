@@ -49,3 +49,26 @@ def test_diamond_with_unequal_path_lengths():
     z.sum().backward()
     expected = 1.0 + (1.0 - x.tanh().data ** 2)
     assert abs(x.grad.data - expected).max() < 1e-12
+
+
+def test_grad_mode_decorators_restore_state_through_recursion_and_nesting():
+    @minillm.no_grad()
+    def countdown(n):
+        assert not minillm.is_grad_enabled()
+        return 0 if n == 0 else countdown(n - 1)
+
+    countdown(3)
+    assert minillm.is_grad_enabled()
+
+    @minillm.set_grad_enabled(False)
+    def inside():
+        return minillm.is_grad_enabled()
+
+    assert minillm.is_grad_enabled()  # decorating switched nothing
+    assert inside() is False and minillm.is_grad_enabled()
+    with minillm.no_grad():
+        inside()
+        assert not minillm.is_grad_enabled()  # restored to the caller's mode, not the decorator's
+    with minillm.set_grad_enabled(False):
+        assert not minillm.is_grad_enabled()
+    assert minillm.is_grad_enabled()
