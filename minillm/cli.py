@@ -49,9 +49,11 @@ def _add_train_args(p: argparse.ArgumentParser) -> None:
 
 
 def _train_config(args: argparse.Namespace) -> Any:
+    """The settings: a preset (with --resume, the run's saved settings), then the given flags."""
     from minillm.training import PRESETS, TrainConfig
 
-    values = dict(PRESETS[args.preset])
+    out_dir = args.out_dir if args.out_dir is not None else TrainConfig.out_dir
+    values = TrainConfig.of_run(out_dir) if args.resume else dict(PRESETS[args.preset])
     for field in dataclasses.fields(TrainConfig):
         given = getattr(args, field.name)
         if given is not None:
@@ -105,8 +107,8 @@ def sample_text(model: Any, tokenizer: Any, prompt: str, max_new_tokens: int, **
 def cmd_train(args: argparse.Namespace) -> int:
     from minillm.training import Trainer, TrainingError
 
-    cfg = _train_config(args)
     try:
+        cfg = _train_config(args)
         trainer = Trainer(cfg, resume=args.resume)
     except (FileNotFoundError, ValueError, TrainingError) as e:
         print(f"minillm train: {e}", file=sys.stderr)
@@ -129,17 +131,13 @@ def cmd_train(args: argparse.Namespace) -> int:
     if cfg.sample_tokens > 0:
         trainer.model.eval()
         print("--- a sample ---")
-        print(
-            sample_text(
-                trainer.model,
-                trainer.tokenizer,
-                "\n",
-                cfg.sample_tokens,
-                temperature=0.8,
-                top_k=40,
-                seed=cfg.seed,
-            )
-        )
+        prompt = "\n"
+        try:
+            trainer.tokenizer.encode(prompt)
+        except ValueError:  # a character vocabulary without newlines: start from its first one
+            prompt = trainer.tokenizer.decode([0])
+        print(sample_text(trainer.model, trainer.tokenizer, prompt, cfg.sample_tokens,
+                          temperature=0.8, top_k=40, seed=cfg.seed))  # fmt: skip
     return 0
 
 
@@ -167,14 +165,25 @@ def cmd_generate(args: argparse.Namespace) -> int:
                 f"minillm generate: {args.prompts} has no prompts (one per line)", file=sys.stderr
             )
             return 2
-        encoded = [tokenizer.encode(p) for p in prompts]
+        try:
+            encoded = [tokenizer.encode(p) for p in prompts]
+        except ValueError as e:
+            print(f"minillm generate: a prompt can't be encoded: {e}", file=sys.stderr)
+            return 2
         cache = PrefixCache() if not args.no_cache else None
         outs = generate(model, encoded, args.max_new_tokens, prefix_cache=cache, **options)
         for prompt, ids, out in zip(prompts, encoded, outs):
             print(f"=== {prompt!r}")
             print(tokenizer.decode(ids + out))
     else:
-        ids = tokenizer.encode(args.prompt)
+        try:
+            ids = tokenizer.encode(args.prompt)
+        except ValueError as e:
+            print(f"minillm generate: the prompt can't be encoded: {e}", file=sys.stderr)
+            return 2
+        if not ids:
+            print("minillm generate: the prompt is empty; give at least one token", file=sys.stderr)
+            return 2
         _print_stream(tokenizer, stream(model, [ids], args.max_new_tokens, **options), ids)
     if timeline is not None:
         print(timeline.table())

@@ -24,6 +24,7 @@ Read next: ``minillm/cli.py`` (the flags) and ``minillm/models/gpt.py`` (the mod
 from __future__ import annotations
 
 import dataclasses
+import hashlib
 import json
 import math
 import os
@@ -83,6 +84,39 @@ class TrainConfig:
     stop_after: int = (
         0  # stop (with a checkpoint) after this many steps of this run; 0 = run to max_steps
     )
+
+    def __post_init__(self) -> None:
+        positive = ("n_layer", "n_head", "n_embd", "block_size", "batch_size", "grad_accum",
+                    "max_steps", "eval_interval", "eval_iters")  # fmt: skip
+        for name in positive:
+            if int(getattr(self, name)) < 1:
+                raise ValueError(f"{name} must be at least 1, got {getattr(self, name)}")
+        for name in ("warmup", "threads", "sample_tokens", "stop_after"):
+            if int(getattr(self, name)) < 0:
+                raise ValueError(f"{name} must be >= 0, got {getattr(self, name)}")
+        if self.tokenizer not in ("char", "bpe"):
+            raise ValueError(f"tokenizer must be 'char' or 'bpe', got {self.tokenizer!r}")
+        if self.tokenizer == "bpe" and self.vocab_size < 257:
+            raise ValueError(f"a BPE vocab_size must exceed the 256 bytes, got {self.vocab_size}")
+        if not (self.lr > 0 and 0 <= self.min_lr <= self.lr):
+            raise ValueError(f"need lr > 0 and 0 <= min_lr <= lr, got lr={self.lr}, "
+                             f"min_lr={self.min_lr}")  # fmt: skip
+        if not 0.0 < self.val_fraction < 1.0:
+            raise ValueError(f"val_fraction must be in (0, 1), got {self.val_fraction}")
+        if not self.grad_clip > 0:
+            raise ValueError(f"grad_clip must be > 0, got {self.grad_clip}")
+
+    @classmethod
+    def of_run(cls, out_dir: str | Path) -> dict[str, Any]:
+        """The settings a run in ``out_dir`` was started with (what ``--resume`` starts from)."""
+        path = Path(out_dir) / CONFIG
+        if not path.exists():
+            raise FileNotFoundError(
+                f"--resume: {path} is missing; start a fresh run without --resume"
+            )
+        saved = json.loads(path.read_text())["train"]
+        known = {f.name for f in dataclasses.fields(cls)}
+        return {k: v for k, v in saved.items() if k in known}
 
     def model_config(self, vocab_size: int) -> GPTConfig:
         return GPTConfig(
@@ -165,7 +199,8 @@ class Trainer:
         self.out = Path(cfg.out_dir)
         set_threads(cfg.threads)
         minillm.manual_seed(cfg.seed)
-        text, self.corpus_name = read_corpus(cfg.data)
+        text, self.corpus_name = read_corpus(cfg.data, exclude=self.out)
+        self.corpus_hash = hashlib.sha256(text.encode("utf-8")).hexdigest()
         if resume:
             self._check_resumable()
             self.tokenizer = load_tokenizer(self.out / TOKENIZER)
@@ -173,12 +208,13 @@ class Trainer:
             self.tokenizer = build_tokenizer(cfg, text)
         ids = encode_cached(text, self.tokenizer, self.out / "cache")
         self.train_ids, self.val_ids = split_by_position(ids, cfg.val_fraction)
-        if len(self.val_ids) < cfg.block_size + 1:
-            raise ValueError(
-                f"the validation split has {len(self.val_ids)} tokens, fewer than block_size + 1 = "
-                f"{cfg.block_size + 1}; use more text, a larger val_fraction or a smaller "
-                "block_size"
-            )
+        for split, part in (("training", self.train_ids), ("validation", self.val_ids)):
+            if len(part) < cfg.block_size + 1:
+                raise ValueError(
+                    f"the {split} split has {len(part)} tokens, fewer than block_size + 1 = "
+                    f"{cfg.block_size + 1}; use more text, another val_fraction or a smaller "
+                    "block_size"
+                )
         self.model = GPT(cfg.model_config(self.tokenizer.vocab_size))
         self.optimizer = self.model.configure_optimizers(
             cfg.weight_decay, cfg.lr, (cfg.beta1, cfg.beta2)
@@ -193,10 +229,12 @@ class Trainer:
         else:
             self.out.mkdir(parents=True, exist_ok=True)
             self.tokenizer.save(self.out / TOKENIZER)
-            _write_json(
-                self.out / CONFIG,
-                {"train": dataclasses.asdict(cfg), "model": self.model.config.to_dict()},
-            )
+            config = {"train": dataclasses.asdict(cfg), "model": self.model.config.to_dict(),
+                      "corpus_sha256": self.corpus_hash}  # fmt: skip
+            _write_json(self.out / CONFIG, config)
+            (self.out / CHECKPOINT).unlink(
+                missing_ok=True
+            )  # never resume into another run's weights
             (self.out / METRICS).write_text("")
         self.tokens_per_step = cfg.batch_size * cfg.block_size * cfg.grad_accum
         self.flops_per_step = self.model.flops_per_token() * self.tokens_per_step
@@ -208,7 +246,13 @@ class Trainer:
                 raise FileNotFoundError(
                     f"--resume: {self.out / name} is missing; start a fresh run without --resume"
                 )
-        saved = json.loads((self.out / CONFIG).read_text())["train"]
+        saved_run = json.loads((self.out / CONFIG).read_text())
+        if saved_run.get("corpus_sha256", self.corpus_hash) != self.corpus_hash:
+            raise TrainingError(
+                f"--resume: the corpus {self.corpus_name} is not the text this run started on "
+                "(its SHA-256 differs); resume with the same text or start a fresh run"
+            )
+        saved = saved_run["train"]
         fixed = (
             "tokenizer",
             "vocab_size",
@@ -230,9 +274,16 @@ class Trainer:
     def _trim_metrics(self) -> None:
         """Drop metric lines logged after the checkpoint (steps that will be redone)."""
         path = self.out / METRICS
-        lines = path.read_text().splitlines() if path.exists() else []
-        kept = [ln for ln in lines if ln and json.loads(ln)["step"] < self.step]
-        path.write_text("".join(ln + "\n" for ln in kept))
+        kept = []
+        for line in path.read_text().splitlines() if path.exists() else []:
+            try:
+                record = json.loads(line)
+            except json.JSONDecodeError:
+                continue  # a line cut short when the process died mid-write
+            if record["step"] < self.step:
+                kept.append(line)
+        with io.atomic_write(path, "w") as f:
+            f.write("".join(line + "\n" for line in kept))
 
     # ------------------------------------------------------------------ the loop
     def lr_at(self, step: int) -> float:
@@ -257,6 +308,11 @@ class Trainer:
                 f"is kept in {self.out / CHECKPOINT} (try a lower --lr or more --warmup)"
             )
         norm = nn.utils.clip_grad_norm_(self.model.parameters(), c.grad_clip)
+        if not math.isfinite(float(norm)):
+            raise TrainingError(
+                f"the gradient norm became {float(norm)} at step {self.step}; stopping before the "
+                f"update. The last good checkpoint is kept in {self.out / CHECKPOINT}"
+            )
         self.optimizer.step()
         self.optimizer.zero_grad(set_to_none=True)
         return total, float(norm)
@@ -322,6 +378,12 @@ class Trainer:
                     }
                     if self.step % c.eval_interval == 0 or self.step == end:
                         last_eval = self.evaluate()
+                        if not all(math.isfinite(v) for v in last_eval.values()):
+                            raise TrainingError(
+                                f"evaluation after step {self.step} gave {last_eval}: the weights "
+                                f"diverged. The last good checkpoint is kept in "
+                                f"{self.out / CHECKPOINT} (try a lower --lr)"
+                            )
                         record.update(last_eval)
                         self.save()
                         bar.write(

@@ -184,3 +184,60 @@ def test_ctrl_c_saves_a_checkpoint_and_resume_continues(corpus, tmp_path):
                     "--max-steps", str(steps + 2), "--sample-tokens", "0"])  # fmt: skip
     assert resumed == 0
     assert len(metrics.read_text().splitlines()) == steps + 2
+
+
+def test_resume_keeps_the_runs_own_settings(corpus, tmp_path):
+    out = tmp_path / "keep"
+    args = ["train", "--data", str(corpus), "--out-dir", str(out), *TINY]
+    assert main([*args, "--max-steps", "2", "--batch-size", "2", "--lr", "1e-3"]) == 0
+    from minillm.cli import _train_config, build_parser
+
+    cfg = _train_config(build_parser().parse_args(["train", "--out-dir", str(out), "--resume"]))
+    assert (cfg.batch_size, cfg.lr, cfg.max_steps, cfg.data) == (2, 1e-3, 2, str(corpus))
+    cfg = _train_config(
+        build_parser().parse_args(["train", "--out-dir", str(out), "--resume", "--max-steps", "9"])
+    )
+    assert cfg.max_steps == 9 and cfg.batch_size == 2  # a given flag overrides the saved value
+
+
+def test_resume_refuses_a_changed_corpus(corpus, tmp_path, capsys):
+    data = tmp_path / "data.txt"
+    data.write_text(corpus.read_text())
+    out = tmp_path / "changed"
+    args = ["train", "--data", str(data), "--out-dir", str(out), *TINY]
+    assert main([*args, "--max-steps", "2"]) == 0
+    data.write_text(corpus.read_text().replace("add", "sub"))
+    assert main(["train", "--out-dir", str(out), "--resume", "--no-progress"]) == 2
+    assert "not the text this run started on" in capsys.readouterr().err
+
+
+@pytest.mark.filterwarnings("ignore::RuntimeWarning")
+def test_divergence_found_at_evaluation_keeps_the_last_good_checkpoint(corpus, tmp_path, capsys):
+    out = tmp_path / "diverge"
+    args = ["train", "--data", str(corpus), "--out-dir", str(out), *TINY, "--eval-interval", "1"]
+    assert main([*args, "--max-steps", "2"]) == 0
+    good = weights(out)
+    assert main([*args, "--max-steps", "4", "--resume", "--lr", "1e30", "--min-lr", "1e30"]) == 1
+    assert "last good checkpoint" in capsys.readouterr().err
+    for name, value in weights(out).items():
+        np.testing.assert_array_equal(value, good[name])
+    for line in (out / "metrics.jsonl").read_text().splitlines():
+        assert "NaN" not in line and "Infinity" not in line
+
+
+def test_bad_settings_and_prompts_are_clear_errors(corpus, tmp_path, capsys):
+    base = ["train", "--data", str(corpus), "--out-dir", str(tmp_path / "bad"), "--no-progress"]
+    for flag, value, message in [
+        ("--eval-interval", "0", "eval_interval must be at least 1"),
+        ("--min-lr", "1", "min_lr <= lr"),
+        ("--tokenizer", "words", "tokenizer must be"),
+        ("--val-fraction", "0.9999", "training split has"),
+    ]:
+        assert main([*base, flag, value]) == 2
+        assert message in capsys.readouterr().err
+    out = tmp_path / "ok"
+    assert main(["train", "--data", str(corpus), "--out-dir", str(out), *TINY,
+                 "--max-steps", "1"]) == 0  # fmt: skip
+    capsys.readouterr()
+    assert main(["generate", "--out-dir", str(out), "--prompt", "日本"]) == 2
+    assert "can't be encoded" in capsys.readouterr().err

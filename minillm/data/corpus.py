@@ -37,12 +37,14 @@ def _read_utf8(path: Path) -> str:
         ) from None
 
 
-def read_corpus(path: str | Path | None = None) -> tuple[str, str]:
+def read_corpus(
+    path: str | Path | None = None, exclude: str | Path | None = None
+) -> tuple[str, str]:
     """Return ``(text, name)``: the built-in corpus (None), a file's text, or a folder's files.
 
     A folder contributes every regular, non-hidden file below it, in sorted path order, separated by
-    blank lines. A missing path, an empty corpus or invalid UTF-8 (named by file and byte offset)
-    raises.
+    blank lines, leaving out anything under ``exclude`` (a run's own output folder). A missing path,
+    an empty corpus or invalid UTF-8 (named by file and byte offset) raises.
     """
     if path is None:
         return builtin_corpus(), BUILTIN_NAME
@@ -50,10 +52,13 @@ def read_corpus(path: str | Path | None = None) -> tuple[str, str]:
     if not root.exists():
         raise FileNotFoundError(f"corpus path {str(root)!r} does not exist")
     if root.is_dir():
+        skip = None if exclude is None else Path(exclude).resolve()
         files = sorted(
             p
             for p in root.rglob("*")
-            if p.is_file() and not any(part.startswith(".") for part in p.relative_to(root).parts)
+            if p.is_file()
+            and not any(part.startswith(".") for part in p.relative_to(root).parts)
+            and not (skip is not None and p.resolve().is_relative_to(skip))
         )
         if not files:
             raise ValueError(f"corpus folder {str(root)!r} contains no files")
