@@ -76,9 +76,8 @@ class Tensor:
     """
 
     __slots__ = ("__weakref__", "_ctx", "_requires_grad", "_retains_grad", "data", "grad")
-    __array_ufunc__ = (
-        None  # ``ndarray + Tensor`` defers to Tensor.__radd__ instead of looping in NumPy
-    )
+    # ``ndarray + Tensor`` then defers to Tensor.__radd__ instead of looping in NumPy
+    __array_ufunc__ = None
 
     def __init__(self, data: Any, requires_grad: bool = False, dtype: Any = None) -> None:
         self.data: np.ndarray = as_array(data, dtype)
@@ -288,6 +287,8 @@ class Tensor:
         """
         if isinstance(other, Tensor):
             return other
+        if isinstance(other, np.generic) and other.ndim == 0:
+            other = other.item()  # a NumPy scalar is as weak as the Python number it holds
         if isinstance(other, (bool, int, float)):
             dtype = self.data.dtype
             if dtype.kind != "f" and isinstance(other, float):
@@ -300,13 +301,18 @@ class Tensor:
     def _pair(self, other: Any, true_divide: bool = False) -> tuple[Tensor, Tensor]:
         """(self, other) as Tensors for arithmetic, with PyTorch's promotion of integer tensors.
 
-        An integer or bool tensor meeting a Python float (or divided) computes in float32, as in
-        PyTorch; NumPy alone would give float64 and silently double every later op's cost.
+        An integer or bool tensor meeting a float (a Python float is float32) computes in that float
+        dtype, and integer division gives float32, as in PyTorch; NumPy alone would give float64 and
+        silently double every later op's cost.
         """
-        if self.data.dtype.kind in "biu" and (true_divide or isinstance(other, float)):
-            x = self.astype(DEFAULT_FLOAT)
-            return x, x._lift(other)
-        return self, self._lift(other)
+        other = self._lift(other)
+        if self.data.dtype.kind in "biu" and other.data.dtype.kind == "f":
+            return self.astype(other.data.dtype), other  # int64 * float32 stays float32
+        if other.data.dtype.kind in "biu" and self.data.dtype.kind == "f":
+            return self, other.astype(self.data.dtype)
+        if true_divide and self.data.dtype.kind in "biu":
+            return self.astype(DEFAULT_FLOAT), other.astype(DEFAULT_FLOAT)
+        return self, other
 
     def __add__(self, other: Any) -> Tensor:
         return E.Add.apply(*self._pair(other))
@@ -402,9 +408,14 @@ class Tensor:
 
     def pow(self, exponent: Any) -> Tensor:
         """``self ** exponent`` for a constant (int or float) or a Tensor exponent."""
+        if isinstance(exponent, np.generic) and exponent.ndim == 0:
+            exponent = exponent.item()
         if isinstance(exponent, (int, float)) and not isinstance(exponent, bool):
-            return E.PowScalar.apply(self, exponent=exponent)
-        return E.Pow.apply(self, self._lift(exponent))
+            base = self
+            if self.data.dtype.kind in "biu" and (isinstance(exponent, float) or exponent < 0):
+                base = self.astype(DEFAULT_FLOAT)  # int ** 0.5 and int ** -1 are float32
+            return E.PowScalar.apply(base, exponent=exponent)
+        return E.Pow.apply(*self._pair(exponent))
 
     # ---------------------------------------------------------------- elementwise functions
     def exp(self) -> Tensor:
@@ -420,7 +431,9 @@ class Tensor:
         return E.Abs.apply(self)
 
     def clamp(self, min: float | None = None, max: float | None = None) -> Tensor:  # noqa: A002
-        return E.Clamp.apply(self, min=min, max=max)
+        lo = min.item() if isinstance(min, np.generic) else min
+        hi = max.item() if isinstance(max, np.generic) else max
+        return E.Clamp.apply(self, min=lo, max=hi)
 
     def maximum(self, other: Any) -> Tensor:
         return E.Maximum.apply(self, self._lift(other))
@@ -611,7 +624,9 @@ class Tensor:
         self, split_size_or_sections: int | list[int], axis: int = 0, *, dim: int | None = None
     ) -> tuple[Tensor, ...]:
         """Pieces of ``split_size`` along ``axis`` (the last may be smaller), or of listed sizes."""
-        axis = _axis(axis, dim) % self.ndim
+        if self.ndim == 0:
+            raise ValueError("split: a 0-d tensor has no axis to split")
+        (axis,) = R.normalize_axis(_axis(axis, dim), self.ndim)
         n = self.shape[axis]
         if isinstance(split_size_or_sections, int):
             if split_size_or_sections <= 0:
@@ -636,7 +651,11 @@ class Tensor:
 
     def chunk(self, chunks: int, axis: int = 0, *, dim: int | None = None) -> tuple[Tensor, ...]:
         """Split into pieces of ceil(n / chunks) along ``axis`` (the last may be smaller)."""
-        axis = _axis(axis, dim) % self.ndim
+        if not isinstance(chunks, (int, np.integer)) or chunks < 1:
+            raise ValueError(f"chunk: chunks must be a positive integer, got {chunks!r}")
+        if self.ndim == 0:
+            raise ValueError("chunk: a 0-d tensor has no axis to split")
+        (axis,) = R.normalize_axis(_axis(axis, dim), self.ndim)
         return self.split(max(-(-self.shape[axis] // chunks), 1), axis)
 
     def tril(self, diagonal: int = 0) -> Tensor:
@@ -657,10 +676,9 @@ def _plain_index(index: Any) -> Any:
     return index
 
 
-# The ops import Function from minillm.autograd, which imports Tensor from this module; binding them
-# here,
-# after Tensor exists, keeps the import order one-way at load time. Methods look them up at call
-# time.
+# The ops import Function from minillm.autograd, which imports Tensor from this module. Binding them
+# here, after Tensor exists, keeps the import order one-way at load time; methods look them up at
+# call time.
 from minillm.ops import elementwise as E  # noqa: E402
 from minillm.ops import linalg as L  # noqa: E402
 from minillm.ops import movement as M  # noqa: E402

@@ -236,3 +236,41 @@ def test_allocation_free_decode_equals_full_recomputation(model64, model32, dtyp
     buffers = engine._buffers[1]
     engine.decode(idx[:, 0], engine.new_cache(2))
     assert engine._buffers[1] is buffers  # reused, not rebuilt
+
+
+def test_timeline_phases_and_token_rate_for_batches_and_no_cache(model32):
+    tl = Timeline()
+    generate(model32, [[1, 2], [3, 4, 5]], 4, seed=0, use_cache=False, timeline=tl)
+    assert [t.phase for t in tl.ticks] == ["prefill", "decode", "decode", "decode"]
+    assert all(t.tokens == 2 for t in tl.ticks)
+    s = tl.summary()
+    total = sum(t.seconds for t in tl.ticks)
+    assert s["tokens_per_s"] == pytest.approx(8 / total, rel=1e-3) and s["itl_p50_ms"] > 0
+    pc = PrefixCache(block_tokens=2)
+    generate(model32, [1, 2, 3, 4, 5], 2, greedy=True, prefix_cache=pc)
+    tl = Timeline()
+    generate(model32, [1, 2, 3, 4, 6], 3, greedy=True, prefix_cache=pc, timeline=tl)
+    assert tl.ticks[0].phase == "prefill" and tl.ticks[0].reused == 4  # a partial prefill
+    assert [t.phase for t in tl.ticks[1:]] == ["decode", "decode"]
+
+
+def test_engine_is_a_snapshot(model32):
+    model = GPT(CFG).eval()
+    engine = GPTEngine(model)
+    before = engine.forward(np.array([[1, 2, 3]]))
+    with minillm.no_grad():
+        for p in model.parameters():
+            p.data += 1.0
+    np.testing.assert_array_equal(engine.forward(np.array([[1, 2, 3]])), before)
+
+
+def test_eviction_takes_the_deepest_block_of_a_prefix_first():
+    from minillm.inference import KVCache
+
+    cache = KVCache(n_layer=1, batch=1, n_head=1, max_len=8, head_dim=2, dtype=np.float64)
+    cache.length = 8
+    one = 2 * 4 * 2 * 8  # keys + values of one 4-token block
+    pc = PrefixCache(block_tokens=4, max_bytes=2 * one)
+    assert pc.insert([1, 2, 3, 4, 5, 6, 7, 8], cache) == 2  # a root block and its child
+    assert pc.insert([9, 9, 9, 9], cache) == 1  # needs room: the child goes, the root stays
+    assert len(pc.acquire([1, 2, 3, 4, 5, 6, 7, 8])) == 1

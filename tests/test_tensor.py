@@ -386,3 +386,23 @@ def test_integer_tensors_promote_to_float32_like_pytorch():
     assert (a / 2).dtype == np.float32 and (1 / (a + 1)).dtype == np.float32
     assert (a + 1).dtype == np.int64 and (a * 2).dtype == np.int64
     np.testing.assert_allclose((a / 2).numpy(), [0.0, 0.5, 1.0, 1.5])
+
+
+def test_numpy_scalars_are_weak_and_mixed_int_float_stays_float32():
+    f, a = mi.ones(3), mi.arange(3)
+    assert (f * np.int64(2)).dtype == np.float32
+    assert (f ** np.float64(2)).dtype == np.float32
+    assert f.clamp(min=np.float64(0)).dtype == np.float32
+    assert (a * f).dtype == np.float32 and (f - a).dtype == np.float32
+    assert (a**0.5).dtype == np.float32 and a.var().dtype == np.float32
+
+
+def test_axis_errors_name_the_problem():
+    with pytest.raises(ValueError, match="axis 5 is out of range"):
+        mi.cat([mi.ones(2, 3), mi.ones(2, 3)], 5)
+    with pytest.raises(ValueError, match="not a permutation"):
+        mi.ones(2, 3).permute(0, 3)
+    with pytest.raises(ValueError, match="chunks must be a positive integer"):
+        mi.ones(4).chunk(0)
+    with pytest.raises(ValueError, match="0-d tensor"):
+        mi.tensor(1.0).split(1)

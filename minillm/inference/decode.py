@@ -18,13 +18,11 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
-from minillm.kernels import kernel
+from minillm.inference.engine import gelu_tanh_into, layer_norm_into
 
 if TYPE_CHECKING:
     from minillm.inference.engine import GPTEngine
     from minillm.inference.kv_cache import KVCache
-
-_SQRT_2_OVER_PI = math.sqrt(2.0 / math.pi)
 
 
 class DecodeBuffers:
@@ -37,9 +35,8 @@ class DecodeBuffers:
         self.h = np.empty((B, C), dt)  # a normed copy of it
         self.out = np.empty((B, C), dt)  # a sublayer's output before it is added back
         self.qkv = np.empty((B, 3 * C), dt)
-        self.mu = np.empty(B, dt)  # layer norm's per-row mean and 1/std
-        self.rstd = np.empty(B, dt)
-        self.zeros = np.zeros(C, dt)  # the bias of a bias-free layer norm
+        self.mean = np.empty(B, np.float64)  # layer norm's per-row statistics (kernel scratch)
+        self.rstd = np.empty(B, np.float64)
         self.scores = np.empty((B, H, 1, max_len), dt)
         self.smax = np.empty((B, H, 1, 1), dt)
         self.y = np.empty((B, H, 1, D), dt)
@@ -49,35 +46,15 @@ class DecodeBuffers:
 
 
 def _layer_norm_into(
-    out: np.ndarray,
-    x: np.ndarray,
-    w: np.ndarray,
-    b: np.ndarray | None,
-    eps: float,
-    buf: DecodeBuffers,
+    out: np.ndarray, x: np.ndarray, w: np.ndarray, b: np.ndarray, eps: float, buf: DecodeBuffers
 ) -> None:
-    """out = layer_norm(x) * w + b, by the same kernel the training forward pass uses."""
-    b = buf.zeros if b is None else b
-    kernel("layernorm_forward")(out, buf.mu, buf.rstd, x, w, b, eps, x.shape[0], x.shape[1])
+    layer_norm_into(out, x, w, b, eps, buf.mean, buf.rstd)
 
 
 def _linear_into(out: np.ndarray, x: np.ndarray, w: np.ndarray, b: np.ndarray | None) -> None:
     np.matmul(x, w, out=out)
     if b is not None:
         out += b
-
-
-def _gelu_tanh_into(out: np.ndarray, x: np.ndarray) -> None:
-    """out = 0.5 x (1 + tanh(sqrt(2/pi) (x + 0.044715 x^3)))."""
-    np.multiply(x, x, out=out)
-    out *= x
-    out *= 0.044715
-    out += x
-    out *= _SQRT_2_OVER_PI
-    np.tanh(out, out=out)
-    out += 1.0
-    out *= x
-    out *= 0.5
 
 
 def decode_step(
@@ -123,7 +100,7 @@ def decode_step(
         buf.x += buf.out
         _layer_norm_into(buf.h, buf.x, L.ln_2_w, L.ln_2_b, engine.eps, buf)
         _linear_into(buf.fc, buf.h, L.fc_w, L.fc_b)
-        _gelu_tanh_into(buf.act, buf.fc)
+        gelu_tanh_into(buf.act, buf.fc)
         _linear_into(buf.out, buf.act, L.mlp_proj_w, L.mlp_proj_b)
         buf.x += buf.out
     cache.length = S

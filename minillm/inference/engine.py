@@ -30,36 +30,60 @@ from typing import Any
 import numpy as np
 
 from minillm.inference.kv_cache import KVCache
-
-_SQRT_2_OVER_PI = math.sqrt(2.0 / math.pi)
+from minillm.kernels import kernel
 
 
 @dataclass
 class _Layer:
     ln_1_w: np.ndarray
-    ln_1_b: np.ndarray | None
+    ln_1_b: np.ndarray
     attn_w: np.ndarray  # (C, 3C)
     attn_b: np.ndarray | None
     attn_proj_w: np.ndarray  # (C, C)
     attn_proj_b: np.ndarray | None
     ln_2_w: np.ndarray
-    ln_2_b: np.ndarray | None
+    ln_2_b: np.ndarray
     fc_w: np.ndarray  # (C, 4C)
     fc_b: np.ndarray | None
     mlp_proj_w: np.ndarray  # (4C, C)
     mlp_proj_b: np.ndarray | None
 
 
-def _layer_norm(x: np.ndarray, w: np.ndarray, b: np.ndarray | None, eps: float) -> np.ndarray:
-    mu = x.mean(axis=-1, keepdims=True)
-    xc = x - mu
-    var = (xc * xc).mean(axis=-1, keepdims=True)
-    y = xc * (1.0 / np.sqrt(var + eps)) * w
-    return y if b is None else y + b
+def layer_norm_into(
+    out: np.ndarray,
+    x: np.ndarray,
+    w: np.ndarray,
+    b: np.ndarray,
+    eps: float,
+    mean: np.ndarray,
+    rstd: np.ndarray,
+) -> None:
+    """out = layer_norm(x) w + b for C-contiguous (N, C) rows, by the kernel training uses.
+
+    ``mean`` and ``rstd`` are (N,) float64 scratch rows. Prefill and decode both come here, so the
+    cached and uncached paths round identically.
+    """
+    kernel("layernorm_forward")(out, mean, rstd, x, w, b, eps, x.shape[0], x.shape[1])
+
+
+def gelu_tanh_into(out: np.ndarray, x: np.ndarray) -> None:
+    """out = GELU(x), tanh form, by the kernel training uses (both C-contiguous)."""
+    kernel("gelu_forward")(out.reshape(-1), x.reshape(-1), True)
+
+
+def _layer_norm(x: np.ndarray, w: np.ndarray, b: np.ndarray, eps: float) -> np.ndarray:
+    rows = np.ascontiguousarray(x).reshape(-1, x.shape[-1])
+    out = np.empty_like(rows)
+    scratch = np.empty((2, rows.shape[0]), dtype=np.float64)
+    layer_norm_into(out, rows, w, b, eps, scratch[0], scratch[1])
+    return out.reshape(x.shape)
 
 
 def _gelu_tanh(x: np.ndarray) -> np.ndarray:
-    return 0.5 * x * (1.0 + np.tanh(_SQRT_2_OVER_PI * (x + 0.044715 * x * x * x)))
+    x = np.ascontiguousarray(x)
+    out = np.empty_like(x)
+    gelu_tanh_into(out, x)
+    return out
 
 
 def _linear(x: np.ndarray, w: np.ndarray, b: np.ndarray | None) -> np.ndarray:
@@ -72,7 +96,8 @@ def _linear(x: np.ndarray, w: np.ndarray, b: np.ndarray | None) -> np.ndarray:
 class GPTEngine:
     """Generation-time forward pass over a snapshot of a ``GPT``'s weights.
 
-    Rebuild the engine after changing the model's weights (it copies the transposed matrices).
+    It copies every weight, so later training does not change it: build a new engine to see new
+    weights.
 
     >>> import minillm
     >>> from minillm.models import GPT, GPTConfig
@@ -88,7 +113,8 @@ class GPTEngine:
     def __init__(self, model: Any) -> None:
         cfg = model.config
         self.config = cfg
-        sd = {name: t.data for name, t in model.state_dict().items()}
+        # A true snapshot: later training of the model cannot leak into half of the engine.
+        sd = {name: np.array(t.data, copy=True) for name, t in model.state_dict().items()}
         self.dtype = sd["transformer.wte.weight"].dtype
         self.n_head = cfg.n_head
         self.head_dim = cfg.n_embd // cfg.n_head
@@ -103,29 +129,30 @@ class GPTEngine:
         def b(name: str) -> np.ndarray | None:
             return sd.get(name)
 
+        def ln_b(name: str) -> np.ndarray:  # the layer-norm kernel always adds a bias
+            return sd.get(name, np.zeros(cfg.n_embd, dtype=self.dtype))
+
         self.layers = []
         for i in range(cfg.n_layer):
             p = f"transformer.h.{i}."
             self.layers.append(
                 _Layer(
                     sd[p + "ln_1.weight"],
-                    b(p + "ln_1.bias"),
+                    ln_b(p + "ln_1.bias"),
                     w(p + "attn.c_attn.weight"),
                     b(p + "attn.c_attn.bias"),
                     w(p + "attn.c_proj.weight"),
                     b(p + "attn.c_proj.bias"),
                     sd[p + "ln_2.weight"],
-                    b(p + "ln_2.bias"),
+                    ln_b(p + "ln_2.bias"),
                     w(p + "mlp.c_fc.weight"),
                     b(p + "mlp.c_fc.bias"),
                     w(p + "mlp.c_proj.weight"),
                     b(p + "mlp.c_proj.bias"),
                 )
             )
-        self.ln_f_w, self.ln_f_b = sd["transformer.ln_f.weight"], sd.get("transformer.ln_f.bias")
-        self._buffers: tuple[tuple[int, int], Any] | None = (
-            None  # decode buffers, made on first use
-        )
+        self.ln_f_w, self.ln_f_b = sd["transformer.ln_f.weight"], ln_b("transformer.ln_f.bias")
+        self._buffers: tuple[tuple[int, int], Any] | None = None  # decode's, made on first use
 
     def new_cache(self, batch: int, max_len: int | None = None) -> KVCache:
         """An empty cache for ``batch`` rows and ``max_len`` positions (default block_size)."""

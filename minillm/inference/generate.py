@@ -11,7 +11,9 @@ is rebuilt by one prefill of those tokens, not one per step. The uncached path a
 rule, which keeps both paths identical.
 
 Batches: prompts of different lengths are left padded. A mask keeps padding out of attention, and
-position ids start at each row's first real token, so row b generates exactly what it would alone.
+position ids start at each row's first real token, so row b generates exactly what it would alone,
+as long as the batch fits the window. The window restarts for the whole batch at once (its padded
+width reaches block_size), so after a restart a shorter row sees less context than it would alone.
 
 Read next: ``minillm/inference/prefix_cache.py`` (sharing prompt prefixes between requests) and
 ``minillm/inference/timeline.py`` (what each tick did).
@@ -177,8 +179,11 @@ def _stream(
         token = sample(logits, rng, temperature, top_k, top_p, greedy)  # (B,)
         if timeline is not None:
             context = window_ids.shape[1]
+            # a prefill starts a context (the prompt, or a restarted window); decode ticks extend it
+            restarted = cache is not None and cached == 0
             timeline.record(
-                phase="prefill" if cached == 0 else "decode",
+                phase="prefill" if step == 0 or restarted else "decode",
+                tokens=len(prompts),
                 computed=new_ids.shape[1] * len(prompts),
                 reused=cached * len(prompts),
                 cache_len=0 if cache is None else cache.length,

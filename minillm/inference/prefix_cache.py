@@ -10,8 +10,10 @@ positions:
 * ``acquire(tokens)`` finds the longest run of cached blocks that starts the prompt, marks them used
   (a reference count: a block in use is never evicted), and counts hits and misses;
 * ``insert(tokens, cache)`` stores the prompt's complete blocks after a prefill;
-* a byte budget bounds memory: inserting past it evicts the least recently used unreferenced blocks,
-  and a block that can't fit without evicting one in use is simply not stored.
+* a byte budget bounds memory: inserting past it evicts the least recently used unreferenced blocks
+  (the deepest block of a prefix before its parents), and a block that can't fit without evicting
+  one in use is simply not stored;
+* keys hash tokens only: use one prefix cache per model.
 
 Read next: ``minillm/inference/generate.py``, whose ``prefix_cache=`` argument uses this.
 """
@@ -101,10 +103,19 @@ class PrefixCache:
                 self.stats.misses += 1
                 break
             self.stats.hits += 1
-            self.blocks.move_to_end(key)  # most recently used
             block.refs += 1
             found.append(block)
+        self._touch([b.key for b in found])
         return found
+
+    def _touch(self, chain: list[str]) -> None:
+        """Mark a chain of blocks most recently used, its first block last of all.
+
+        A block is reachable only through its whole prefix, so eviction must take a chain's deepest
+        block first: evicting a parent would strand its children, still costing bytes.
+        """
+        for key in reversed(chain):
+            self.blocks.move_to_end(key)
 
     def release(self, blocks: Sequence[Block]) -> None:
         """Drop the references taken by ``acquire``; unreferenced blocks become evictable."""
@@ -138,9 +149,10 @@ class PrefixCache:
         bt = self.block_tokens
         n = min(len(tokens), cache.length - offset) // bt
         stored = 0
-        for i, key in enumerate(self._keys(tokens, n)):
+        keys = self._keys(tokens, n)
+        for i, key in enumerate(keys):
             if key in self.blocks:
-                self.blocks.move_to_end(key)
+                self._touch(keys[: i + 1])  # this prefix outranks anything evicted to make room
                 stored += 1
                 continue
             cols = slice(offset + i * bt, offset + (i + 1) * bt)
@@ -151,6 +163,7 @@ class PrefixCache:
             self.blocks[key] = block
             self.stats.inserts += 1
             stored += 1
+        self._touch(keys[:stored])
         return stored
 
     def _make_room(self, need: int) -> bool:

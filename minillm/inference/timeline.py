@@ -29,7 +29,8 @@ class Tick:
     """One forward pass of generation."""
 
     step: int
-    phase: str  # "prefill" or "decode"
+    phase: str  # "prefill" (a context starts) or "decode" (one more token per row)
+    tokens: int  # tokens produced this tick: one per row
     computed: int  # token positions run through the model this tick (all rows)
     reused: int  # positions read from a cache instead (KV cache or prefix cache)
     cache_len: int  # positions in the KV cache after the tick
@@ -43,12 +44,12 @@ class Timeline:
     """Collects ``Tick`` records during ``generate(..., timeline=...)``.
 
     >>> tl = Timeline()
-    >>> tl.record(step=0, phase="prefill", computed=4, reused=0, cache_len=4, cache_bytes=64,
-    ...           attention_flops=128, seconds=0.002)
-    >>> tl.record(step=1, phase="decode", computed=1, reused=4, cache_len=5, cache_bytes=80,
-    ...           attention_flops=40, seconds=0.001)
-    >>> tl.summary()["ttft_ms"]
-    2.0
+    >>> tl.record(step=0, phase="prefill", tokens=1, computed=4, reused=0, cache_len=4,
+    ...           cache_bytes=64, attention_flops=128, seconds=0.002)
+    >>> tl.record(step=1, phase="decode", tokens=1, computed=1, reused=4, cache_len=5,
+    ...           cache_bytes=80, attention_flops=40, seconds=0.001)
+    >>> tl.summary()["ttft_ms"], tl.summary()["tokens_per_s"]
+    (2.0, 666.67)
     """
 
     ticks: list[Tick] = field(default_factory=list)
@@ -67,7 +68,9 @@ class Timeline:
             "ttft_ms": round(self.ticks[0].seconds * 1e3, 3),
             "itl_p50_ms": round(float(np.percentile(decode, 50)) * 1e3, 3) if decode else 0.0,
             "itl_p90_ms": round(float(np.percentile(decode, 90)) * 1e3, 3) if decode else 0.0,
-            "tokens_per_s": round(len(self.ticks) / total, 2) if total > 0 else float("inf"),
+            "tokens_per_s": (
+                round(sum(t.tokens for t in self.ticks) / total, 2) if total > 0 else float("inf")
+            ),
             "computed": sum(t.computed for t in self.ticks),
             "reused": sum(t.reused for t in self.ticks),
         }

@@ -13,8 +13,8 @@ float64 and rounded to the parameters' dtype, and the elementwise arithmetic run
 the divide/sqrt units). Results agree with ``torch.optim.Adam``/``AdamW`` to float rounding.
 
 Shapes: ``p, g, m, v`` are 1-D contiguous arrays of N elements and one float dtype; ``p, m, v`` are
-updated in place. Called by ``minillm.optim`` (Adam, AdamW) through ``kernel("adam_step")``, usually
-over one flat buffer holding every parameter.
+updated in place. Called by ``minillm.optim`` (Adam, AdamW) through ``kernel("adam_step")``, once
+per parameter on its flattened (``reshape(-1)``) view; the benchmark also times one flat buffer.
 """
 
 from __future__ import annotations

@@ -44,7 +44,8 @@ class Permute(Function):
 
     @staticmethod
     def forward(ctx: Context, x: np.ndarray, *, axes: Shape) -> np.ndarray:
-        if sorted(a % max(x.ndim, 1) for a in axes) != list(range(x.ndim)):
+        in_range = all(-x.ndim <= a < x.ndim for a in axes)
+        if not in_range or sorted(a % max(x.ndim, 1) for a in axes) != list(range(x.ndim)):
             raise ValueError(
                 f"permute: {tuple(axes)} is not a permutation of the {x.ndim} axes of {x.shape}"
             )
@@ -114,6 +115,8 @@ class Cat(Function):
         ndim = xs[0].ndim
         if ndim == 0:
             raise ValueError("cat: zero-dimensional tensors cannot be concatenated; use stack")
+        if not -ndim <= axis < ndim:
+            raise ValueError(f"cat: axis {axis} is out of range for {ndim}-dimensional tensors")
         axis = axis % ndim
         for x in xs:
             if (

@@ -23,6 +23,7 @@ Read next: ``minillm/optim/rmsprop.py`` and ``minillm/optim/lr_scheduler.py``.
 
 from __future__ import annotations
 
+import math
 from collections.abc import Iterable
 from typing import Any
 
@@ -50,7 +51,8 @@ def _adam_numpy(
     """One Adam update of ``p``, ``m``, ``v`` (and amsgrad's ``v_max``) in place, in NumPy.
 
     Without ``v_max`` this is the math of the fused ``adam_step`` kernel (same signature), used
-    where the kernel does not apply. Unlike the kernel, it computes in the parameter's dtype.
+    where the kernel does not apply (amsgrad, non-contiguous or float16 parameters). Like the
+    kernel, it computes in the parameter's dtype.
     """
     if decoupled:
         p *= 1.0 - lr * weight_decay
@@ -63,7 +65,7 @@ def _adam_numpy(
     if v_max is not None:
         np.maximum(v_max, v, out=v_max)
         v = v_max
-    denom = np.sqrt(v) / np.sqrt(1.0 - beta2**step) + eps
+    denom = np.sqrt(v) / math.sqrt(1.0 - beta2**step) + eps  # a Python float keeps v's dtype
     p -= (lr / (1.0 - beta1**step)) * m / denom
 
 
