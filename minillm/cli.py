@@ -142,13 +142,19 @@ def cmd_train(args: argparse.Namespace) -> int:
 
 
 def cmd_generate(args: argparse.Namespace) -> int:
-    from minillm.inference import PrefixCache, Timeline, generate, stream
+    import numpy as np
+
+    from minillm.inference import GPTEngine, PrefixCache, Timeline, generate, stream
 
     try:
         model, tokenizer = _load_model(Path(args.out_dir))
     except (FileNotFoundError, ValueError) as e:
         print(f"minillm generate: {e}", file=sys.stderr)
         return 2
+    model = GPTEngine(model)
+    # Load the kernels once before the clock starts, so the timeline shows steady-state ticks
+    # rather than the one-off cost of importing Numba and reading its compiled code.
+    model.decode(np.zeros(1, dtype=np.int64), model.new_cache(1))
     timeline = Timeline() if args.trace else None
     options = dict(
         temperature=args.temperature,
