@@ -29,12 +29,12 @@ from typing import Any
 
 import numpy as np
 
-from minillm.kernels import kernel
+from minillm.kernels import kernel, twins
 from minillm.optim.optimizer import Optimizer, check_beta, check_nonnegative
 from minillm.tensor import Tensor
 
 
-def _adam_numpy(
+def _adam_amsgrad(
     p: np.ndarray,
     g: np.ndarray,
     m: np.ndarray,
@@ -46,13 +46,12 @@ def _adam_numpy(
     weight_decay: float,
     step: int,
     decoupled: bool,
-    v_max: np.ndarray | None = None,
+    v_max: np.ndarray,
 ) -> None:
-    """One Adam update of ``p``, ``m``, ``v`` (and amsgrad's ``v_max``) in place, in NumPy.
+    """The amsgrad variant of the ``adam_step`` kernel's update, in NumPy, in place.
 
-    Without ``v_max`` this is the math of the fused ``adam_step`` kernel (same signature), used
-    where the kernel does not apply (amsgrad, non-contiguous or float16 parameters). Like the
-    kernel, it computes in the parameter's dtype.
+    The same math with one change: the denominator uses the running maximum ``v_max`` of ``v``, so
+    a coordinate's step size never grows back after a large gradient.
     """
     if decoupled:
         p *= 1.0 - lr * weight_decay
@@ -62,10 +61,8 @@ def _adam_numpy(
     m += (1.0 - beta1) * g
     v *= beta2
     v += (1.0 - beta2) * g * g
-    if v_max is not None:
-        np.maximum(v_max, v, out=v_max)
-        v = v_max
-    denom = np.sqrt(v) / math.sqrt(1.0 - beta2**step) + eps  # a Python float keeps v's dtype
+    np.maximum(v_max, v, out=v_max)
+    denom = np.sqrt(v_max) / math.sqrt(1.0 - beta2**step) + eps  # Python floats keep v's dtype
     p -= (lr / (1.0 - beta1**step)) * m / denom
 
 
@@ -145,7 +142,7 @@ class Adam(Optimizer):
         m, v = state["exp_avg"].data, state["exp_avg_sq"].data
         args = (float(lr), float(beta1), float(beta2), float(eps), float(wd), state["step"])
         if group["amsgrad"]:
-            _adam_numpy(p.data, g, m, v, *args, decoupled, state["max_exp_avg_sq"].data)
+            _adam_amsgrad(p.data, g, m, v, *args, decoupled, state["max_exp_avg_sq"].data)
         elif p.data.flags.c_contiguous and p.dtype in (np.float32, np.float64):
             # The kernel wants flat contiguous arrays of one dtype; reshape(-1) of a contiguous
             # array is a view, so the kernel writes straight into the parameter and the moments.
@@ -153,7 +150,8 @@ class Adam(Optimizer):
             flat = (p.data.reshape(-1), g, m.reshape(-1), v.reshape(-1))
             kernel("adam_step")(*flat, *args, bool(decoupled))
         else:
-            _adam_numpy(p.data, g, m, v, *args, decoupled)
+            # non-contiguous or float16: the kernel's NumPy twin works on any layout
+            twins("adam_step")[0](p.data, g, m, v, *args, bool(decoupled))
 
 
 class AdamW(Adam):
