@@ -98,7 +98,8 @@ def test_train_generate_and_resume_bit_exact(corpus, tmp_path, capsys):
 def test_bpe_run_and_batched_prompts(corpus, tmp_path, capsys):
     out = tmp_path / "bpe"
     args = ["train", "--data", str(corpus), "--tokenizer", "bpe", "--vocab-size", "300"]
-    assert main([*args, "--max-steps", "3", "--out-dir", str(out), *TINY]) == 0
+    assert main([*args, "--max-steps", "3", "--out-dir", str(out), "--threads", "1", *TINY]) == 0
+    assert json.loads((out / "tokenizer.json").read_text())["type"] != "char"
     prompts = tmp_path / "prompts.txt"
     prompts.write_text("def add\nclass Po\n")
     capsys.readouterr()
