@@ -106,41 +106,6 @@ def stream(
     computed by earlier requests are reused instead of prefilled, and this request's blocks are
     stored for later ones.
     """
-    acquired: list[Block] = []
-    try:
-        yield from _stream(
-            model,
-            prompts,
-            max_new_tokens,
-            temperature,
-            top_k,
-            top_p,
-            greedy,
-            seed,
-            use_cache,
-            timeline,
-            prefix_cache,
-            acquired,
-        )
-    finally:
-        if prefix_cache is not None:
-            prefix_cache.release(acquired)
-
-
-def _stream(
-    model: Any,
-    prompts: Sequence[Sequence[int]],
-    max_new_tokens: int,
-    temperature: float,
-    top_k: int | None,
-    top_p: float | None,
-    greedy: bool,
-    seed: int | None,
-    use_cache: bool,
-    timeline: Timeline | None,
-    prefix_cache: PrefixCache | None,
-    acquired: list[Block],
-) -> Iterator[np.ndarray]:
     engine = _as_engine(model)
     if max_new_tokens < 0:
         raise ValueError(f"max_new_tokens must be >= 0, got {max_new_tokens}")
@@ -154,48 +119,58 @@ def _stream(
     cache = engine.new_cache(len(prompts), W) if use_cache else None
     cfg = engine.config
     share = prefix_cache is not None and cache is not None and start == 0
-    for step in range(max_new_tokens):
-        t0 = time.perf_counter()
-        if ids.shape[1] - start > W:  # the window is full: restart it from the most recent tokens
-            start = ids.shape[1] - keep
-            if cache is not None:
-                cache.reset()
-        window_ids, window_mask = ids[:, start:], mask[:, start:]
-        if share and step == 0:
-            cache.length = _reuse_prefixes(prefix_cache, cache, prompts, acquired)  # type: ignore[union-attr, arg-type]
-        cached = 0 if cache is None else cache.length
-        new_ids = window_ids[:, cached:]
-        positions = _positions(window_mask)[:, cached:]
-        if cache is not None and new_ids.shape[1] == 1:  # a decode tick: the allocation-free path
-            logits = engine.decode(new_ids[:, 0], cache, positions[:, 0], window_mask)  # (B, V)
-        else:
-            logits = engine.forward(
-                new_ids, cache=cache, positions=positions, key_mask=window_mask, last_only=True
-            )[:, -1, :]  # (B, V)
-        if share and step == 0:
-            width = ids.shape[1]
-            for b, p in enumerate(prompts):
-                prefix_cache.insert(p, cache, row=b, offset=width - len(p))  # type: ignore[union-attr, arg-type]
-        token = sample(logits, rng, temperature, top_k, top_p, greedy)  # (B,)
-        if timeline is not None:
-            context = window_ids.shape[1]
-            # a prefill starts a context (the prompt, or a restarted window); decode ticks extend it
-            restarted = cache is not None and cached == 0
-            timeline.record(
-                phase="prefill" if step == 0 or restarted else "decode",
-                tokens=len(prompts),
-                computed=new_ids.shape[1] * len(prompts),
-                reused=cached * len(prompts),
-                cache_len=0 if cache is None else cache.length,
-                cache_bytes=0 if cache is None else cache.used_bytes,
-                attention_flops=_attention_flops(cfg.n_layer, cfg.n_embd, new_ids.shape[1], context)
-                * len(prompts),
-                seconds=time.perf_counter() - t0,
-                step=step,
-            )
-        ids = np.concatenate([ids, token[:, None]], axis=1)
-        mask = np.concatenate([mask, np.ones((len(prompts), 1), dtype=bool)], axis=1)
-        yield token
+    acquired: list[Block] = []  # prefix-cache blocks this request holds
+    try:
+        for step in range(max_new_tokens):
+            t0 = time.perf_counter()
+            # the window is full: restart it from the most recent tokens
+            if ids.shape[1] - start > W:
+                start = ids.shape[1] - keep
+                if cache is not None:
+                    cache.reset()
+            window_ids, window_mask = ids[:, start:], mask[:, start:]
+            if share and step == 0:
+                cache.length = _reuse_prefixes(prefix_cache, cache, prompts, acquired)  # type: ignore[union-attr, arg-type]
+            cached = 0 if cache is None else cache.length
+            new_ids = window_ids[:, cached:]
+            positions = _positions(window_mask)[:, cached:]
+            if (
+                cache is not None and new_ids.shape[1] == 1
+            ):  # a decode tick: the allocation-free path
+                logits = engine.decode(new_ids[:, 0], cache, positions[:, 0], window_mask)  # (B, V)
+            else:
+                logits = engine.forward(
+                    new_ids, cache=cache, positions=positions, key_mask=window_mask, last_only=True
+                )[:, -1, :]  # (B, V)
+            if share and step == 0:
+                width = ids.shape[1]
+                for b, p in enumerate(prompts):
+                    prefix_cache.insert(p, cache, row=b, offset=width - len(p))  # type: ignore[union-attr, arg-type]
+            token = sample(logits, rng, temperature, top_k, top_p, greedy)  # (B,)
+            if timeline is not None:
+                context = window_ids.shape[1]
+                # a prefill starts a context (the prompt, a restarted window); decode extends it
+                restarted = cache is not None and cached == 0
+                timeline.record(
+                    phase="prefill" if step == 0 or restarted else "decode",
+                    tokens=len(prompts),
+                    computed=new_ids.shape[1] * len(prompts),
+                    reused=cached * len(prompts),
+                    cache_len=0 if cache is None else cache.length,
+                    cache_bytes=0 if cache is None else cache.used_bytes,
+                    attention_flops=_attention_flops(
+                        cfg.n_layer, cfg.n_embd, new_ids.shape[1], context
+                    )
+                    * len(prompts),
+                    seconds=time.perf_counter() - t0,
+                    step=step,
+                )
+            ids = np.concatenate([ids, token[:, None]], axis=1)
+            mask = np.concatenate([mask, np.ones((len(prompts), 1), dtype=bool)], axis=1)
+            yield token
+    finally:  # also when the caller stops early or the generator is closed
+        if prefix_cache is not None:
+            prefix_cache.release(acquired)
 
 
 def generate(
