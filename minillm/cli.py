@@ -80,20 +80,23 @@ def _load_model(out_dir: Path) -> tuple[Any, Any]:
     return model, load_tokenizer(out_dir / TOKENIZER)
 
 
-def _print_stream(tokenizer: Any, tokens: Any, prompt_ids: list[int]) -> list[int]:
-    """Print text as tokens arrive; hold back a partial UTF-8 character until it completes."""
-    ids, shown = list(prompt_ids), tokenizer.decode(prompt_ids)
-    sys.stdout.write(shown)
+def _print_stream(tokenizer: Any, tokens: Any, prompt_ids: list[int]) -> None:
+    """Print the prompt, then text as tokens arrive (one row).
+
+    Only the tokens not yet printed are decoded each tick, so streaming stays linear in the length.
+    A byte-level token can end in the middle of a UTF-8 character; such tokens are held back until
+    the character completes.
+    """
+    sys.stdout.write(tokenizer.decode(prompt_ids))
+    pending: list[int] = []
     for token in tokens:
-        ids.append(int(token[0]))
-        text = tokenizer.decode(ids)
-        if text.endswith("\ufffd"):
-            continue
-        sys.stdout.write(text[len(shown) :])
-        sys.stdout.flush()
-        shown = text
-    sys.stdout.write(tokenizer.decode(ids)[len(shown) :] + "\n")
-    return ids[len(prompt_ids) :]
+        pending.append(int(token[0]))
+        text = tokenizer.decode(pending)
+        if not text.endswith("\ufffd"):
+            sys.stdout.write(text)
+            sys.stdout.flush()
+            pending = []
+    sys.stdout.write(tokenizer.decode(pending) + "\n")
 
 
 def sample_text(model: Any, tokenizer: Any, prompt: str, max_new_tokens: int, **kw: Any) -> str:

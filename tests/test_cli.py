@@ -242,3 +242,33 @@ def test_bad_settings_and_prompts_are_clear_errors(corpus, tmp_path, capsys):
     capsys.readouterr()
     assert main(["generate", "--out-dir", str(out), "--prompt", "日本"]) == 2
     assert "can't be encoded" in capsys.readouterr().err
+
+
+def test_streaming_holds_back_a_split_utf8_character(capsys):
+    from minillm.cli import _print_stream
+    from minillm.tokenizers import ByteLevelBPETokenizer
+
+    tok = ByteLevelBPETokenizer.train("plain text " * 20, 260)
+    text = "日本語 héllo"
+    _print_stream(tok, [np.array([b]) for b in text.encode()], tok.encode("> "))
+    assert capsys.readouterr().out == "> " + text + "\n"  # no replacement characters leaked
+
+
+def test_resume_drops_a_metrics_line_cut_short(corpus, tmp_path):
+    out = tmp_path / "cut"
+    args = ["train", "--data", str(corpus), "--out-dir", str(out), *TINY, "--sample-tokens", "0"]
+    assert main([*args, "--max-steps", "3"]) == 0
+    metrics = out / "metrics.jsonl"
+    with open(metrics, "a") as f:
+        f.write('{"step": 3, "lo')  # the process died mid-append
+    assert main([*args, "--max-steps", "5", "--resume"]) == 0
+    steps = [json.loads(line)["step"] for line in metrics.read_text().splitlines()]
+    assert steps == [0, 1, 2, 3, 4]
+
+
+def test_folder_corpus_leaves_out_the_runs_own_output(tmp_path):
+    (tmp_path / "a.txt").write_text("alpha")
+    (tmp_path / "out").mkdir()
+    (tmp_path / "out" / "metrics.jsonl").write_text('{"step": 0}')
+    text, _ = read_corpus(tmp_path, exclude=tmp_path / "out")
+    assert text == "alpha"
