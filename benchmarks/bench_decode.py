@@ -27,8 +27,8 @@ from _common import machine, markdown_table, update_results
 
 import minillm
 from minillm.inference import GPTEngine, generate
+from minillm.machine import set_threads
 from minillm.models import GPT, GPTConfig
-from minillm.training import set_threads
 
 CFG = GPTConfig(vocab_size=256, block_size=1024, n_layer=4, n_head=4, n_embd=256)
 PROMPT = list(range(1, 17))

@@ -24,8 +24,8 @@ sys.path.insert(0, str(Path(__file__).parent))
 from _common import machine, markdown_table, update_results
 
 import minillm
+from minillm.machine import measure_gemm_flops, set_threads
 from minillm.models import GPT, GPTConfig
-from minillm.training import measure_peak_flops, set_threads
 
 CONFIGS = {
     "(a) V256 L4 H4 C256 T128 B16": (GPTConfig(256, 128, 4, 4, 256), 16),
@@ -102,7 +102,7 @@ def main() -> None:
         torch.set_num_threads(1)
     except ImportError:
         torch = None
-    peak = measure_peak_flops(n=1024)
+    peak = measure_gemm_flops([(1024, 1024, 1024)], repeats=7)
     rows, notes = [], []
     for name, (cfg, B) in CONFIGS.items():
         if torch is not None:

@@ -6,7 +6,9 @@
     minillm generate --prompt "def " --max-new-tokens 200 --temperature 0.8 --top-k 20
     minillm generate --prompt "The " --trace --trace-json trace.json
 
-Also ``python -m minillm ...``. Read next: ``minillm/training.py`` and
+Also ``python -m minillm ...``. Every bad input is refused before any work starts, with one line on
+stderr and exit status 2; a run that diverges exits 1; one stopped by Ctrl-C or SIGTERM saves a
+checkpoint and exits 130 or 143. Read next: ``minillm/training/trainer.py`` and
 ``minillm/inference/generate.py``.
 """
 
@@ -14,58 +16,213 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
-import json
+import math
+import os
+import signal
 import sys
+from collections.abc import Callable
 from pathlib import Path
-from typing import Any
+from typing import Any, NoReturn
+
+EXIT_USAGE, EXIT_DIVERGED = 2, 1
+
+
+class _Parser(argparse.ArgumentParser):
+    """argparse, but a usage error is one line (the usage of ``train`` alone is 30 lines)."""
+
+    def error(self, message: str) -> NoReturn:
+        print(f"{self.prog}: error: {message} (see {self.prog} --help)", file=sys.stderr)
+        sys.exit(EXIT_USAGE)
+
+
+def _fail(command: str, message: object, status: int = EXIT_USAGE) -> int:
+    """Print one line, ``minillm COMMAND: message``, to stderr; return the exit status."""
+    if isinstance(message, OSError) and message.filename and message.strerror:
+        message = f"{message.filename}: {message.strerror}"  # not "[Errno 2] No such file ..."
+    print(f"minillm {command}: {' '.join(str(message).split())}", file=sys.stderr)
+    return status
+
+
+# ------------------------------------------------------------------------------ flag parsing
+def _boolean(text: str) -> bool:
+    value = text.strip().lower()
+    if value in ("1", "true", "yes"):
+        return True
+    if value in ("0", "false", "no"):
+        return False
+    raise argparse.ArgumentTypeError(f"expected true/false, 1/0 or yes/no, got {text!r}")
+
+
+def _number(
+    kind: type, low: float | None = None, high: float | None = None, open_low: bool = False
+) -> Callable[[str], Any]:
+    """A flag type: an int or float within bounds, NaN refused (``open_low`` excludes ``low``)."""
+
+    def parse(text: str) -> Any:
+        try:
+            value = kind(text)
+        except ValueError:
+            noun = "a whole number" if kind is int else "a number"
+            raise argparse.ArgumentTypeError(f"expected {noun}, got {text!r}") from None
+        if kind is float and not math.isfinite(value):
+            raise argparse.ArgumentTypeError(f"expected a finite number, got {text!r}")
+        if low is not None and (value <= low if open_low else value < low):
+            raise argparse.ArgumentTypeError(
+                f"must be {'>' if open_low else '>='} {low}, got {text}"
+            )
+        if high is not None and value > high:
+            raise argparse.ArgumentTypeError(f"must be <= {high}, got {text}")
+        return value
+
+    return parse
 
 
 def _add_train_args(p: argparse.ArgumentParser) -> None:
     from minillm.training import PRESETS, TrainConfig
 
-    defaults = TrainConfig()
     p.add_argument(
         "--preset",
         choices=sorted(PRESETS),
         default="tiny",
-        help="a starting configuration; explicit flags override it (default: tiny)",
+        help="a starting configuration; flags given override it (default: tiny)",
     )
-    p.add_argument("--resume", action="store_true", help="continue the run saved in --out-dir")
-    p.add_argument("--no-progress", action="store_true", help="no progress bar")
+    mode = p.add_mutually_exclusive_group()
+    mode.add_argument(
+        "--resume",
+        action="store_true",
+        help="continue the run saved in --out-dir, with its own settings; flags "
+        "given (say --max-steps) change them for this and later resumes",
+    )
+    mode.add_argument(
+        "--overwrite",
+        action="store_true",
+        help="start a new run in an --out-dir that holds one, deleting its "
+        "checkpoint, metrics and tokenizer",
+    )
+    p.add_argument(
+        "--no-progress",
+        action="store_true",
+        help="plain log lines instead of a progress bar (the default off a terminal)",
+    )
     for field in dataclasses.fields(TrainConfig):
         flag = "--" + field.name.replace("_", "-")
-        default = getattr(defaults, field.name)
-        kind = type(default) if default is not None else str
-        if kind is bool:
-            p.add_argument(
-                flag,
-                type=lambda s: s.lower() in ("1", "true", "yes"),
-                default=None,
-                metavar="BOOL",
-                help=f"(default {default})",
-            )
+        default = field.default
+        presets = [
+            f"{name} preset: {values[field.name]}"
+            for name, values in PRESETS.items()
+            if field.name in values
+        ]
+        shown = "; ".join([f"default: {default}", *presets])
+        options: dict[str, Any] = {"default": None, "help": f"{field.metadata['help']} ({shown})"}
+        if isinstance(default, bool):
+            options.update(type=_boolean, metavar="BOOL")
+        elif "choices" in field.metadata:
+            options.update(choices=field.metadata["choices"])
         else:
-            p.add_argument(flag, type=kind, default=None, help=f"(default {default})")
+            options.update(type=type(default) if default is not None else str)
+        p.add_argument(flag, **options)
 
 
 def _train_config(args: argparse.Namespace) -> Any:
     """The settings: a preset (with --resume, the run's saved settings), then the given flags."""
-    from minillm.training import PRESETS, TrainConfig
+    from minillm.training import CONFIG, PRESETS, TrainConfig
 
     out_dir = args.out_dir if args.out_dir is not None else TrainConfig.out_dir
-    values = TrainConfig.of_run(out_dir) if args.resume else dict(PRESETS[args.preset])
+    if args.resume:
+        if not (Path(out_dir) / CONFIG).exists():
+            raise FileNotFoundError(
+                f"--resume: {Path(out_dir) / CONFIG} is missing; start a fresh run without --resume"
+            )
+        values = TrainConfig.of_run(out_dir)
+    else:
+        values = dict(PRESETS[args.preset])
     for field in dataclasses.fields(TrainConfig):
         given = getattr(args, field.name)
         if given is not None:
             values[field.name] = given
+    values["out_dir"] = out_dir  # where the run is now, even if its folder was moved
     return TrainConfig(**values)
 
 
+# ------------------------------------------------------------------------------ train
+def sample_text(model: Any, tokenizer: Any, prompt: str, max_new_tokens: int, **kw: Any) -> str:
+    """Decode ``max_new_tokens`` sampled tokens after ``prompt`` (prompt included)."""
+    from minillm.inference import generate
+
+    ids = tokenizer.encode(prompt)
+    return tokenizer.decode(ids + generate(model, ids, max_new_tokens, **kw))
+
+
+def cmd_train(args: argparse.Namespace) -> int:
+    from minillm.training import DivergedError, Trainer, TrainingError
+
+    try:
+        cfg = _train_config(args)
+        trainer = Trainer(cfg, resume=args.resume, overwrite=args.overwrite)
+    except (OSError, ValueError, TrainingError) as e:
+        return _fail("train", e)
+    with trainer:
+        if trainer.finished:
+            print(
+                f"{cfg.out_dir} is already at step {trainer.step} of {cfg.max_steps}; "
+                "pass --max-steps to go further"
+            )
+            return 0
+        n = trainer.model.num_parameters()
+        print(
+            f"corpus {trainer.corpus_name}: {len(trainer.train_ids):,} train / "
+            f"{len(trainer.val_ids):,} val tokens, vocabulary {trainer.tokenizer.vocab_size}; "
+            f"model {n / 1e6:.2f}M parameters; out_dir {cfg.out_dir}"
+        )
+        try:
+            result = trainer.run(progress=False if args.no_progress else None)
+        except DivergedError as e:
+            return _fail("train", e, EXIT_DIVERGED)
+        except TrainingError as e:
+            return _fail("train", e)
+        except KeyboardInterrupt as e:  # a second Ctrl-C or SIGTERM during a step
+            message = f"aborted during step {trainer.step}. {trainer.kept()}"
+            return _fail("train", message, _signal_status(e))
+        if result["interrupted"]:
+            return 128 + int(result["interrupted"])
+        if "val_loss" in result:
+            print(f"done: step {result['step']}, val loss {result['val_loss']:.4f}")
+        if cfg.sample_tokens > 0:
+            _print_training_sample(trainer, cfg)
+    return 0
+
+
+def _print_training_sample(trainer: Any, cfg: Any) -> None:
+    trainer.model.eval()
+    print("--- a sample ---")
+    prompt = "\n"
+    try:
+        trainer.tokenizer.encode(prompt)
+    except ValueError:  # a character vocabulary without newlines: start from its first one
+        prompt = trainer.tokenizer.decode([0])
+    print(
+        sample_text(
+            trainer.model,
+            trainer.tokenizer,
+            prompt,
+            cfg.sample_tokens,
+            temperature=0.8,
+            top_k=40,
+            seed=cfg.seed,
+        )
+    )
+    print(f"--- end of the sample; more with: minillm generate --out-dir {cfg.out_dir} ---")
+
+
+# ------------------------------------------------------------------------------ generate
 def _load_model(out_dir: Path) -> tuple[Any, Any]:
+    """The trained model and its tokenizer, every file checked against the others first."""
+    import numpy as np
+
     from minillm import io
     from minillm.models import GPT, GPTConfig
     from minillm.tokenizers import load_tokenizer
-    from minillm.training import CHECKPOINT, CONFIG, TOKENIZER
+    from minillm.training import CHECKPOINT, CONFIG, TOKENIZER, read_run_config
 
     for name in (CHECKPOINT, CONFIG, TOKENIZER):
         if not (out_dir / name).exists():
@@ -73,11 +230,40 @@ def _load_model(out_dir: Path) -> tuple[Any, Any]:
                 f"{out_dir / name} not found: train a model first "
                 f"(minillm train --out-dir {out_dir})"
             )
-    config = json.loads((out_dir / CONFIG).read_text())["model"]
-    model = GPT(GPTConfig(**config))
+    try:
+        config = GPTConfig(**read_run_config(out_dir)["model"])
+    except TypeError as e:
+        raise ValueError(f"{out_dir / CONFIG}: bad model settings ({e})") from None
+    tokenizer = load_tokenizer(out_dir / TOKENIZER)
+    if tokenizer.vocab_size != config.vocab_size:
+        raise ValueError(
+            f"{out_dir / TOKENIZER} has {tokenizer.vocab_size} tokens but the model in "
+            f"{out_dir / CONFIG} has vocab_size {config.vocab_size}: the tokenizer is another run's"
+        )
+    model = GPT(config)
     io.load_checkpoint(out_dir / CHECKPOINT, model=model, restore_rng=False)
+    for name, value in model.state_dict().items():
+        if not np.isfinite(value.data).all():
+            raise ValueError(f"{out_dir / CHECKPOINT}: tensor {name} holds NaN or infinity")
     model.eval()
-    return model, load_tokenizer(out_dir / TOKENIZER)
+    return model, tokenizer
+
+
+def _read_prompts(path: Path) -> list[str]:
+    """One prompt per non-empty line of a UTF-8 text file."""
+    raw = path.read_bytes()
+    try:
+        if b"\0" in raw:
+            raise UnicodeDecodeError("utf-8", raw, raw.index(b"\0"), raw.index(b"\0") + 1, "NUL")
+        text = raw.decode("utf-8")
+    except UnicodeDecodeError as e:
+        raise ValueError(
+            f"--prompts {path}: not a UTF-8 text file (byte offset {e.start}: {e.reason})"
+        ) from None
+    prompts = [line for line in text.splitlines() if line]
+    if not prompts:
+        raise ValueError(f"--prompts {path} has no prompts (one per line)")
+    return prompts
 
 
 def _print_stream(tokenizer: Any, tokens: Any, prompt_ids: list[int]) -> None:
@@ -99,61 +285,26 @@ def _print_stream(tokenizer: Any, tokens: Any, prompt_ids: list[int]) -> None:
     sys.stdout.write(tokenizer.decode(pending) + "\n")
 
 
-def sample_text(model: Any, tokenizer: Any, prompt: str, max_new_tokens: int, **kw: Any) -> str:
-    """Decode ``max_new_tokens`` sampled tokens after ``prompt`` (prompt included)."""
-    from minillm.inference import generate
-
-    ids = tokenizer.encode(prompt)
-    return tokenizer.decode(ids + generate(model, ids, max_new_tokens, **kw))
-
-
-def cmd_train(args: argparse.Namespace) -> int:
-    from minillm.training import Trainer, TrainingError
-
-    try:
-        cfg = _train_config(args)
-        trainer = Trainer(cfg, resume=args.resume)
-    except (FileNotFoundError, ValueError, TrainingError) as e:
-        print(f"minillm train: {e}", file=sys.stderr)
-        return 2
-    n = trainer.model.num_parameters()
-    print(
-        f"corpus {trainer.corpus_name}: {len(trainer.train_ids):,} train / "
-        f"{len(trainer.val_ids):,} val tokens, vocabulary {trainer.tokenizer.vocab_size}; "
-        f"model {n / 1e6:.2f}M parameters; out_dir {cfg.out_dir}"
-    )
-    try:
-        result = trainer.run(progress=not args.no_progress)
-    except TrainingError as e:
-        print(f"minillm train: {e}", file=sys.stderr)
-        return 1
-    if result["interrupted"]:
-        return 130
-    if "val_loss" in result:
-        print(f"done: step {result['step']}, val loss {result['val_loss']:.4f}")
-    if cfg.sample_tokens > 0:
-        trainer.model.eval()
-        print("--- a sample ---")
-        prompt = "\n"
-        try:
-            trainer.tokenizer.encode(prompt)
-        except ValueError:  # a character vocabulary without newlines: start from its first one
-            prompt = trainer.tokenizer.decode([0])
-        print(sample_text(trainer.model, trainer.tokenizer, prompt, cfg.sample_tokens,
-                          temperature=0.8, top_k=40, seed=cfg.seed))  # fmt: skip
-    return 0
-
-
 def cmd_generate(args: argparse.Namespace) -> int:
     import numpy as np
 
+    from minillm import machine
     from minillm.inference import GPTEngine, PrefixCache, Timeline, generate, stream
 
+    warning = machine.set_threads(args.threads)
+    if warning:
+        print(f"minillm generate: warning: {warning}", file=sys.stderr)
     try:
         model, tokenizer = _load_model(Path(args.out_dir))
-    except (FileNotFoundError, ValueError) as e:
-        print(f"minillm generate: {e}", file=sys.stderr)
-        return 2
+        prompts = _read_prompts(Path(args.prompts)) if args.prompts else [args.prompt]
+    except (OSError, ValueError) as e:
+        return _fail("generate", e)
+    try:
+        encoded = [tokenizer.encode(p) for p in prompts]
+    except ValueError as e:
+        return _fail("generate", f"a prompt can't be encoded: {e}")
+    if any(not ids for ids in encoded):
+        return _fail("generate", "a prompt is empty; give at least one token")
     model = GPTEngine(model)
     # Load the kernels once before the clock starts, so the timeline shows steady-state ticks
     # rather than the one-off cost of importing Numba and reading its compiled code.
@@ -163,37 +314,24 @@ def cmd_generate(args: argparse.Namespace) -> int:
         temperature=args.temperature,
         top_k=args.top_k,
         top_p=args.top_p,
+        greedy=args.greedy,
         seed=args.seed,
         use_cache=not args.no_cache,
         timeline=timeline,
     )
-    if args.prompts:
-        prompts = [ln for ln in Path(args.prompts).read_text(encoding="utf-8").splitlines() if ln]
-        if not prompts:
-            print(
-                f"minillm generate: {args.prompts} has no prompts (one per line)", file=sys.stderr
-            )
-            return 2
-        try:
-            encoded = [tokenizer.encode(p) for p in prompts]
-        except ValueError as e:
-            print(f"minillm generate: a prompt can't be encoded: {e}", file=sys.stderr)
-            return 2
-        cache = PrefixCache() if not args.no_cache else None
-        outs = generate(model, encoded, args.max_new_tokens, prefix_cache=cache, **options)
-        for prompt, ids, out in zip(prompts, encoded, outs):
-            print(f"=== {prompt!r}")
-            print(tokenizer.decode(ids + out))
-    else:
-        try:
-            ids = tokenizer.encode(args.prompt)
-        except ValueError as e:
-            print(f"minillm generate: the prompt can't be encoded: {e}", file=sys.stderr)
-            return 2
-        if not ids:
-            print("minillm generate: the prompt is empty; give at least one token", file=sys.stderr)
-            return 2
-        _print_stream(tokenizer, stream(model, [ids], args.max_new_tokens, **options), ids)
+    try:
+        if args.prompts:
+            cache = PrefixCache() if not args.no_cache else None
+            outs = generate(model, encoded, args.max_new_tokens, prefix_cache=cache, **options)
+            for prompt, ids, out in zip(prompts, encoded, outs):
+                print(f"=== {prompt!r}")
+                print(tokenizer.decode(ids + out))
+        else:
+            tokens = stream(model, encoded, args.max_new_tokens, **options)
+            _print_stream(tokenizer, tokens, encoded[0])
+    except FloatingPointError as e:
+        print()
+        return _fail("generate", e)
     if timeline is not None:
         print(timeline.table())
         if args.trace_json:
@@ -204,33 +342,135 @@ def cmd_generate(args: argparse.Namespace) -> int:
     return 0
 
 
+def _add_generate_args(g: argparse.ArgumentParser) -> None:
+    g.add_argument("--out-dir", default="out", help="the training run's folder (default: out)")
+    g.add_argument("--prompt", default="\n", help="the text to continue (default: a newline)")
+    g.add_argument(
+        "--prompts",
+        metavar="FILE",
+        help="a UTF-8 file of prompts, one per line, generated as one batch that shares "
+        "a prefix cache (default: none; --prompt is used)",
+    )
+    g.add_argument(
+        "--max-new-tokens",
+        type=_number(int, 0),
+        default=200,
+        help="tokens to generate after the prompt (default: 200)",
+    )
+    g.add_argument(
+        "--temperature",
+        type=_number(float, 0.0),
+        default=0.8,
+        help="divides the logits: below 1 is surer, above 1 more varied, 0 is greedy "
+        "(default: 0.8)",
+    )
+    g.add_argument(
+        "--top-k",
+        type=_number(int, 1),
+        default=None,
+        help="sample only from the k most likely tokens (default: all)",
+    )
+    g.add_argument(
+        "--top-p",
+        type=_number(float, 0.0, 1.0, open_low=True),
+        default=None,
+        help="sample only from the most likely tokens whose probabilities sum to p, "
+        "in (0, 1] (default: all)",
+    )
+    g.add_argument(
+        "--greedy", action="store_true", help="always take the most likely token (default: sample)"
+    )
+    g.add_argument(
+        "--seed",
+        type=_number(int, 0),
+        default=None,
+        help="seed of the sampler: the same seed gives the same text (default: random)",
+    )
+    g.add_argument(
+        "--threads",
+        type=_number(int, 0),
+        default=0,
+        help="threads for BLAS and the kernels; 0: the libraries' defaults (default: 0)",
+    )
+    g.add_argument(
+        "--no-cache",
+        action="store_true",
+        help="recompute the whole context every token instead of using the KV cache",
+    )
+    g.add_argument(
+        "--trace",
+        action="store_true",
+        help="print the per-tick timeline: what each forward pass computed and cost",
+    )
+    g.add_argument(
+        "--trace-json",
+        metavar="PATH",
+        help="with --trace: also write a Chrome trace (chrome://tracing) to PATH",
+    )
+    g.add_argument(
+        "--trace-png",
+        metavar="PATH",
+        help="with --trace: also plot the timeline to PATH (needs matplotlib)",
+    )
+
+
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="minillm", description=__doc__.splitlines()[0])
-    sub = parser.add_subparsers(dest="command", required=True)
-    train = sub.add_parser("train", help="train a GPT on a corpus")
+    from minillm import __version__
+
+    parser = _Parser(prog="minillm", description=__doc__.splitlines()[0])
+    parser.add_argument("--version", action="version", version=f"minillm {__version__}")
+    sub = parser.add_subparsers(dest="command", required=True, parser_class=_Parser)
+    train = sub.add_parser(
+        "train",
+        help="train a GPT on a corpus",
+        description=(
+            "Train a GPT on a corpus. Writes config.json, tokenizer.json, ckpt.safetensors, "
+            "metrics.jsonl and loss.png to --out-dir."
+        ),
+    )
     _add_train_args(train)
     train.set_defaults(func=cmd_train)
-
-    gen = sub.add_parser("generate", help="sample text from a trained GPT")
-    gen.add_argument("--out-dir", default="out", help="the training run's folder (default: out)")
-    gen.add_argument("--prompt", default="\n")
-    gen.add_argument("--prompts", metavar="FILE", help="a file of prompts, one per line (batched)")
-    gen.add_argument("--max-new-tokens", type=int, default=200)
-    gen.add_argument("--temperature", type=float, default=0.8)
-    gen.add_argument("--top-k", type=int, default=None)
-    gen.add_argument("--top-p", type=float, default=None)
-    gen.add_argument("--seed", type=int, default=None)
-    gen.add_argument("--no-cache", action="store_true", help="recompute the context every token")
-    gen.add_argument("--trace", action="store_true", help="print the per-tick timeline")
-    gen.add_argument("--trace-json", metavar="PATH", help="with --trace: write a Chrome trace")
-    gen.add_argument("--trace-png", metavar="PATH", help="with --trace: plot the timeline")
+    gen = sub.add_parser(
+        "generate",
+        help="sample text from a trained GPT",
+        description="Sample text from the GPT trained in --out-dir.",
+    )
+    _add_generate_args(gen)
     gen.set_defaults(func=cmd_generate)
     return parser
 
 
+def _on_sigterm(signum: int, frame: Any) -> None:
+    """SIGTERM unwinds like Ctrl-C (every ``finally`` runs: locks released, temp files removed)."""
+    raise KeyboardInterrupt(signum)
+
+
+def _signal_status(interrupt: KeyboardInterrupt) -> int:
+    """128 + the signal's number: 130 for Ctrl-C, 143 for SIGTERM (the shell's convention)."""
+    signum = interrupt.args[0] if interrupt.args and isinstance(interrupt.args[0], int) else 2
+    return 128 + signum
+
+
 def main(argv: list[str] | None = None) -> int:
-    args = build_parser().parse_args(argv)
-    return int(args.func(args))
+    import threading
+
+    try:
+        args = build_parser().parse_args(argv)
+    except SystemExit as e:  # a usage error (already printed), --help or --version
+        return e.code if isinstance(e.code, int) else EXIT_USAGE
+    in_main = threading.current_thread() is threading.main_thread()
+    previous = signal.signal(signal.SIGTERM, _on_sigterm) if in_main else None
+    try:
+        return int(args.func(args))
+    except KeyboardInterrupt as e:
+        name = "SIGTERM" if _signal_status(e) == 128 + signal.SIGTERM else "Ctrl-C"
+        return _fail(args.command, f"stopped by {name}", _signal_status(e))
+    except BrokenPipeError:  # `minillm generate | head`: the reader left, which is no error
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())  # no second error at exit
+        return 0
+    finally:
+        if previous is not None:
+            signal.signal(signal.SIGTERM, previous)
 
 
 if __name__ == "__main__":

@@ -12,7 +12,7 @@ import pytest
 
 from minillm import io
 from minillm.cli import main
-from minillm.data.corpus import read_corpus
+from minillm.data.corpus import load_corpus
 
 TINY = [
     "--n-layer",
@@ -129,7 +129,7 @@ def test_clear_errors(tmp_path, capsys):
     bad = tmp_path / "bad.txt"
     bad.write_bytes(b"hello \xff world")
     with pytest.raises(ValueError, match=r"bad.txt: not valid UTF-8 at byte offset 6"):
-        read_corpus(bad)
+        load_corpus(bad)
     assert main(["generate", "--out-dir", str(tmp_path / "nothing")]) == 2
     assert "train a model first" in capsys.readouterr().err
     assert main(["train", "--resume", "--out-dir", str(tmp_path / "nothing"), "--no-progress"]) == 2
@@ -155,10 +155,10 @@ def test_folder_corpus_and_builtin(tmp_path):
     (tmp_path / "sub").mkdir()
     (tmp_path / "sub" / "b.txt").write_text("beta")
     (tmp_path / ".hidden").write_text("secret")
-    text, _ = read_corpus(tmp_path)
+    text = load_corpus(tmp_path).text
     assert text == "alpha\n\nbeta"
-    builtin, name = read_corpus(None)
-    assert name == "python-docs" and len(builtin) > 400_000
+    builtin = load_corpus(None)
+    assert builtin.name == "python-docs" and len(builtin.text) > 400_000
 
 
 def test_ctrl_c_saves_a_checkpoint_and_resume_continues(corpus, tmp_path):
@@ -178,7 +178,7 @@ def test_ctrl_c_saves_a_checkpoint_and_resume_continues(corpus, tmp_path):
     proc.send_signal(signal.SIGINT)
     output, _ = proc.communicate(timeout=120)
     assert proc.returncode == 130, output
-    assert "interrupted: saved a checkpoint" in output and "Traceback" not in output
+    assert "interrupted by SIGINT: saved a checkpoint" in output and "Traceback" not in output
     steps = len(metrics.read_text().splitlines())
     assert io.load_checkpoint(out / "ckpt.safetensors")["step"] == steps
     resumed = main(["train", "--data", str(corpus), "--out-dir", str(out), "--resume", *TINY,
@@ -231,7 +231,7 @@ def test_bad_settings_and_prompts_are_clear_errors(corpus, tmp_path, capsys):
     for flag, value, message in [
         ("--eval-interval", "0", "eval_interval must be at least 1"),
         ("--min-lr", "1", "min_lr <= lr"),
-        ("--tokenizer", "words", "tokenizer must be"),
+        ("--tokenizer", "words", "invalid choice: 'words'"),
         ("--val-fraction", "0.9999", "training split has"),
     ]:
         assert main([*base, flag, value]) == 2
@@ -270,5 +270,5 @@ def test_folder_corpus_leaves_out_the_runs_own_output(tmp_path):
     (tmp_path / "a.txt").write_text("alpha")
     (tmp_path / "out").mkdir()
     (tmp_path / "out" / "metrics.jsonl").write_text('{"step": 0}')
-    text, _ = read_corpus(tmp_path, exclude=tmp_path / "out")
+    text = load_corpus(tmp_path, exclude=tmp_path / "out").text
     assert text == "alpha"

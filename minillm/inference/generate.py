@@ -146,7 +146,10 @@ def stream(
                 width = ids.shape[1]
                 for b, p in enumerate(prompts):
                     prefix_cache.insert(p, cache, row=b, offset=width - len(p))  # type: ignore[union-attr, arg-type]
-            token = sample(logits, rng, temperature, top_k, top_p, greedy)  # (B,)
+            try:
+                token = sample(logits, rng, temperature, top_k, top_p, greedy)  # (B,)
+            except FloatingPointError as e:
+                raise FloatingPointError(f"generate, new token {step}: {e}") from None
             if timeline is not None:
                 context = window_ids.shape[1]
                 # a prefill starts a context (the prompt, a restarted window); decode extends it

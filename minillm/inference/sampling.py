@@ -73,11 +73,19 @@ def sample(
 ) -> np.ndarray:
     """Draw one token id per row of ``logits`` (B, V) -> (B,) int64.
 
+    Raises FloatingPointError when a row has no finite maximum (NaN, +inf, or all -inf).
+
     >>> rng = np.random.default_rng(0)
     >>> sample(np.array([[0.0, 5.0, 1.0]]), rng, greedy=True).tolist()
     [1]
     """
     logits = np.atleast_2d(logits)
+    # NaN would silently become token 0 (argmax and the CDF both skip it); a row of -inf has no
+    # distribution at all. Either means the model or its weights broke: say so.
+    if not np.isfinite(logits.max(axis=-1)).all():
+        raise FloatingPointError(
+            "the logits hold NaN or +inf (or a row is all -inf): the model's output is not finite"
+        )
     if greedy:
         return np.argmax(logits, axis=-1).astype(np.int64)
     p = probabilities(logits, temperature, top_k, top_p)

@@ -207,6 +207,16 @@ def _restore_rng(states: dict[str, Any]) -> None:
     _pyrandom.setstate(states["python"])
 
 
+def _first_problem(error: BaseException) -> str:
+    """The first problem a ``load_state_dict`` error lists, and how many more (one line)."""
+    lines = [ln.strip() for ln in str(error).split("\n") if ln.strip()]
+    if len(lines) <= 1:
+        return lines[0] if lines else type(error).__name__
+    details = lines[1:]  # after "Error(s) in loading state_dict for ...:"
+    more = f" (and {len(details) - 1} more)" if len(details) > 1 else ""
+    return details[0] + more
+
+
 def save_checkpoint(
     path: str | os.PathLike[str],
     *,
@@ -269,7 +279,8 @@ def load_checkpoint(
 
     Raises:
         SafetensorsError: The file is not valid safetensors.
-        CheckpointError: Not a minillm checkpoint, or an object was given whose state is absent.
+        CheckpointError: Not a minillm checkpoint, an object was given whose state is absent,
+            or a saved state does not fit its object (the first mismatch is named, on one line).
     """
     tree = load_tree(path, kind="checkpoint")
     if not isinstance(tree, dict) or not {"step", "rng", *_COMPONENTS} <= set(tree):
@@ -281,8 +292,17 @@ def load_checkpoint(
             raise CheckpointError(
                 f"{os.fspath(path)}: {name} state was not saved, but one was given"
             )
-        obj.load_state_dict(tree[name])
+        try:
+            obj.load_state_dict(tree[name])
+        except (TypeError, ValueError, KeyError, IndexError, AttributeError, RuntimeError) as e:
+            raise CheckpointError(
+                f"{os.fspath(path)}: the saved {name} state does not fit this "
+                f"{type(obj).__name__}: {_first_problem(e)}"
+            ) from None
     if restore_rng:
-        _restore_rng(tree["rng"])
+        try:
+            _restore_rng(tree["rng"])
+        except (TypeError, ValueError, KeyError, IndexError, OverflowError) as e:
+            raise CheckpointError(f"{os.fspath(path)}: bad random-generator state ({e})") from None
     keys = ("step", "data_state", "extra", *_COMPONENTS)
     return {key: tree.get(key) for key in keys}

@@ -472,6 +472,11 @@ class Module:
         >>> bool((a.weight == b.weight).data.all())
         True
         """
+        if not isinstance(state_dict, Mapping):
+            raise TypeError(
+                f"load_state_dict expects a mapping of names to arrays, got "
+                f"{type(state_dict).__name__}"
+            )
         own = self.state_dict(keep_vars=True)
         missing = [k for k in own if k not in state_dict]
         unexpected = [k for k in state_dict if k not in own]

@@ -1,0 +1,146 @@
+"""What this machine can do: how many cores a run may use, and how fast it multiplies matrices.
+
+Two things a training run asks of the machine:
+
+* **Threads.** BLAS (OpenBLAS, MKL), OpenMP and Numba each keep a pool of worker threads. More
+  threads than cores is never faster here: the pools spin while they wait for each other, and a
+  2-core machine asked for 4 threads per pool ran about ten times slower. ``set_threads`` clamps the
+  request to the cores this process may run on and limits every pool at once.
+* **Peak float32 throughput**, for MFU (model FLOPs utilization = the FLOPs the model needs per
+  second of training, divided by what the machine can do). There is no datasheet number for a
+  shared CPU, so the peak is *measured*: the best rate over several matrix products at the model's
+  own shapes, repeated, cached per machine and thread count, so every run of the same setting
+  compares against the same figure. A training step also runs non-GEMM work, so its MFU stays
+  below 100%; if a step ever beats the recorded peak, the peak was measured on a busy machine and
+  is raised to the rate just seen (``PeakFlops.observe``), which keeps the figure honest.
+
+Read next: ``minillm/training.py`` (the loop that reports MFU).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import math
+import os
+import platform
+import time
+from collections.abc import Iterable
+from pathlib import Path
+
+import numpy as np
+
+
+def available_cores() -> int:
+    """The number of CPU cores this process may run on (its affinity mask, not the whole box)."""
+    if hasattr(os, "sched_getaffinity"):
+        return max(1, len(os.sched_getaffinity(0)))
+    return max(1, os.cpu_count() or 1)
+
+
+def set_threads(threads: int) -> str | None:
+    """Limit BLAS, OpenMP and Numba to ``threads`` threads; 0 leaves the libraries' defaults.
+
+    A request above ``available_cores()`` is clamped to it. Returns a one-line warning when it was
+    clamped (the caller decides where to print it), else None.
+
+    >>> set_threads(0) is None
+    True
+    """
+    if threads <= 0:
+        return None
+    from threadpoolctl import threadpool_limits
+
+    from minillm import kernels
+
+    cores = available_cores()
+    warning = None
+    if threads > cores:
+        warning = (
+            f"--threads {threads} is more than the {cores} cores this process may use; "
+            f"using {cores} (more threads than cores only makes the thread pools wait)"
+        )
+        threads = cores
+    threadpool_limits(threads)  # every BLAS and OpenMP pool loaded in this process
+    kernels.set_num_threads(threads)
+    return warning
+
+
+def _cpu_name() -> str:
+    with contextlib.suppress(OSError):
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                return line.split(":", 1)[1].strip()
+    return platform.processor() or platform.machine()
+
+
+def _cache_file() -> Path:
+    base = os.environ.get("XDG_CACHE_HOME") or os.path.join(os.path.expanduser("~"), ".cache")
+    return Path(base) / "minillm" / "peak-flops.json"
+
+
+def measure_gemm_flops(shapes: Iterable[tuple[int, int, int]], repeats: int = 5) -> float:
+    """The best float32 rate, FLOP/s, of ``(M, K) @ (K, N)`` products over ``shapes``.
+
+    Each shape is warmed up once, then timed ``repeats`` times; the fastest run of any shape wins
+    (the slower runs measure the machine's other tenants, not its arithmetic).
+
+    >>> measure_gemm_flops([(64, 64, 64)], repeats=2) > 0
+    True
+    """
+    rng = np.random.default_rng(0)
+    best = 0.0
+    for M, K, N in shapes:
+        a = rng.standard_normal((M, K), dtype=np.float32)
+        b = rng.standard_normal((K, N), dtype=np.float32)
+        out = np.empty((M, N), dtype=np.float32)
+        np.matmul(a, b, out=out)  # warm up: page in the operands, start the BLAS threads
+        for _ in range(repeats):
+            t0 = time.perf_counter()
+            np.matmul(a, b, out=out)
+            seconds = time.perf_counter() - t0
+            if seconds > 0:
+                best = max(best, 2.0 * M * K * N / seconds)
+    return best
+
+
+class PeakFlops:
+    """The machine's measured float32 GEMM peak for one thread setting, cached across runs.
+
+    The cache (``~/.cache/minillm/peak-flops.json``, or under ``$XDG_CACHE_HOME``) is keyed by CPU
+    model, thread count and NumPy version. A cache that cannot be read or written is ignored: the
+    peak is then measured afresh each run.
+    """
+
+    def __init__(self, shapes: Iterable[tuple[int, int, int]], threads: int) -> None:
+        self.key = f"{_cpu_name()} | threads {threads} | numpy {np.__version__}"
+        self.path = _cache_file()
+        cached = self._read().get(self.key)
+        if isinstance(cached, (int, float)) and math.isfinite(cached) and cached > 0:
+            self.flops = float(cached)
+        else:
+            self.flops = measure_gemm_flops([*shapes, (1024, 1024, 1024)])
+            self._write()
+
+    def observe(self, flops_per_second: float) -> None:
+        """Raise the peak to a rate the machine was just seen to reach (it was measured low)."""
+        if flops_per_second > self.flops:
+            self.flops = flops_per_second
+            self._write()
+
+    def _read(self) -> dict[str, float]:
+        try:
+            data = json.loads(self.path.read_text())
+        except (OSError, ValueError):
+            return {}
+        return data if isinstance(data, dict) else {}
+
+    def _write(self) -> None:
+        from minillm.io import atomic_write
+
+        data = self._read()
+        data[self.key] = self.flops
+        with contextlib.suppress(OSError):
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+            with atomic_write(self.path, "w") as f:
+                f.write(json.dumps(data, indent=1))

@@ -1,0 +1,34 @@
+"""Training a GPT from the command line's settings: ``config.py`` (the settings and a run's
+files), then ``trainer.py`` (the loop, checkpoints, resume and failure handling).
+
+Read next: ``minillm/training/config.py``.
+"""
+
+from __future__ import annotations
+
+from minillm.training.config import (
+    CHECKPOINT,
+    CONFIG,
+    METRICS,
+    PRESETS,
+    TOKENIZER,
+    DivergedError,
+    TrainConfig,
+    TrainingError,
+    read_run_config,
+)
+from minillm.training.trainer import Trainer, build_tokenizer
+
+__all__ = [
+    "CHECKPOINT",
+    "CONFIG",
+    "METRICS",
+    "PRESETS",
+    "TOKENIZER",
+    "DivergedError",
+    "TrainConfig",
+    "Trainer",
+    "TrainingError",
+    "build_tokenizer",
+    "read_run_config",
+]

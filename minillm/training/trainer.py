@@ -1,0 +1,460 @@
+"""The training loop behind ``minillm train``: a GPT learns a corpus, with trustworthy checkpoints.
+
+One step:
+    for each of grad_accum micro-batches:    x, y = random windows       (B, T) each
+        loss = model(x, y) / grad_accum;     loss.backward()              gradients add up
+    clip the global gradient norm;  lr = warmup-then-cosine(step);  AdamW step;  zero the gradients
+
+Around it: validation loss every ``eval_interval`` steps, one JSON line per step in
+``out_dir/metrics.jsonl``, a checkpoint (model, optimizer, RNG state, step) written atomically at
+every evaluation and at the end, a progress bar (or, off a terminal, plain log lines) with loss,
+tokens/s and MFU (the model's FLOP rate as a fraction of the machine's measured float32 matmul
+peak, ``minillm/machine.py``), and a loss curve PNG when matplotlib is installed.
+
+What can go wrong, and what happens:
+* another run in the same folder: refused, naming its PID (``minillm/rundir.py`` holds the lock);
+* a folder that already holds a run: refused unless ``--resume`` or ``--overwrite``;
+* Ctrl-C or SIGTERM: the step in flight finishes, a checkpoint is written, and the run exits with
+  128 + the signal number (``--resume`` continues it); a second signal aborts at once;
+* a NaN/Inf loss: the run stops with a message naming the step and the checkpoint kept;
+* a failed write (full disk, read-only folder): a message naming the file and the free space;
+  checkpoints are replaced atomically, so the previous one stays whole;
+* ``--resume``: every check (settings, corpus, tokenizer, checkpoint shapes and values) passes
+  before anything on disk changes; then the run continues bit for bit where the checkpoint left
+  off (the batches, dropout masks and updates an uninterrupted run would have made).
+
+Read next: ``minillm/cli.py`` (the flags) and ``minillm/models/gpt.py`` (the model).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import dataclasses
+import hashlib
+import json
+import math
+import signal
+import sys
+import threading
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+import minillm
+from minillm import io, machine, nn
+from minillm.data.corpus import load_corpus
+from minillm.data.windows import encode_cached, random_windows, split_by_position
+from minillm.models.gpt import GPT
+from minillm.optim.lr_scheduler import warmup_cosine
+from minillm.rundir import (
+    RunDirError,
+    RunLock,
+    check_out_dir,
+    describe_write_error,
+    remove_stale_temps,
+)
+from minillm.tokenizers import ByteLevelBPETokenizer, CharTokenizer, Tokenizer, load_tokenizer
+from minillm.training.config import (
+    CHECKPOINT,
+    CONFIG,
+    FIXED_ON_RESUME,
+    METRICS,
+    RUN_FILES,
+    TOKENIZER,
+    DivergedError,
+    TrainConfig,
+    TrainingError,
+    read_run_config,
+)
+
+
+def build_tokenizer(cfg: TrainConfig, text: str) -> Tokenizer:
+    if cfg.tokenizer == "char":
+        return CharTokenizer.from_text(text)
+    if cfg.tokenizer == "bpe":
+        return ByteLevelBPETokenizer.train(text, cfg.vocab_size)
+    raise ValueError(f"tokenizer must be 'char' or 'bpe', got {cfg.tokenizer!r}")
+
+
+@contextlib.contextmanager
+def _writing(path: Path) -> Iterator[None]:
+    """Turn a failed write of ``path`` into a TrainingError naming it and the free space."""
+    try:
+        yield
+    except OSError as e:
+        raise TrainingError(describe_write_error(path, e)) from None
+
+
+def _write_json(path: Path, data: Any) -> None:
+    with _writing(path), io.atomic_write(path) as f:
+        f.write(json.dumps(data, indent=2).encode("utf-8"))
+
+
+class Trainer:
+    """Owns one run: its data, model, optimizer, step counter and output folder.
+
+    The folder is locked from construction until ``close()`` (or the end of a ``with`` block).
+    Nothing on disk changes until every check has passed: the folder is usable, a fresh run does
+    not overwrite an old one (unless ``overwrite``), and a resumed checkpoint fits the model.
+    """
+
+    def __init__(
+        self, cfg: TrainConfig, resume: bool = False, overwrite: bool = False, log: Any = print
+    ) -> None:
+        self.cfg, self.log = cfg, log
+        self.out = check_out_dir(cfg.out_dir)
+        if resume and not self.out.is_dir():
+            raise FileNotFoundError(
+                f"--resume: {self.out} does not exist; start a fresh run without --resume"
+            )
+        with _writing(self.out):
+            self.out.mkdir(parents=True, exist_ok=True)
+            self.lock = RunLock(self.out).acquire()
+        try:
+            self._setup(resume, overwrite)
+        except BaseException:
+            self.close()
+            raise
+
+    def close(self) -> None:
+        """Release the folder's lock (idempotent)."""
+        self.lock.release()
+
+    def __enter__(self) -> Trainer:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    # ------------------------------------------------------------------ setting up
+    def _setup(self, resume: bool, overwrite: bool) -> None:
+        cfg, out = self.cfg, self.out
+        if self.lock.took_over is not None:
+            self.log(f"note: PID {self.lock.took_over} ended without releasing {self.lock.path}; "
+                     "taking it over")  # fmt: skip
+        for tmp in remove_stale_temps(out, out / "cache"):
+            self.log(f"note: removed {tmp}, left by a save that was cut short")
+        warning = machine.set_threads(cfg.threads)
+        if warning:
+            self.log(f"warning: {warning}")
+        minillm.manual_seed(cfg.seed)
+        present = [name for name in RUN_FILES if (out / name).exists()]
+        if not resume and present and not overwrite:
+            raise RunDirError(
+                f"{out} already holds a run ({', '.join(present)}); continue it with --resume, "
+                "or start over with --overwrite (deletes its checkpoint and metrics)"
+            )
+        corpus = load_corpus(cfg.data, exclude=out, include=cfg.include)
+        if corpus.note():
+            self.log(f"note: {corpus.note()}")
+        self.corpus_name = corpus.name
+        self.corpus_hash = hashlib.sha256(corpus.text.encode("utf-8")).hexdigest()
+        saved_model = self._check_resumable() if resume else None
+        self.tokenizer = self._tokenizer(corpus.text, saved_model)
+        with _writing(out / "cache"):
+            ids = encode_cached(corpus.text, self.tokenizer, out / "cache")
+        self.train_ids, self.val_ids = split_by_position(ids, cfg.val_fraction)
+        for split, part in (("training", self.train_ids), ("validation", self.val_ids)):
+            if len(part) < cfg.block_size + 1:
+                raise ValueError(
+                    f"the {split} split has {len(part)} tokens, fewer than block_size + 1 = "
+                    f"{cfg.block_size + 1}; use more text, another val_fraction or a smaller "
+                    "block_size"
+                )
+        self.model = GPT(cfg.model_config(self.tokenizer.vocab_size))
+        self.optimizer = self.model.configure_optimizers(
+            cfg.weight_decay, cfg.lr, (cfg.beta1, cfg.beta2)
+        )
+        self.step, self.saved_step = 0, None
+        if resume:
+            self.step = self.saved_step = self._load_checkpoint()
+            self.finished = self.step >= cfg.max_steps
+            if not self.finished:  # nothing changes on disk for a run that has nothing to do
+                self._write_config()  # the flags given with --resume hold for the next one too
+                self._trim_metrics()
+        else:
+            self.finished = False
+            for name in present:  # --overwrite: the old run goes only now, all checks passed
+                (out / name).unlink()
+            with _writing(out / TOKENIZER):
+                self.tokenizer.save(out / TOKENIZER)
+            self._write_config()
+            with _writing(out / METRICS):
+                (out / METRICS).write_text("")
+        self.tokens_per_step = cfg.batch_size * cfg.block_size * cfg.grad_accum
+        self.flops_per_step = self.model.flops_per_token() * self.tokens_per_step
+
+    def _tokenizer(self, text: str, saved_model: dict[str, Any] | None) -> Tokenizer:
+        if saved_model is None:
+            tokenizer = build_tokenizer(self.cfg, text)
+            if self.cfg.tokenizer == "bpe" and tokenizer.vocab_size < self.cfg.vocab_size:
+                self.log(f"note: BPE reached a vocabulary of {tokenizer.vocab_size}, not the "
+                         f"{self.cfg.vocab_size} asked for: the corpus ran out of pairs to "
+                         "merge")  # fmt: skip
+            return tokenizer
+        tokenizer = load_tokenizer(self.out / TOKENIZER)
+        if tokenizer.vocab_size != saved_model.get("vocab_size"):
+            raise TrainingError(
+                f"--resume: {self.out / TOKENIZER} has {tokenizer.vocab_size} tokens, but the "
+                f"model in {self.out / CONFIG} has vocab_size {saved_model.get('vocab_size')}: "
+                "the tokenizer belongs to another run"
+            )
+        return tokenizer
+
+    def _write_config(self) -> None:
+        train = {**dataclasses.asdict(self.cfg), "stop_after": 0}  # stop_after is per invocation
+        _write_json(self.out / CONFIG, {"train": train, "model": self.model.config.to_dict(),
+                                        "corpus_sha256": self.corpus_hash})  # fmt: skip
+
+    # ------------------------------------------------------------------ resume bookkeeping
+    def _check_resumable(self) -> dict[str, Any]:
+        """Check the folder can be resumed with these settings; return its saved model config."""
+        for name in (CONFIG, TOKENIZER):
+            if not (self.out / name).exists():
+                raise FileNotFoundError(
+                    f"--resume: {self.out / name} is missing; start a fresh run without --resume"
+                )
+        if not (self.out / CHECKPOINT).exists():
+            raise FileNotFoundError(
+                f"--resume: {self.out / CHECKPOINT} is missing: the run stopped before its first "
+                f"checkpoint (at step {self.cfg.eval_interval}); start over with --overwrite"
+            )
+        saved_run = read_run_config(self.out)
+        if saved_run.get("corpus_sha256", self.corpus_hash) != self.corpus_hash:
+            raise TrainingError(
+                f"--resume: the corpus {self.corpus_name} is not the text this run started on "
+                "(its SHA-256 differs); resume with the same text or start a fresh run"
+            )
+        saved = saved_run["train"]
+        changed = [
+            f"{k}: checkpoint {saved.get(k)!r} vs now {getattr(self.cfg, k)!r}"
+            for k in FIXED_ON_RESUME
+            if saved.get(k) != getattr(self.cfg, k)
+        ]
+        if changed:
+            raise TrainingError("--resume with a different model or data: " + "; ".join(changed))
+        return saved_run["model"]
+
+    def _load_checkpoint(self) -> int:
+        """Load the checkpoint into the model and optimizer, checked; return its step."""
+        path = self.out / CHECKPOINT
+        try:
+            state = io.load_checkpoint(path, model=self.model, optimizer=self.optimizer)
+        except (io.SafetensorsError, io.CheckpointError) as e:
+            raise TrainingError(f"--resume: {e}") from None
+        step = state["step"]
+        if type(step) is not int or step < 0:
+            raise TrainingError(f"--resume: {path} has step {step!r}, not a whole number >= 0")
+        for name, value in self.model.state_dict().items():
+            if not np.isfinite(value.data).all():
+                raise TrainingError(f"--resume: {path}: tensor {name} holds NaN or infinity")
+        return step
+
+    def _trim_metrics(self) -> None:
+        """Drop metric lines logged after the checkpoint (steps that will be redone)."""
+        path = self.out / METRICS
+        kept = []
+        for line in path.read_text().splitlines() if path.exists() else []:
+            try:
+                record = json.loads(line)
+            except json.JSONDecodeError:
+                continue  # a line cut short when the process died mid-write
+            if isinstance(record, dict) and isinstance(record.get("step"), int) \
+                    and record["step"] < self.step:  # fmt: skip
+                kept.append(line)
+        with _writing(path), io.atomic_write(path, "w") as f:
+            f.write("".join(line + "\n" for line in kept))
+
+    # ------------------------------------------------------------------ the loop
+    def lr_at(self, step: int) -> float:
+        c = self.cfg
+        return warmup_cosine(step, c.lr, c.warmup, c.max_steps, c.min_lr)
+
+    def kept(self) -> str:
+        """What survives a failure: the last checkpoint, if there is one."""
+        if self.saved_step is None:
+            return (f"No checkpoint was saved yet (the first comes at step "
+                    f"{self.cfg.eval_interval})")  # fmt: skip
+        return (
+            f"The last good checkpoint (step {self.saved_step}) is kept in {self.out / CHECKPOINT}"
+        )
+
+    def train_step(self) -> tuple[float, float]:
+        """One optimizer step; returns (loss, gradient norm before clipping)."""
+        c = self.cfg
+        lr = self.lr_at(self.step)
+        for group in self.optimizer.param_groups:
+            group["lr"] = lr
+        total = 0.0
+        for _ in range(c.grad_accum):
+            x, y = random_windows(self.train_ids, c.batch_size, c.block_size)
+            _, loss = self.model(x, y)
+            (loss * (1.0 / c.grad_accum)).backward()
+            total += loss.item() / c.grad_accum
+        if not math.isfinite(total):
+            raise DivergedError(f"the loss became {total} at step {self.step}; stopping. "
+                                f"{self.kept()} (try a lower --lr or more --warmup)")  # fmt: skip
+        norm = nn.utils.clip_grad_norm_(self.model.parameters(), c.grad_clip)
+        if not math.isfinite(float(norm)):
+            raise DivergedError(f"the gradient norm became {float(norm)} at step {self.step}; "
+                                f"stopping before the update. {self.kept()}")  # fmt: skip
+        self.optimizer.step()
+        self.optimizer.zero_grad(set_to_none=True)
+        return total, float(norm)
+
+    @minillm.no_grad()
+    def evaluate(self) -> dict[str, float]:
+        """Mean loss over ``eval_iters`` batches of each split, from a generator of their own."""
+        self.model.eval()
+        rng = np.random.default_rng(self.cfg.seed + self.step)  # leaves the training stream alone
+        result = {}
+        for split, ids in (("train", self.train_ids), ("val", self.val_ids)):
+            losses = []
+            for _ in range(self.cfg.eval_iters):
+                x, y = random_windows(ids, self.cfg.batch_size, self.cfg.block_size, rng)
+                losses.append(self.model(x, y)[1].item())
+            result[f"{split}_loss"] = float(np.mean(losses))
+        self.model.train()
+        return result
+
+    def save(self) -> None:
+        path = self.out / CHECKPOINT
+        with _writing(path):
+            io.save_checkpoint(path, model=self.model, optimizer=self.optimizer, step=self.step)
+        self.saved_step = self.step
+
+    def _log_metrics(self, record: dict[str, Any]) -> None:
+        with _writing(self.out / METRICS), open(self.out / METRICS, "a") as f:
+            f.write(json.dumps(record) + "\n")
+
+    def _peak(self) -> machine.PeakFlops:
+        """The float32 GEMM peak at this model's matmul shapes (rows = tokens of a micro-batch)."""
+        c, V = self.cfg, self.tokenizer.vocab_size
+        rows, C = c.batch_size * c.block_size, c.n_embd
+        threads = min(c.threads, machine.available_cores()) or machine.available_cores()
+        return machine.PeakFlops([(rows, C, 3 * C), (rows, C, 4 * C), (rows, 4 * C, C),
+                                  (rows, C, V)], threads)  # fmt: skip
+
+    def run(self, progress: bool | None = None) -> dict[str, Any]:
+        """Train from ``self.step`` to ``max_steps`` (or ``stop_after`` more); return final metrics.
+
+        ``progress``: a progress bar (True), plain log lines (False), or a bar only when stdout
+        and stderr are both terminals (None). Ctrl-C (SIGINT) or SIGTERM asks the loop to stop
+        after the step in flight: a checkpoint is written and the result has ``interrupted`` set to
+        the signal's number. A second signal aborts at once (KeyboardInterrupt).
+        """
+        from tqdm import tqdm
+
+        c = self.cfg
+        if progress is None:
+            progress = sys.stdout.isatty() and sys.stderr.isatty()
+        peak = self._peak()
+        end = c.max_steps if c.stop_after <= 0 else min(c.max_steps, self.step + c.stop_after)
+        log_every = max(1, c.max_steps // 20)
+        bar = tqdm(total=c.max_steps, initial=self.step, disable=not progress, unit="step",
+                   dynamic_ncols=True)  # fmt: skip
+        say = bar.write if progress else self.log
+        last_eval: dict[str, float] = {}
+        with _StopOnSignal(say) as stop:
+            try:
+                while self.step < end and stop.signal is None:
+                    t0 = time.perf_counter()
+                    loss, norm = self.train_step()
+                    dt = time.perf_counter() - t0
+                    self.step += 1
+                    rate = self.flops_per_step / dt
+                    peak.observe(rate)
+                    tok_s, mfu = self.tokens_per_step / dt, rate / peak.flops
+                    record = {"step": self.step - 1, "loss": loss, "lr": self.lr_at(self.step - 1),
+                              "grad_norm": norm, "tokens_per_s": tok_s, "mfu": mfu}  # fmt: skip
+                    if self.step % c.eval_interval == 0 or self.step == end:
+                        last_eval = self.evaluate()
+                        if not all(math.isfinite(v) for v in last_eval.values()):
+                            raise DivergedError(
+                                f"evaluation after step {self.step} gave {last_eval}: the weights "
+                                f"diverged. {self.kept()} (try a lower --lr)"
+                            )
+                        record.update(last_eval)
+                        self.save()
+                        say(f"step {self.step}: train loss {last_eval['train_loss']:.4f}, "
+                            f"val loss {last_eval['val_loss']:.4f}")  # fmt: skip
+                    elif not progress and self.step % log_every == 0:
+                        say(f"step {self.step}/{c.max_steps}: loss {loss:.4f}, {tok_s:,.0f} tok/s, "
+                            f"MFU {mfu:.1%}")  # fmt: skip
+                    self._log_metrics(record)
+                    bar.set_postfix(loss=f"{loss:.3f}", tok_s=f"{tok_s:,.0f}", mfu=f"{mfu:.1%}")
+                    bar.update(1)
+            finally:
+                bar.close()
+                self.plot()
+        if stop.signal is not None and self.step < end:
+            self.save()
+            self.log(
+                f"interrupted by {signal.Signals(stop.signal).name}: saved a checkpoint at step "
+                f"{self.step} in {self.out}; continue with --resume"
+            )
+        return {"step": self.step, "interrupted": stop.signal if self.step < end else None,
+                **last_eval}  # fmt: skip
+
+    def plot(self) -> Path | None:
+        """Write ``out_dir/loss.png`` from metrics.jsonl; None (with a note) without matplotlib."""
+        try:
+            import matplotlib
+
+            matplotlib.use("Agg")
+            import matplotlib.pyplot as plt
+        except ImportError:
+            self.log("note: loss.png skipped: matplotlib is not installed "
+                     "(pip install -e \".[plot]\")")  # fmt: skip
+            return None
+        rows = []
+        for line in (self.out / METRICS).read_text().splitlines():
+            with contextlib.suppress(ValueError):
+                rows.append(json.loads(line))
+        if not rows:
+            return None
+        fig, ax = plt.subplots(figsize=(7, 4))
+        ax.plot([r["step"] for r in rows], [r["loss"] for r in rows], lw=0.8, label="train (batch)")
+        ev = [r for r in rows if "val_loss" in r]
+        ax.plot([r["step"] for r in ev], [r["val_loss"] for r in ev], "o-", label="validation")
+        ax.set_xlabel("step")
+        ax.set_ylabel("cross-entropy (nats/token)")
+        ax.legend()
+        fig.tight_layout()
+        path = self.out / "loss.png"
+        with _writing(path), io.atomic_write(path) as f:
+            fig.savefig(f, format="png")
+        plt.close(fig)
+        return path
+
+
+class _StopOnSignal:
+    """While active, a first SIGINT or SIGTERM only sets ``signal``; a second one aborts.
+
+    SIGTERM is what ``timeout``, ``docker stop`` and batch schedulers send, so it gets the same
+    grace as Ctrl-C: finish the step, save, exit with 128 + the signal's number.
+    """
+
+    SIGNALS = (signal.SIGINT, signal.SIGTERM)
+
+    def __init__(self, say: Any) -> None:
+        self.say, self.signal, self.previous = say, None, {}
+
+    def _handler(self, signum: int, frame: Any) -> None:
+        if self.signal is not None:
+            raise KeyboardInterrupt(signum)
+        self.signal = signum
+        name = "Ctrl-C" if signum == signal.SIGINT else signal.Signals(signum).name
+        self.say(f"{name}: finishing this step, then saving a checkpoint (again to abort)")
+
+    def __enter__(self) -> _StopOnSignal:
+        if threading.current_thread() is threading.main_thread():
+            self.previous = {s: signal.signal(s, self._handler) for s in self.SIGNALS}
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        for s, handler in self.previous.items():
+            signal.signal(s, handler)
