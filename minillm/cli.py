@@ -405,12 +405,12 @@ def _add_generate_args(g: argparse.ArgumentParser) -> None:
     g.add_argument(
         "--trace-json",
         metavar="PATH",
-        help="with --trace: also write a Chrome trace (chrome://tracing) to PATH",
+        help="with --trace: also write a Chrome trace (chrome://tracing) to PATH (default: none)",
     )
     g.add_argument(
         "--trace-png",
         metavar="PATH",
-        help="with --trace: also plot the timeline to PATH (needs matplotlib)",
+        help="with --trace: also plot the timeline to PATH, with matplotlib (default: none)",
     )
 
 

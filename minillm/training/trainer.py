@@ -154,6 +154,14 @@ class Trainer:
         self.corpus_hash = hashlib.sha256(corpus.text.encode("utf-8")).hexdigest()
         saved_model = self._check_resumable() if resume else None
         self.tokenizer = self._tokenizer(corpus.text, saved_model)
+        self.model = GPT(cfg.model_config(self.tokenizer.vocab_size))
+        self.optimizer = self.model.configure_optimizers(
+            cfg.weight_decay, cfg.lr, (cfg.beta1, cfg.beta2)
+        )
+        self.step, self.saved_step = 0, None
+        if resume:  # checked before the token cache or anything else is written
+            self.step = self.saved_step = self._load_checkpoint()
+        self.finished = resume and self.step >= cfg.max_steps
         with _writing(out / "cache"):
             ids = encode_cached(corpus.text, self.tokenizer, out / "cache")
         self.train_ids, self.val_ids = split_by_position(ids, cfg.val_fraction)
@@ -164,19 +172,10 @@ class Trainer:
                     f"{cfg.block_size + 1}; use more text, another val_fraction or a smaller "
                     "block_size"
                 )
-        self.model = GPT(cfg.model_config(self.tokenizer.vocab_size))
-        self.optimizer = self.model.configure_optimizers(
-            cfg.weight_decay, cfg.lr, (cfg.beta1, cfg.beta2)
-        )
-        self.step, self.saved_step = 0, None
-        if resume:
-            self.step = self.saved_step = self._load_checkpoint()
-            self.finished = self.step >= cfg.max_steps
-            if not self.finished:  # nothing changes on disk for a run that has nothing to do
-                self._write_config()  # the flags given with --resume hold for the next one too
-                self._trim_metrics()
-        else:
-            self.finished = False
+        if resume and not self.finished:  # a finished run has nothing to change on disk
+            self._write_config()  # the flags given with --resume hold for the next one too
+            self._trim_metrics()
+        elif not resume:
             for name in present:  # --overwrite: the old run goes only now, all checks passed
                 (out / name).unlink()
             with _writing(out / TOKENIZER):
