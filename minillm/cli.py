@@ -77,6 +77,9 @@ def _number(
     return parse
 
 
+_METAVARS = {int: "N", float: "X"}
+
+
 def _add_train_args(p: argparse.ArgumentParser) -> None:
     from minillm.training import PRESETS, TrainConfig
 
@@ -112,14 +115,15 @@ def _add_train_args(p: argparse.ArgumentParser) -> None:
             for name, values in PRESETS.items()
             if field.name in values
         ]
-        shown = "; ".join([f"default: {default}", *presets])
+        shown = "; ".join([f"default: {'none' if default is None else default}", *presets])
         options: dict[str, Any] = {"default": None, "help": f"{field.metadata['help']} ({shown})"}
         if isinstance(default, bool):
             options.update(type=_boolean, metavar="BOOL")
         elif "choices" in field.metadata:
             options.update(choices=field.metadata["choices"])
         else:
-            options.update(type=type(default) if default is not None else str)
+            kind = type(default) if default is not None else str
+            options.update(type=kind, metavar=field.metadata.get("metavar", _METAVARS.get(kind)))
         p.add_argument(flag, **options)
 
 

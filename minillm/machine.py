@@ -3,9 +3,9 @@
 Two things a training run asks of the machine:
 
 * **Threads.** BLAS (OpenBLAS, MKL), OpenMP and Numba each keep a pool of worker threads. More
-  threads than cores is never faster here: the pools spin while they wait for each other, and a
-  2-core machine asked for 4 threads per pool ran about ten times slower. ``set_threads`` clamps the
-  request to the cores this process may run on and limits every pool at once.
+  threads than cores is never faster: the pools' threads spin while they wait for each other and
+  for the cores. ``set_threads`` clamps the request to the cores this process may run on and
+  limits every pool at once.
 * **Peak float32 throughput**, for MFU (model FLOPs utilization = the FLOPs the model needs per
   second of training, divided by what the machine can do). There is no datasheet number for a
   shared CPU, so the peak is *measured*: the best rate over several matrix products at the model's
@@ -14,7 +14,7 @@ Two things a training run asks of the machine:
   below 100%; if a step ever beats the recorded peak, the peak was measured on a busy machine and
   is raised to the rate just seen (``PeakFlops.observe``), which keeps the figure honest.
 
-Read next: ``minillm/training.py`` (the loop that reports MFU).
+Read next: ``minillm/training/trainer.py`` (the loop that reports MFU).
 """
 
 from __future__ import annotations

@@ -14,7 +14,7 @@ a token cache and perhaps ``loss.png``. Hours of work live there, so this module
   limit) into one line naming the file and the free space.
 
 Whether a folder already holds a run, and what ``--overwrite`` removes, is decided in
-``minillm/training.py``, which knows the file names. Read next: ``minillm/io/atomic.py``.
+``minillm/training/``, which knows the file names. Read next: ``minillm/io/atomic.py``.
 """
 
 from __future__ import annotations
@@ -23,7 +23,7 @@ import contextlib
 import os
 import shutil
 from pathlib import Path
-from typing import IO, Any
+from typing import IO
 
 try:
     import fcntl
@@ -142,9 +142,3 @@ def describe_write_error(path: str | os.PathLike[str], error: OSError) -> str:
     with contextlib.suppress(OSError):
         free = f"; {_human(shutil.disk_usage(where).free)} free in {where}"
     return f"could not write {path}: {reason}{free}"
-
-
-def describe(exc: BaseException) -> str:
-    """The message of ``exc`` on one line (multi-line library messages are joined)."""
-    text: Any = exc.args[0] if len(exc.args) == 1 else str(exc)
-    return " ".join(str(text).split())

@@ -36,3 +36,17 @@ def _seed() -> None:
     """Every test starts from the same random state, so a failure reproduces."""
     np.random.seed(0)
     minillm.manual_seed(0)
+
+
+def pytest_report_header(config: pytest.Config) -> str:
+    """Say up front which outside oracles are missing, so their tests' skips are no surprise."""
+    import importlib.util
+
+    oracles = ("torch", "sklearn", "safetensors", "tokenizers")
+    missing = [name for name in oracles if importlib.util.find_spec(name) is None]
+    if not missing:
+        return "oracles: all installed (PyTorch, scikit-learn, safetensors, tokenizers)"
+    return (
+        f"oracles missing: {', '.join(missing)}; their parity tests will skip. "
+        'Install them with: pip install -e ".[test,oracle]"'
+    )

@@ -135,6 +135,27 @@ def test_bad_sampling_arguments_are_rejected():
         probabilities(np.zeros(3), temperature=-1)
 
 
+@pytest.mark.parametrize("bad", [np.nan, np.inf])
+@pytest.mark.parametrize("greedy", [False, True])
+def test_non_finite_logits_never_become_token_zero(bad, greedy):
+    rng = np.random.default_rng(0)
+    logits = np.array([[1.0, 2.0, 3.0], [0.5, bad, 0.0]])
+    with pytest.raises(FloatingPointError, match="not finite"):
+        sample(logits, rng, greedy=greedy)
+    with pytest.raises(FloatingPointError):
+        sample(np.full((1, 3), -np.inf), rng)  # nothing to choose from
+    assert sample(np.array([[-np.inf, 0.0, -np.inf]]), rng).tolist() == [1]  # masked is fine
+
+
+def test_generation_with_broken_weights_names_the_step():
+    minillm.manual_seed(3)
+    model = GPT(CFG).eval()
+    with minillm.no_grad():
+        model.lm_head.weight.data[...] = np.nan
+    with pytest.raises(FloatingPointError, match="new token 0"):
+        generate(model, [1, 2, 3], max_new_tokens=4, seed=0)
+
+
 def test_prefix_cache_changes_nothing_but_work(model64):
     system = list(range(1, 12))  # a shared 11-token "system prompt"
     requests = [system + [3, 4], system + [5], system + [6, 7, 8]]

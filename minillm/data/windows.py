@@ -8,7 +8,7 @@ Encoding the whole corpus is the slow part, so ids are cached on disk as a ``.np
 with ``allow_pickle=False``), keyed by a hash of the corpus text and the tokenizer's JSON: change
 either and the key changes.
 
-Read next: ``minillm/training.py`` (the loop that draws these batches).
+Read next: ``minillm/training/trainer.py`` (the loop that draws these batches).
 """
 
 from __future__ import annotations

@@ -14,7 +14,7 @@ JSON has no int keys, tuples, NaN or arrays, so those are tagged with a one-key 
     {"__ndarray__": "rng/numpy/state/key"}   an ndarray
     {"__tuple__": [...]}                     a tuple
     {"__dict__": [[0, {...}], [1, {...}]]}   a dict with non-str keys, as [key, value] pairs
-    {"__float__": "inf"}                     nan, inf or -inf
+    {"__float__": "inf"}                     nan, -nan (its sign bit kept), inf or -inf
     {"__numpy__": ["<f4", 0.5]}              a NumPy scalar (dtype, value)
 
 Plain dicts with str keys stay plain JSON objects. Python floats round-trip exactly (``json`` writes
@@ -79,7 +79,10 @@ def _encode(obj: Any, path: str, tensors: dict[str, Any]) -> Any:
     if isinstance(obj, int):
         return int(obj)
     if isinstance(obj, float):
-        return float(obj) if math.isfinite(obj) else {"__float__": repr(float(obj))}
+        if math.isfinite(obj):
+            return float(obj)
+        negative_nan = math.isnan(obj) and math.copysign(1.0, obj) < 0  # repr() drops its sign
+        return {"__float__": "-nan" if negative_nan else repr(float(obj))}
     if isinstance(obj, list):
         return [_encode(v, _child(path, i), tensors) for i, v in enumerate(obj)]
     if isinstance(obj, tuple):
@@ -134,8 +137,8 @@ def _decode_tagged(tag: str, value: Any, tensors: dict[str, Tensor], where: str)
             out[key] = _decode(v, tensors, f"{where}/{key}")
         return out
     if tag == "__float__":
-        if value not in ("nan", "inf", "-inf"):
-            raise ValueError(f"{value!r} is not nan, inf or -inf")
+        if value not in ("nan", "-nan", "inf", "-inf"):
+            raise ValueError(f"{value!r} is not nan, -nan, inf or -inf")
         return float(value)
     dtype_str, item = value  # "__numpy__"
     dtype = np.dtype(dtype_str)

@@ -4,7 +4,7 @@ The dispatcher then hands out the NumPy twins, so the uncompiled loops are never
 still import, which keeps every kernel module loadable (and testable) on a machine without Numba.
 
 ``float64_from_bits``/``float32_from_bits`` reinterpret an int's bits as a float (a C ``memcpy``,
-an LLVM ``bitcast``): ``kernels/_math.py`` builds powers of two with them, by writing the exponent
+an LLVM ``bitcast``): ``_math.py`` builds powers of two with them, by writing the exponent
 field. ``overload_by_float`` gives a plain Python function a Numba implementation per float width.
 """
 

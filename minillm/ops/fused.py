@@ -12,7 +12,7 @@ agree); fusing saves the intermediate arrays and the passes over memory. The loo
 ``minillm/kernels`` and are reached only through ``kernel(name)``. Read a kernel file's header for
 the math of its backward.
 
-Read next: ``minillm/kernels/cross_entropy.py``, then ``attention.py``.
+Read next: ``minillm/kernels/cross_entropy.py``, then ``minillm/kernels/attention.py``.
 """
 
 from __future__ import annotations

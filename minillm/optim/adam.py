@@ -18,7 +18,7 @@ divided by ``sqrt(v)`` like the gradient, so heavily-updated weights are barely 
 
 The non-amsgrad update is one fused pass over flat arrays, the ``adam_step`` kernel
 (``minillm/kernels/``); amsgrad and non-contiguous or half-precision parameters take the NumPy path.
-Read next: ``minillm/optim/rmsprop.py`` and ``minillm/optim/lr_scheduler.py``.
+Read next: ``minillm/optim/rmsprop.py`` and ``minillm/optim/lr_scheduler/``.
 """
 
 from __future__ import annotations

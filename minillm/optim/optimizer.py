@@ -19,7 +19,7 @@ What it owns:
 
 A subclass writes ``__init__`` (its defaults), ``_check_options`` (which option values are legal)
 and ``_update`` (the math for one parameter). Read next: ``minillm/optim/sgd.py``, the shortest
-subclass, then ``adam.py`` and ``lr_scheduler.py``.
+subclass, then ``adam.py`` and ``lr_scheduler/`` (a package).
 """
 
 from __future__ import annotations

@@ -13,7 +13,7 @@ For parameter ``p`` with gradient ``g`` (PyTorch's formulation, step by step):
 Centering divides by an estimate of the gradient's standard deviation rather than its RMS
 (Graves, 2013). Unlike Adam there is no bias correction, so early steps are large: at the first
 step ``s = (1 - alpha) g^2`` and the step is ``lr / sqrt(1 - alpha)`` (10 lr for alpha = 0.99).
-Read next: ``minillm/optim/lr_scheduler.py``.
+Read next: ``minillm/optim/lr_scheduler/``.
 """
 
 from __future__ import annotations

@@ -34,17 +34,23 @@ class TrainConfig:
     """Everything a run needs; the CLI flags map one to one onto these fields."""
 
     data: str | None = _setting(
-        None, "a UTF-8 text file, or a folder of them, to train on; none: the built-in Python docs"
+        None,
+        "a UTF-8 text file, or a folder of them, to train on; none: the built-in Python docs",
+        metavar="PATH",
     )
     include: str | None = _setting(
-        None, "with a folder --data: only files matching these comma-separated globs ('*.py,*.md')"
+        None,
+        "with a folder --data: only files matching these comma-separated globs ('*.py,*.md')",
+        metavar="GLOBS",
     )
-    out_dir: str = _setting("out", "the run's folder: config, tokenizer, checkpoint, metrics")
+    out_dir: str = _setting(
+        "out", "the run's folder: config, tokenizer, checkpoint, metrics", metavar="PATH"
+    )
     tokenizer: str = _setting("char", "how text becomes tokens", choices=("char", "bpe"))
     vocab_size: int = _setting(
         512, "the BPE vocabulary to learn (a char vocabulary is the corpus's characters)"
     )
-    n_layer: int = _setting(4, "transformer blocks")
+    n_layer: int = _setting(4, "how many transformer blocks the model stacks")
     n_head: int = _setting(4, "attention heads per block (must divide --n-embd)")
     n_embd: int = _setting(128, "the width C of every token's vector")
     block_size: int = _setting(64, "the context length T, in tokens")
