@@ -21,12 +21,13 @@ def _t(x: Any) -> Tensor:
     return x if isinstance(x, Tensor) else Tensor(x)
 
 
-def _pair(a: Any, b: Any) -> tuple[Tensor, Tensor]:
-    """Lift two operands; a Python scalar takes the other operand's dtype."""
+def _pair(a: Any, b: Any, true_divide: bool = False) -> tuple[Tensor, Tensor]:
+    """Lift two operands exactly as the operators do (``Tensor._pair``): a Python scalar takes
+    the other operand's dtype, and an integer tensor meeting a float computes in that float."""
     if isinstance(a, Tensor):
-        return a, a._lift(b)
-    b = _t(b)
-    return b._lift(a), b
+        return a._pair(b, true_divide)
+    b, a = _t(b)._pair(a, true_divide)
+    return a, b
 
 
 def add(a: Any, b: Any) -> Tensor:
@@ -42,7 +43,7 @@ def mul(a: Any, b: Any) -> Tensor:
 
 
 def div(a: Any, b: Any) -> Tensor:
-    return E.Div.apply(*_pair(a, b))
+    return E.Div.apply(*_pair(a, b, true_divide=True))
 
 
 def pow(a: Any, exponent: Any) -> Tensor:  # noqa: A001 - PyTorch's name
@@ -121,10 +122,18 @@ def std(x: Any, axis: Any = None, keepdims: bool = False, correction: int = 1, *
 
 
 def max(x: Any, axis: Any = None, keepdims: bool = False, **kw: Any) -> Tensor:  # noqa: A001
+    """The largest value over ``axis``; with a tensor as second argument, elementwise ``maximum``
+    (as ``torch.max(a, b)``)."""
+    if isinstance(axis, Tensor):
+        return maximum(x, axis)
     return _t(x).max(axis, keepdims, **kw)
 
 
 def min(x: Any, axis: Any = None, keepdims: bool = False, **kw: Any) -> Tensor:  # noqa: A001
+    """The smallest value over ``axis``; with a tensor as second argument, elementwise
+    ``minimum`` (as ``torch.min(a, b)``)."""
+    if isinstance(axis, Tensor):
+        return minimum(x, axis)
     return _t(x).min(axis, keepdims, **kw)
 
 

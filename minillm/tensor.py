@@ -346,7 +346,8 @@ class Tensor:
         return self.pow(exponent)
 
     def __rpow__(self, base: Any) -> Tensor:
-        return E.Pow.apply(self._lift(base), self)
+        a, b = self._pair(base)
+        return E.Pow.apply(b, a)
 
     def __matmul__(self, other: Any) -> Tensor:
         return L.MatMul.apply(self, self._lift(other))
@@ -418,14 +419,20 @@ class Tensor:
         return E.Pow.apply(*self._pair(exponent))
 
     # ---------------------------------------------------------------- elementwise functions
+    def _floating(self) -> Tensor:
+        """Self, or for an integer or bool tensor a float32 copy: float-valued ops compute in
+        float32 there (``tensor([2]).exp()`` is float32, as in PyTorch; NumPy would give float64).
+        """
+        return self if self.data.dtype.kind == "f" else self.astype(DEFAULT_FLOAT)
+
     def exp(self) -> Tensor:
-        return E.Exp.apply(self)
+        return E.Exp.apply(self._floating())
 
     def log(self) -> Tensor:
-        return E.Log.apply(self)
+        return E.Log.apply(self._floating())
 
     def sqrt(self) -> Tensor:
-        return E.Sqrt.apply(self)
+        return E.Sqrt.apply(self._floating())
 
     def abs(self) -> Tensor:
         return E.Abs.apply(self)
@@ -436,31 +443,33 @@ class Tensor:
         return E.Clamp.apply(self, min=lo, max=hi)
 
     def maximum(self, other: Any) -> Tensor:
-        return E.Maximum.apply(self, self._lift(other))
+        return E.Maximum.apply(*self._pair(other))
 
     def minimum(self, other: Any) -> Tensor:
-        return E.Minimum.apply(self, self._lift(other))
+        return E.Minimum.apply(*self._pair(other))
 
     def relu(self) -> Tensor:
         return E.ReLU.apply(self)
 
     def sigmoid(self) -> Tensor:
-        return E.Sigmoid.apply(self)
+        return E.Sigmoid.apply(self._floating())
 
     def tanh(self) -> Tensor:
-        return E.Tanh.apply(self)
+        return E.Tanh.apply(self._floating())
 
     def gelu(self, approximate: str = "none") -> Tensor:
         """GELU; ``approximate="tanh"`` for the GPT-2 form."""
-        return E.GELU.apply(self, approximate=approximate)
+        return E.GELU.apply(self._floating(), approximate=approximate)
 
     def where(self, condition: Any, other: Any) -> Tensor:
         """``self`` where ``condition`` holds, else ``other`` (PyTorch's ``x.where(cond, y)``)."""
-        return E.Where.apply(self._lift(condition), self, self._lift(other))
+        a, b = self._pair(other)
+        return E.Where.apply(self._lift(condition), a, b)
 
     def masked_fill(self, mask: Any, value: float) -> Tensor:
-        """``value`` where ``mask`` is True, else ``self``."""
-        return E.Where.apply(self._lift(mask), self._lift(value), self)
+        """``value`` where ``mask`` is True, else ``self`` (which keeps its dtype)."""
+        fill = _wrap(np.array(value, dtype=self.data.dtype))
+        return E.Where.apply(self._lift(mask), fill, self)
 
     # ---------------------------------------------------------------- reductions
     def sum(
@@ -546,24 +555,26 @@ class Tensor:
         dim: Any = None,
         keepdim: bool | None = None,
     ) -> Tensor:
-        return R.LogSumExp.apply(self, axis=_axis(axis, dim), keepdims=keepdim or keepdims)
+        return R.LogSumExp.apply(
+            self._floating(), axis=_axis(axis, dim), keepdims=keepdim or keepdims
+        )
 
     def softmax(self, axis: int = -1, *, dim: int | None = None) -> Tensor:
-        return R.Softmax.apply(self, axis=_axis(axis, dim))
+        return R.Softmax.apply(self._floating(), axis=_axis(axis, dim))
 
     def log_softmax(self, axis: int = -1, *, dim: int | None = None) -> Tensor:
-        return R.LogSoftmax.apply(self, axis=_axis(axis, dim))
+        return R.LogSoftmax.apply(self._floating(), axis=_axis(axis, dim))
 
     def argmax(
         self, axis: int | None = None, keepdims: bool = False, *, dim: int | None = None
     ) -> Tensor:
         """Index of the largest value (in the flattened tensor if axis is None); no gradient."""
-        return _wrap(np.argmax(self.data, axis=_axis(axis, dim), keepdims=keepdims))
+        return _wrap(np.asarray(np.argmax(self.data, axis=_axis(axis, dim), keepdims=keepdims)))
 
     def argmin(
         self, axis: int | None = None, keepdims: bool = False, *, dim: int | None = None
     ) -> Tensor:
-        return _wrap(np.argmin(self.data, axis=_axis(axis, dim), keepdims=keepdims))
+        return _wrap(np.asarray(np.argmin(self.data, axis=_axis(axis, dim), keepdims=keepdims)))
 
     # ---------------------------------------------------------------- shape and movement
     def reshape(self, *shape: Any) -> Tensor:
@@ -614,7 +625,12 @@ class Tensor:
         return self.reshape(self.shape[:start] + (-1,) + self.shape[end + 1 :])
 
     def __getitem__(self, index: Any) -> Tensor:
-        return M.GetItem.apply(self, index=_plain_index(index))
+        index = _plain_index(index)
+        select = _select_first(index)
+        if select is not None:  # PyTorch's axis placement: ints select first, then the arrays
+            first, rest = select
+            return M.GetItem.apply(M.GetItem.apply(self, index=first), index=rest)
+        return M.GetItem.apply(self, index=index)
 
     def __setitem__(self, index: Any, value: Any) -> None:
         self._check_inplace("item assignment")
@@ -665,12 +681,39 @@ class Tensor:
         return M.Tri.apply(self, k=diagonal, upper=True)
 
 
+def _select_first(index: Any) -> tuple[tuple[Any, ...], tuple[Any, ...]] | None:
+    """Split an index that mixes ints with index arrays into (ints and slices, then the arrays).
+
+    NumPy counts an int as an index array, so in ``x[0, :, [1, 2]]`` the int and the list are
+    "separated by a slice" and their axis goes first: shape (2, 3) for x of shape (2, 3, 4).
+    PyTorch selects with the int first, then indexes the rest: (3, 2). Applying the ints and
+    slices first, then the arrays on what is left, gives PyTorch's placement. None when the index
+    has no such mix (the common case, left to NumPy alone).
+    """
+    if not isinstance(index, tuple):
+        return None
+    is_int = [isinstance(i, (int, np.integer)) and not isinstance(i, bool) for i in index]
+    is_array = [isinstance(i, np.ndarray) and i.ndim > 0 for i in index]
+    if not any(is_int) or not any(is_array):
+        return None
+    first = tuple(slice(None) if arr else i for i, arr in zip(index, is_array))
+    rest = tuple(
+        i if arr else (Ellipsis if i is Ellipsis else slice(None))
+        for i, arr, integer in zip(index, is_array, is_int)
+        if not integer
+    )
+    return first, rest
+
+
 def _plain_index(index: Any) -> Any:
     """Replace Tensors inside an index by their arrays, so NumPy indexing applies unchanged."""
     if isinstance(index, Tensor):
         return index.data
     if isinstance(index, tuple):
-        return tuple(i.data if isinstance(i, Tensor) else i for i in index)
+        return tuple(
+            i.data if isinstance(i, Tensor) else np.asarray(i) if isinstance(i, list) else i
+            for i in index
+        )
     if isinstance(index, list):
         return np.asarray(index)
     return index

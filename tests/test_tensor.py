@@ -355,7 +355,7 @@ def test_expand_mismatch_names_both_shapes() -> None:
 
 
 def test_bad_axes_and_indices_are_reported() -> None:
-    with pytest.raises(ValueError, match="axis 2 is out of range"):
+    with pytest.raises(IndexError, match="axis 2 is out of range"):
         mi.ones(2, 3).sum(axis=2)
     with pytest.raises(IndexError, match=r"\(2, 3\)"):
         mi.ones(2, 3)[5]

@@ -381,6 +381,35 @@ def _attention_bias(
     return slabs, np.ascontiguousarray(index.reshape(G), dtype=np.int64), True
 
 
+def _attention_composed(
+    q: Tensor,
+    k: Tensor,
+    v: Tensor,
+    mask: Tensor,
+    dropout_p: float,
+    is_causal: bool,
+    scale: float,
+    return_weights: bool,
+) -> Tensor | tuple[Tensor, Tensor]:
+    """softmax(q k^T * scale + mask) v from primitives, for a float mask that needs its gradient
+    (an ALiBi-style or learned bias); the fused kernels treat the mask as a constant."""
+    if mask.dtype.kind != "f":
+        raise TypeError(f"scaled_dot_product_attention: a mask that requires grad is float, "
+                        f"not {mask.dtype}")  # fmt: skip
+    scores = (q @ k.transpose(-2, -1)) * scale + mask.astype(q.dtype)  # (..., Tq, Tk)
+    if is_causal:
+        Tq, Tk = scores.shape[-2:]
+        allowed = np.tril(np.ones((Tq, Tk), dtype=bool))
+        scores = scores.masked_fill(_wrap(~allowed), -np.inf)
+    weights = scores.softmax(-1)
+    if dropout_p > 0.0:
+        keep = generator().random(weights.shape) >= dropout_p
+        factor = 0.0 if dropout_p == 1.0 else 1.0 / (1.0 - dropout_p)
+        weights = weights * _wrap((keep * factor).astype(q.dtype))
+    out = weights @ v
+    return (out, weights) if return_weights else out
+
+
 def scaled_dot_product_attention(
     q: Tensor,
     k: Tensor,
@@ -433,6 +462,8 @@ def scaled_dot_product_attention(
             f"scaled_dot_product_attention: dropout_p must be in [0, 1], got {dropout_p}"
         )
     scale = 1.0 / math.sqrt(D) if scale is None else float(scale)
+    if isinstance(attn_mask, Tensor) and attn_mask.requires_grad:  # a learned bias: the
+        return _attention_composed(q, k, v, attn_mask, dropout_p, is_causal, scale, return_weights)
     bias, bias_index, has_bias = _attention_bias(attn_mask, batch, Tq, Tk, q.dtype)
     G = math.prod(batch)
     # Contiguous (G, T, D) views for the kernels; reshape is differentiable, so grads flow back.

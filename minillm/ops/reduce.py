@@ -33,8 +33,13 @@ def normalize_axis(axis: Axis, ndim: int) -> tuple[int, ...]:
     out = []
     for a in axes:
         if not -max(ndim, 1) <= a < max(ndim, 1):
-            raise ValueError(f"axis {a} is out of range for a tensor with {ndim} dimensions")
-        out.append(int(a) % max(ndim, 1))
+            raise IndexError(
+                f"axis {a} is out of range for a tensor with {ndim} dimensions "
+                f"(expected {-max(ndim, 1)} to {max(ndim, 1) - 1})"
+            )
+        if ndim == 0:  # a 0-d tensor accepts axis 0 or -1, as PyTorch, and reduces nothing
+            continue
+        out.append(int(a) % ndim)
     if len(set(out)) != len(out):
         raise ValueError(f"axis {axis} repeats an axis")
     return tuple(sorted(out))
@@ -151,7 +156,7 @@ class Softmax(Function):
 
     @staticmethod
     def forward(ctx: Context, x: np.ndarray, *, axis: int = -1) -> np.ndarray:
-        (ctx.axis,) = normalize_axis(axis, x.ndim)
+        (ctx.axis,) = normalize_axis(axis, max(x.ndim, 1))  # a 0-d tensor is one row
         rows = _rows(x, ctx.axis)
         y = np.empty_like(rows)
         _row_kernel("softmax_forward", y, rows)
@@ -175,7 +180,7 @@ class LogSoftmax(Function):
 
     @staticmethod
     def forward(ctx: Context, x: np.ndarray, *, axis: int = -1) -> np.ndarray:
-        (ctx.axis,) = normalize_axis(axis, x.ndim)
+        (ctx.axis,) = normalize_axis(axis, max(x.ndim, 1))  # a 0-d tensor is one row
         rows = _rows(x, ctx.axis)
         y = np.empty_like(rows)
         _row_kernel("log_softmax_forward", y, rows)

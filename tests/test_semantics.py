@@ -1,0 +1,106 @@
+"""PyTorch's semantics where NumPy's differ: dtype promotion, 0-d reductions, index placement,
+and the function forms agreeing with the operators. One regression test per case once wrong."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+import minillm as mi
+from minillm.nn import functional as F
+
+
+@pytest.mark.parametrize(
+    "make",
+    [
+        lambda t: t.exp(),
+        lambda t: t.log(),
+        lambda t: t.sqrt(),
+        lambda t: t.sigmoid(),
+        lambda t: t.tanh(),
+        lambda t: t.softmax(-1),
+        lambda t: t.logsumexp(),
+        lambda t: 0.7**t,
+        lambda t: mi.maximum(t, 1.2),
+        lambda t: t.maximum(1.2),
+        lambda t: mi.where(t > 2, t, mi.tensor([0.5, 0.5, 0.5])),
+        lambda t: mi.add(t, 0.5),
+        lambda t: mi.div(t, 2),
+        lambda t: mi.div(t, 0.5),
+        lambda t: t / 2,
+    ],
+)
+def test_float_valued_ops_on_integers_give_float32(make):
+    out = make(mi.tensor([1, 2, 3]))
+    assert out.dtype == np.float32
+
+
+def test_function_forms_equal_the_operators():
+    i = mi.tensor([1, 2, 3])
+    for fn, op in [(mi.add, lambda a, b: a + b), (mi.sub, lambda a, b: a - b),
+                   (mi.mul, lambda a, b: a * b), (mi.div, lambda a, b: a / b)]:  # fmt: skip
+        for other in (0.5, 2, mi.tensor([0.5, 1.5, 2.5])):
+            a, b = fn(i, other), op(i, other)
+            assert a.dtype == b.dtype and np.array_equal(a.data, b.data)
+            a, b = fn(other, i), op(other if not isinstance(other, int) else mi.tensor(other), i)
+            assert a.dtype == b.dtype
+
+
+@pytest.mark.parametrize("name", ["sum", "mean", "max", "min", "logsumexp"])
+@pytest.mark.parametrize("dim", [0, -1])
+def test_reductions_of_a_scalar_tensor_over_dim_0(name, dim):
+    x = mi.tensor(2.5, requires_grad=True)
+    y = getattr(x, name)(dim=dim)
+    assert y.shape == () and y.item() == pytest.approx(2.5)
+    y.backward()
+    assert x.grad.item() == 1.0
+    with pytest.raises(IndexError):
+        getattr(x, name)(dim=1)
+
+
+def test_var_of_a_scalar_tensor_is_nan_as_in_pytorch():
+    with np.errstate(invalid="ignore", divide="ignore"):
+        assert np.isnan(mi.tensor(2.5).var(dim=0).item())
+        assert mi.tensor(2.5).var(dim=0, correction=0).item() == 0.0
+
+
+def test_advanced_indexing_places_axes_as_pytorch():
+    x = mi.tensor(np.arange(24.0).reshape(2, 3, 4), requires_grad=True)
+    y = x[0, :, [1, 2]]
+    assert y.shape == (3, 2)
+    np.testing.assert_array_equal(y.data, x.data[0][:, [1, 2]])
+    y.sum().backward()
+    expected = np.zeros((2, 3, 4))
+    expected[0][:, [1, 2]] = 1
+    np.testing.assert_array_equal(x.grad.data, expected)
+    assert x[:, 1, [0, 3]].shape == (2, 2) and x[1, [0, 2], 1:3].shape == (2, 2)
+    assert x[[0, 1], [1, 2]].shape == (2, 4)  # arrays only: NumPy's rule is PyTorch's
+
+
+def test_max_and_min_of_two_tensors_are_elementwise():
+    a, b = mi.tensor([1.0, 5.0]), mi.tensor([3.0, 2.0])
+    assert mi.max(a, b).tolist() == [3.0, 5.0] and mi.min(a, b).tolist() == [1.0, 2.0]
+
+
+def test_argmax_without_axis_holds_a_0d_array():
+    i = mi.tensor([1.0, 9.0, 3.0]).argmax()
+    assert type(i.data) is np.ndarray and i.data.shape == () and i.item() == 1
+
+
+def test_attention_mask_that_requires_grad_gets_its_gradient():
+    rng = np.random.default_rng(0)
+    q, k, v = (mi.tensor(rng.standard_normal((2, 4, 8)), requires_grad=True) for _ in range(3))
+    bias = mi.tensor(rng.standard_normal((4, 4)), requires_grad=True)
+    for causal in (False, True):
+        bias.grad = None
+        out = F.scaled_dot_product_attention(q, k, v, attn_mask=bias, is_causal=causal)
+        (out * out).sum().backward()
+        scores = (q.data @ k.data.transpose(0, 2, 1)) / np.sqrt(8) + bias.data
+        if causal:
+            scores = np.where(np.tril(np.ones((4, 4), bool)), scores, -np.inf)
+        p = np.exp(scores - scores.max(-1, keepdims=True))
+        p /= p.sum(-1, keepdims=True)
+        np.testing.assert_allclose(out.data, p @ v.data, atol=1e-12)
+        dp = (2 * out.data) @ v.data.transpose(0, 2, 1)
+        ds = p * (dp - (dp * p).sum(-1, keepdims=True))
+        np.testing.assert_allclose(bias.grad.data, ds.sum(0), atol=1e-12)
