@@ -13,7 +13,11 @@ What this module owns:
   back to broadcast input shapes (``unbroadcast``: ops never write broadcasting logic) and frees
   each node's saved arrays;
 * **anomaly mode** — ``detect_anomaly()``: the first NaN/Inf produced by a forward or backward names
-  its op.
+  its op;
+* **version counters** — every in-place change of a tensor (``x += 1``, ``x.mul_(2)``, ``x[0] = 5``,
+  an optimizer step) bumps a counter shared by the tensor and its views. A recorded op remembers the
+  version of each array it saved; if one changed before backward, the gradient would be silently
+  wrong, so ``backward()`` raises instead, naming the op (PyTorch's rule).
 
 The math: for ``y = f(x)`` and a scalar loss ``L``, ``dL/dx = (dy/dx)^T dL/dy``. A Function's
 ``backward`` is exactly that vector-Jacobian product, computed without ever forming the Jacobian.
@@ -146,6 +150,57 @@ def _check_finite(
 
 
 # --------------------------------------------------------------------------------------------------
+# Version counters
+# --------------------------------------------------------------------------------------------------
+class Version:
+    """How many times a storage was changed in place; shared by a tensor and its views.
+
+    Tensors get one lazily (``None`` means version 0, never shared), so ops that nobody changes in
+    place cost nothing. ``shared`` is True once a view shares it.
+    """
+
+    __slots__ = ("shared", "value")
+
+    def __init__(self) -> None:
+        self.value, self.shared = 0, False
+
+
+def version_of(t: Tensor) -> Version:
+    """``t``'s version counter, created on first use."""
+    if t._version_box is None:
+        t._version_box = Version()
+    return t._version_box
+
+
+def _remember_versions(ctx: Context, inputs: tuple[Tensor, ...], out: Tensor) -> None:
+    """For each array ``ctx`` saved that *is* (or views) an input's or the output's array, note
+    that tensor's version, so backward can tell if it was changed in place meanwhile. A saved copy
+    needs no check: nothing can change it."""
+    checks = []
+    for array in ctx.saved_tensors:
+        if not isinstance(array, np.ndarray):
+            continue
+        for which, t in enumerate((*inputs, out)):
+            if array is t.data or (array.base is not None and array.base is t.data):
+                box = version_of(t)
+                role = "output" if which == len(inputs) else f"input {which}"
+                checks.append((box, box.value, role, t.data.shape))
+                break
+    ctx.versions = checks
+
+
+def _check_versions(ctx: Context) -> None:
+    for box, expected, role, shape in ctx.versions:
+        if box.value != expected:
+            raise RuntimeError(
+                f"backward through {ctx.fn.__name__}: its {role} (shape {shape}), saved for "
+                f"backward, was changed in place afterwards (it is at version {box.value}; "
+                f"expected version {expected}). The gradient would be wrong: use an out-of-place "
+                f"op, or change a .clone() instead."
+            )
+
+
+# --------------------------------------------------------------------------------------------------
 # Function and Context
 # --------------------------------------------------------------------------------------------------
 class Context:
@@ -162,6 +217,7 @@ class Context:
         self.needs_input_grad = needs_input_grad
         self.saved_tensors = ()
         self.freed = False
+        self.versions: list[tuple[Version, int, str, tuple[int, ...]]] = []
 
     def save_for_backward(self, *arrays: np.ndarray) -> None:
         """Keep these arrays for backward (save only what it needs: they live until then)."""
@@ -218,11 +274,19 @@ class Function:
         out.data = data
         out.grad = None
         out._retains_grad = False
+        out._version_box = None
+        # A view (reshape, permute, expand, basic indexing) shares its input's storage, so it
+        # shares its version counter: changing either in place changes both.
+        if data.base is not None and inputs and np.may_share_memory(data, inputs[0].data):
+            box = out._version_box = version_of(inputs[0])
+            box.shared = True
         if record:
             ctx.fn = cls
             ctx.parents = inputs
             out._requires_grad = True
             out._ctx = ctx
+            if ctx.saved_tensors:
+                _remember_versions(ctx, inputs, out)
         else:
             out._requires_grad = False
             out._ctx = None
@@ -307,6 +371,8 @@ def run_backward(root: Tensor, grad: np.ndarray, retain_graph: bool = False) -> 
             )
         if node._retains_grad:
             _accumulate_leaf(node, g)
+        if ctx.versions:
+            _check_versions(ctx)
         in_grads = ctx.fn.backward(ctx, g)
         if not retain_graph:
             ctx.saved_tensors = ()

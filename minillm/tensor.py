@@ -56,6 +56,7 @@ def _wrap(data: np.ndarray) -> Tensor:
     """A leaf Tensor around ``data`` with no checks: the fast path for internal constants."""
     t = Tensor.__new__(Tensor)
     t.data, t.grad, t._requires_grad, t._ctx, t._retains_grad = data, None, False, None, False
+    t._version_box = None
     return t
 
 
@@ -75,9 +76,9 @@ class Tensor:
     tensor([2., 4., 6.])
     """
 
-    __slots__ = ("__weakref__", "_ctx", "_requires_grad", "_retains_grad", "data", "grad")
-    # ``ndarray + Tensor`` then defers to Tensor.__radd__ instead of looping in NumPy
-    __array_ufunc__ = None
+    __slots__ = (
+        "__weakref__", "_ctx", "_requires_grad", "_retains_grad", "_version_box", "data", "grad"
+    )  # fmt: skip
 
     def __init__(self, data: Any, requires_grad: bool = False, dtype: Any = None) -> None:
         self.data: np.ndarray = as_array(data, dtype)
@@ -85,6 +86,7 @@ class Tensor:
         self._ctx: Any = None
         self._retains_grad = False
         self._requires_grad = False
+        self._version_box = None  # see minillm.autograd.Version
         if requires_grad:
             self.requires_grad_(True)
 
@@ -184,26 +186,164 @@ class Tensor:
         run_backward(self, grad, retain_graph)
 
     def detach(self) -> Tensor:
-        """A new leaf sharing this tensor's data, cut from the graph."""
-        return _wrap(self.data)
+        """A new leaf sharing this tensor's data (and version counter), cut from the graph."""
+        out = _wrap(self.data)
+        out._version_box = A.version_of(self)
+        return out
+
+    @property
+    def _version(self) -> int:
+        """How many in-place changes this tensor's storage has seen (PyTorch's ``t._version``)."""
+        return 0 if self._version_box is None else self._version_box.value
+
+    def _bump_version(self) -> None:
+        """Record an in-place change of the storage (done by every in-place op, and optimizers)."""
+        A.version_of(self).value += 1
+
+    # ---------------------------------------------------------------- in-place operations
+    def _inplace(self, name: str, compute: Any, operands: tuple = (), direct: Any = None) -> Tensor:
+        """Change this tensor in place to ``compute(self)``; the one road of every in-place op.
+
+        ``compute`` builds the new value with ordinary (recorded) ops. When no gradient is being
+        recorded, ``direct(array)`` (if given) writes it straight into the storage instead. When
+        one is (this tensor, or an operand, requires grad, outside ``no_grad``), the op is
+        recorded as PyTorch does: the old value becomes an input node, and this tensor becomes
+        the op's output. Either way the version counter goes up, so a backward that needs the old
+        value raises instead of computing a wrong gradient.
+        """
+        recording = A.is_grad_enabled() and (
+            self._requires_grad or any(isinstance(o, Tensor) and o._requires_grad for o in operands)
+        )
+        if recording and self._requires_grad and self._ctx is None:
+            raise RuntimeError(
+                f"{name}: a leaf tensor that requires grad cannot be changed in place while "
+                f"gradients are recorded (its gradient would no longer match its value); do it "
+                f"under minillm.no_grad(), as an optimizer step does, or use an out-of-place op"
+            )
+        if not recording:
+            if direct is not None:
+                _write_errors(name, self, lambda: direct(self.data))
+            else:
+                with A.no_grad():
+                    result = compute(self)
+                _write_errors(name, self, lambda: np.copyto(self.data, result.data, "same_kind"))
+            self._bump_version()
+            return self
+        box = self._version_box
+        if self.data.base is not None and box is not None and box.shared:
+            raise RuntimeError(
+                f"{name}: changing a view in place while gradients are recorded is not "
+                f"supported (its base would need a new history too); use an out-of-place op "
+                f"(y = y + 1) or change a .clone()"
+            )
+        before = _wrap(self.data.copy())  # the old value, as a node of the graph
+        before._ctx, before._requires_grad = self._ctx, self._requires_grad
+        result = compute(before)
+        _write_errors(name, self, lambda: np.copyto(self.data, result.data, "same_kind"))
+        self._bump_version()
+        self._ctx, self._requires_grad = result._ctx, result._requires_grad
+        return self
+
+    def _binary_inplace(self, name: str, ufunc: np.ufunc, other: Any, alpha: Any = 1) -> Tensor:
+        """``self = self (ufunc) alpha * other`` in place (``add_``, ``+=``, ``mul_``, ...)."""
+        if alpha != 1:
+            other = other * alpha
+        operator = _OPERATOR_OF[ufunc]
+        raw = other.data if isinstance(other, Tensor) else other
+        return self._inplace(
+            name,
+            lambda t: operator(t, other),
+            (other,),
+            lambda arr: ufunc(arr, raw, out=arr, casting="same_kind"),
+        )
+
+    def add_(self, other: Any, *, alpha: Any = 1) -> Tensor:
+        """``self += alpha * other`` in place; returns self."""
+        return self._binary_inplace("add_", np.add, other, alpha)
+
+    def sub_(self, other: Any, *, alpha: Any = 1) -> Tensor:
+        """``self -= alpha * other`` in place; returns self."""
+        return self._binary_inplace("sub_", np.subtract, other, alpha)
+
+    def mul_(self, other: Any) -> Tensor:
+        return self._binary_inplace("mul_", np.multiply, other)
+
+    def div_(self, other: Any) -> Tensor:
+        return self._binary_inplace("div_", np.true_divide, other)
+
+    def __iadd__(self, other: Any) -> Tensor:
+        return self._binary_inplace("+=", np.add, other)
+
+    def __isub__(self, other: Any) -> Tensor:
+        return self._binary_inplace("-=", np.subtract, other)
+
+    def __imul__(self, other: Any) -> Tensor:
+        return self._binary_inplace("*=", np.multiply, other)
+
+    def __itruediv__(self, other: Any) -> Tensor:
+        return self._binary_inplace("/=", np.true_divide, other)
+
+    def clamp_(self, min: float | None = None, max: float | None = None) -> Tensor:  # noqa: A002
+        """Clamp in place to [min, max]; returns self."""
+        return self._inplace("clamp_", lambda t: t.clamp(min, max))
+
+    clip_ = clamp_
+
+    def masked_fill_(self, mask: Any, value: float) -> Tensor:
+        """Set ``value`` where ``mask`` is True, in place; returns self."""
+        return self._inplace("masked_fill_", lambda t: t.masked_fill(mask, value), (mask,))
+
+    def copy_(self, src: Any) -> Tensor:
+        """Copy ``src`` (broadcast to this shape, cast to this dtype) into this tensor in place.
+
+        The gradient flows to ``src``; the old value is overwritten, so it receives none.
+        """
+        src = self._lift(src)
+        return self._inplace(
+            "copy_", lambda t: src.astype(t.dtype).expand(t.shape), (src,),
+            lambda arr: np.copyto(arr, src.data, casting="unsafe"),
+        )  # fmt: skip
+
+    def fill_(self, value: Any) -> Tensor:
+        """Set every element to ``value`` in place; returns self."""
+        return self._inplace("fill_", lambda t: _wrap(np.full(t.shape, value, dtype=t.dtype)),
+                             direct=lambda arr: arr.fill(value))  # fmt: skip
 
     def zero_(self) -> Tensor:
         """Fill with zeros in place (typically ``p.grad.zero_()``); returns self."""
-        self._check_inplace("zero_")
-        if isinstance(self.data, np.ndarray):
-            self.data[...] = 0
-        else:  # a NumPy scalar (NumPy returns those for 0-d results) has no buffer to fill
-            self.data = np.zeros_like(self.data)
-        return self
+        return self.fill_(0)
 
-    def _check_inplace(self, what: str) -> None:
-        from minillm.autograd import is_grad_enabled
+    def uniform_(self, a: float = 0.0, b: float = 1.0) -> Tensor:
+        """Fill in place with draws from U(a, b) (minillm's generator); returns self."""
+        from minillm.random import generator
 
-        if self._requires_grad and is_grad_enabled():
-            raise RuntimeError(
-                f"{what}: in-place change of a tensor that requires grad would corrupt the graph; "
-                f"wrap it in minillm.no_grad() (e.g. for initialization) or use an out-of-place op"
-            )
+        return self._inplace("uniform_", lambda t: _wrap(
+            generator().uniform(a, b, t.shape).astype(t.dtype)))  # fmt: skip
+
+    def normal_(self, mean: float = 0.0, std: float = 1.0) -> Tensor:
+        """Fill in place with draws from N(mean, std^2) (minillm's generator); returns self."""
+        from minillm.random import generator
+
+        return self._inplace("normal_", lambda t: _wrap(
+            generator().normal(mean, std, t.shape).astype(t.dtype)))  # fmt: skip
+
+    def __array_ufunc__(self, ufunc: np.ufunc, method: str, *inputs: Any, **kwargs: Any) -> Any:
+        """NumPy meeting a Tensor. ``p.data -= lr * p.grad`` writes into a raw array (the
+        Tensors lend theirs: untracked, like PyTorch's ``.data``); ``ndarray + tensor`` gives the
+        Tensor operator's answer (its reflected form), exactly as ``tensor + ndarray`` would."""
+        out = kwargs.get("out")
+        if method != "__call__":
+            return NotImplemented
+        if out is not None:
+            if not all(type(o) is np.ndarray for o in out):
+                return NotImplemented
+            return ufunc(*[x.data if isinstance(x, Tensor) else x for x in inputs], **kwargs)
+        if ufunc not in _OPERATOR_OF or len(inputs) != 2 or kwargs:
+            return NotImplemented
+        a, b = inputs
+        if isinstance(a, Tensor):
+            return _OPERATOR_OF[ufunc](a, b)
+        return _REFLECTED_OF[ufunc](b, a)
 
     # ---------------------------------------------------------------- conversion
     def numpy(self) -> np.ndarray:
@@ -633,8 +773,18 @@ class Tensor:
         return M.GetItem.apply(self, index=index)
 
     def __setitem__(self, index: Any, value: Any) -> None:
-        self._check_inplace("item assignment")
-        self.data[_plain_index(index)] = value.data if isinstance(value, Tensor) else value
+        index = _plain_index(index)
+        raw = value.data if isinstance(value, Tensor) else value
+
+        def assign(arr: np.ndarray) -> None:
+            arr[index] = raw
+
+        self._inplace(
+            "item assignment",
+            lambda t: M.SetItem.apply(t, self._lift(value).astype(t.dtype), index=index),
+            (value,),
+            assign,
+        )
 
     def split(
         self, split_size_or_sections: int | list[int], axis: int = 0, *, dim: int | None = None
@@ -705,6 +855,25 @@ def _select_first(index: Any) -> tuple[tuple[Any, ...], tuple[Any, ...]] | None:
     return first, rest
 
 
+def _write_errors(name: str, t: Tensor, write: Any) -> None:
+    """Run ``write()`` (into ``t``'s storage), turning NumPy's complaints into PyTorch's kind."""
+    try:
+        write()
+    except TypeError as e:  # NumPy's UFuncTypeError: a float result into an integer tensor
+        raise RuntimeError(
+            f"{name}: the result can't be stored in place in a tensor of dtype {t.dtype} ({e})"
+        ) from None
+    except ValueError as e:
+        if not t.data.flags.writeable:
+            raise RuntimeError(
+                f"{name}: this tensor is a read-only broadcast view (from expand); change a "
+                f".clone() instead"
+            ) from None
+        raise RuntimeError(
+            f"{name}: the result does not fit this tensor of shape {t.shape} ({e})"
+        ) from None
+
+
 def _plain_index(index: Any) -> Any:
     """Replace Tensors inside an index by their arrays, so NumPy indexing applies unchanged."""
     if isinstance(index, Tensor):
@@ -722,7 +891,23 @@ def _plain_index(index: Any) -> Any:
 # The ops import Function from minillm.autograd, which imports Tensor from this module. Binding them
 # here, after Tensor exists, keeps the import order one-way at load time; methods look them up at
 # call time.
+import operator as _op  # noqa: E402
+
+from minillm import autograd as A  # noqa: E402
 from minillm.ops import elementwise as E  # noqa: E402
 from minillm.ops import linalg as L  # noqa: E402
 from minillm.ops import movement as M  # noqa: E402
 from minillm.ops import reduce as R  # noqa: E402
+
+# NumPy ufuncs and the Tensor operators they stand for: forward (tensor first) and reflected
+# (tensor second: ``ndarray < tensor`` is ``tensor > ndarray``).
+_OPERATOR_OF = {np.add: _op.add, np.subtract: _op.sub, np.multiply: _op.mul,
+                np.true_divide: _op.truediv, np.power: _op.pow, np.matmul: _op.matmul,
+                np.less: _op.lt, np.less_equal: _op.le, np.greater: _op.gt,
+                np.greater_equal: _op.ge, np.equal: _op.eq, np.not_equal: _op.ne}  # fmt: skip
+_REFLECTED_OF = {np.add: Tensor.__radd__, np.subtract: Tensor.__rsub__,
+                 np.multiply: Tensor.__rmul__, np.true_divide: Tensor.__rtruediv__,
+                 np.power: Tensor.__rpow__, np.matmul: Tensor.__rmatmul__,
+                 np.less: Tensor.__gt__, np.less_equal: Tensor.__ge__, np.greater: Tensor.__lt__,
+                 np.greater_equal: Tensor.__le__, np.equal: Tensor.__eq__,
+                 np.not_equal: Tensor.__ne__}  # fmt: skip

@@ -105,6 +105,30 @@ class GetItem(Function):
         return (dx,)
 
 
+class SetItem(Function):
+    """y = x with y[index] = v (what ``x[index] = v`` records);  dx = g with g[index] zeroed,
+    dv = g[index] (summed to v's shape by the engine)."""
+
+    @staticmethod
+    def forward(ctx: Context, x: np.ndarray, v: np.ndarray, *, index: Any) -> np.ndarray:
+        ctx.index = index
+        y = x.copy()
+        try:
+            y[index] = v
+        except (IndexError, ValueError) as e:
+            raise type(e)(f"assigning into a tensor of shape {x.shape}: {e}") from None
+        return y
+
+    @staticmethod
+    def backward(ctx: Context, g: np.ndarray) -> Grads:
+        gx = None
+        if ctx.needs_input_grad[0]:
+            gx = g.copy()
+            gx[ctx.index] = 0
+        gv = g[ctx.index] if ctx.needs_input_grad[1] else None
+        return gx, gv
+
+
 class Cat(Function):
     """y = the inputs joined along ``axis``;  each input's gradient is its slice of g."""
 

@@ -154,6 +154,7 @@ class Optimizer:
                             f"a parameter of shape {p.shape} has a gradient of shape {grad.shape}"
                         )
                     self._update(p, grad, self.state[p], group)
+                    p._bump_version()  # an in-place change: a graph that saved p now refuses
         return loss
 
     def _update(self, p: Tensor, grad: np.ndarray, state: dict[str, Any], group: dict) -> None:
