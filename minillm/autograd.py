@@ -28,9 +28,12 @@ Read next: ``minillm/ops/elementwise.py`` for the simplest Functions, then ``min
 from __future__ import annotations
 
 import contextlib
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
+
+if TYPE_CHECKING:
+    from minillm.tensor import Tensor
 
 
 # --------------------------------------------------------------------------------------------------
@@ -270,7 +273,7 @@ class Function:
             data = np.asarray(data)
         if _Modes.anomaly:
             _check_finite(data, cls, "forward", [t.shape for t in inputs])
-        out = Tensor.__new__(Tensor)
+        out = _tensor.Tensor.__new__(_tensor.Tensor)
         out.data = data
         out.grad = None
         out._retains_grad = False
@@ -346,7 +349,7 @@ def _accumulate_leaf(leaf: Tensor, grad: np.ndarray) -> None:
     """Add ``grad`` into ``leaf.grad`` (as PyTorch: leaves accumulate across backward calls)."""
     if leaf.grad is None:
         # A copy, because ``grad`` may be shared with other inputs or be a read-only broadcast view.
-        leaf.grad = Tensor(np.array(grad, dtype=leaf.data.dtype, copy=True))
+        leaf.grad = _tensor.Tensor(np.array(grad, dtype=leaf.data.dtype, copy=True))
     else:  # in place, as PyTorch: the sum keeps the leaf's dtype, and a 0-d grad stays an array
         np.add(leaf.grad.data, grad, out=leaf.grad.data, casting="unsafe")
 
@@ -394,6 +397,6 @@ def run_backward(root: Tensor, grad: np.ndarray, retain_graph: bool = False) -> 
             ctx.parents = ()
 
 
-# Tensor's module imports the ops, which import this module. Binding Tensor last keeps either import
-# order working: whichever module loads first, Tensor exists before anything here calls it.
-from minillm.tensor import Tensor  # noqa: E402
+# Tensor's module imports the ops, which import this module. Binding the *module* (not its Tensor)
+# keeps either import order working: Tensor is looked up when an op runs, long after both loaded.
+from minillm import tensor as _tensor  # noqa: E402

@@ -65,7 +65,15 @@ def _axis(axis: Any, dim: Any) -> Any:
     return axis if dim is None else dim
 
 
-class Tensor:
+# The Tensor's methods come in families, one mixin class per file, each importing the helpers above
+# (so they must exist before this import) and the ops (which need no Tensor at import time).
+from minillm.tensor_inplace import InplaceMethods  # noqa: E402
+from minillm.tensor_math import MathMethods  # noqa: E402
+from minillm.tensor_reduce import ReduceMethods  # noqa: E402
+from minillm.tensor_shape import ShapeMethods  # noqa: E402
+
+
+class Tensor(MathMethods, ReduceMethods, ShapeMethods, InplaceMethods):
     """An n-dimensional array that records the operations applied to it, for ``backward()``.
 
     >>> import minillm
@@ -199,133 +207,6 @@ class Tensor:
     def _bump_version(self) -> None:
         """Record an in-place change of the storage (done by every in-place op, and optimizers)."""
         A.version_of(self).value += 1
-
-    # ---------------------------------------------------------------- in-place operations
-    def _inplace(self, name: str, compute: Any, operands: tuple = (), direct: Any = None) -> Tensor:
-        """Change this tensor in place to ``compute(self)``; the one road of every in-place op.
-
-        ``compute`` builds the new value with ordinary (recorded) ops. When no gradient is being
-        recorded, ``direct(array)`` (if given) writes it straight into the storage instead. When
-        one is (this tensor, or an operand, requires grad, outside ``no_grad``), the op is
-        recorded as PyTorch does: the old value becomes an input node, and this tensor becomes
-        the op's output. Either way the version counter goes up, so a backward that needs the old
-        value raises instead of computing a wrong gradient.
-        """
-        recording = A.is_grad_enabled() and (
-            self._requires_grad or any(isinstance(o, Tensor) and o._requires_grad for o in operands)
-        )
-        if recording and self._requires_grad and self._ctx is None:
-            raise RuntimeError(
-                f"{name}: a leaf tensor that requires grad cannot be changed in place while "
-                f"gradients are recorded (its gradient would no longer match its value); do it "
-                f"under minillm.no_grad(), as an optimizer step does, or use an out-of-place op"
-            )
-        if not recording:
-            if direct is not None:
-                _write_errors(name, self, lambda: direct(self.data))
-            else:
-                with A.no_grad():
-                    result = compute(self)
-                _write_errors(name, self, lambda: np.copyto(self.data, result.data, "same_kind"))
-            self._bump_version()
-            return self
-        box = self._version_box
-        if self.data.base is not None and box is not None and box.shared:
-            raise RuntimeError(
-                f"{name}: changing a view in place while gradients are recorded is not "
-                f"supported (its base would need a new history too); use an out-of-place op "
-                f"(y = y + 1) or change a .clone()"
-            )
-        before = _wrap(self.data.copy())  # the old value, as a node of the graph
-        before._ctx, before._requires_grad = self._ctx, self._requires_grad
-        result = compute(before)
-        _write_errors(name, self, lambda: np.copyto(self.data, result.data, "same_kind"))
-        self._bump_version()
-        self._ctx, self._requires_grad = result._ctx, result._requires_grad
-        return self
-
-    def _binary_inplace(self, name: str, ufunc: np.ufunc, other: Any, alpha: Any = 1) -> Tensor:
-        """``self = self (ufunc) alpha * other`` in place (``add_``, ``+=``, ``mul_``, ...)."""
-        if alpha != 1:
-            other = other * alpha
-        operator = _OPERATOR_OF[ufunc]
-        raw = other.data if isinstance(other, Tensor) else other
-        return self._inplace(
-            name,
-            lambda t: operator(t, other),
-            (other,),
-            lambda arr: ufunc(arr, raw, out=arr, casting="same_kind"),
-        )
-
-    def add_(self, other: Any, *, alpha: Any = 1) -> Tensor:
-        """``self += alpha * other`` in place; returns self."""
-        return self._binary_inplace("add_", np.add, other, alpha)
-
-    def sub_(self, other: Any, *, alpha: Any = 1) -> Tensor:
-        """``self -= alpha * other`` in place; returns self."""
-        return self._binary_inplace("sub_", np.subtract, other, alpha)
-
-    def mul_(self, other: Any) -> Tensor:
-        return self._binary_inplace("mul_", np.multiply, other)
-
-    def div_(self, other: Any) -> Tensor:
-        return self._binary_inplace("div_", np.true_divide, other)
-
-    def __iadd__(self, other: Any) -> Tensor:
-        return self._binary_inplace("+=", np.add, other)
-
-    def __isub__(self, other: Any) -> Tensor:
-        return self._binary_inplace("-=", np.subtract, other)
-
-    def __imul__(self, other: Any) -> Tensor:
-        return self._binary_inplace("*=", np.multiply, other)
-
-    def __itruediv__(self, other: Any) -> Tensor:
-        return self._binary_inplace("/=", np.true_divide, other)
-
-    def clamp_(self, min: float | None = None, max: float | None = None) -> Tensor:  # noqa: A002
-        """Clamp in place to [min, max]; returns self."""
-        return self._inplace("clamp_", lambda t: t.clamp(min, max))
-
-    clip_ = clamp_
-
-    def masked_fill_(self, mask: Any, value: float) -> Tensor:
-        """Set ``value`` where ``mask`` is True, in place; returns self."""
-        return self._inplace("masked_fill_", lambda t: t.masked_fill(mask, value), (mask,))
-
-    def copy_(self, src: Any) -> Tensor:
-        """Copy ``src`` (broadcast to this shape, cast to this dtype) into this tensor in place.
-
-        The gradient flows to ``src``; the old value is overwritten, so it receives none.
-        """
-        src = self._lift(src)
-        return self._inplace(
-            "copy_", lambda t: src.astype(t.dtype).expand(t.shape), (src,),
-            lambda arr: np.copyto(arr, src.data, casting="unsafe"),
-        )  # fmt: skip
-
-    def fill_(self, value: Any) -> Tensor:
-        """Set every element to ``value`` in place; returns self."""
-        return self._inplace("fill_", lambda t: _wrap(np.full(t.shape, value, dtype=t.dtype)),
-                             direct=lambda arr: arr.fill(value))  # fmt: skip
-
-    def zero_(self) -> Tensor:
-        """Fill with zeros in place (typically ``p.grad.zero_()``); returns self."""
-        return self.fill_(0)
-
-    def uniform_(self, a: float = 0.0, b: float = 1.0) -> Tensor:
-        """Fill in place with draws from U(a, b) (minillm's generator); returns self."""
-        from minillm.random import generator
-
-        return self._inplace("uniform_", lambda t: _wrap(
-            generator().uniform(a, b, t.shape).astype(t.dtype)))  # fmt: skip
-
-    def normal_(self, mean: float = 0.0, std: float = 1.0) -> Tensor:
-        """Fill in place with draws from N(mean, std^2) (minillm's generator); returns self."""
-        from minillm.random import generator
-
-        return self._inplace("normal_", lambda t: _wrap(
-            generator().normal(mean, std, t.shape).astype(t.dtype)))  # fmt: skip
 
     def __array_ufunc__(self, ufunc: np.ufunc, method: str, *inputs: Any, **kwargs: Any) -> Any:
         """NumPy meeting a Tensor. ``p.data -= lr * p.grad`` writes into a raw array (the
@@ -558,212 +439,6 @@ class Tensor:
             return E.PowScalar.apply(base, exponent=exponent)
         return E.Pow.apply(*self._pair(exponent))
 
-    # ---------------------------------------------------------------- elementwise functions
-    def _floating(self) -> Tensor:
-        """Self, or for an integer or bool tensor a float32 copy: float-valued ops compute in
-        float32 there (``tensor([2]).exp()`` is float32, as in PyTorch; NumPy would give float64).
-        """
-        return self if self.data.dtype.kind == "f" else self.astype(DEFAULT_FLOAT)
-
-    def exp(self) -> Tensor:
-        return E.Exp.apply(self._floating())
-
-    def log(self) -> Tensor:
-        return E.Log.apply(self._floating())
-
-    def sqrt(self) -> Tensor:
-        return E.Sqrt.apply(self._floating())
-
-    def abs(self) -> Tensor:
-        return E.Abs.apply(self)
-
-    def clamp(self, min: float | None = None, max: float | None = None) -> Tensor:  # noqa: A002
-        lo = min.item() if isinstance(min, np.generic) else min
-        hi = max.item() if isinstance(max, np.generic) else max
-        return E.Clamp.apply(self, min=lo, max=hi)
-
-    def maximum(self, other: Any) -> Tensor:
-        return E.Maximum.apply(*self._pair(other))
-
-    def minimum(self, other: Any) -> Tensor:
-        return E.Minimum.apply(*self._pair(other))
-
-    def relu(self) -> Tensor:
-        return E.ReLU.apply(self)
-
-    def sigmoid(self) -> Tensor:
-        return E.Sigmoid.apply(self._floating())
-
-    def tanh(self) -> Tensor:
-        return E.Tanh.apply(self._floating())
-
-    def gelu(self, approximate: str = "none") -> Tensor:
-        """GELU; ``approximate="tanh"`` for the GPT-2 form."""
-        return E.GELU.apply(self._floating(), approximate=approximate)
-
-    def where(self, condition: Any, other: Any) -> Tensor:
-        """``self`` where ``condition`` holds, else ``other`` (PyTorch's ``x.where(cond, y)``)."""
-        a, b = self._pair(other)
-        return E.Where.apply(self._lift(condition), a, b)
-
-    def masked_fill(self, mask: Any, value: float) -> Tensor:
-        """``value`` where ``mask`` is True, else ``self`` (which keeps its dtype)."""
-        fill = _wrap(np.array(value, dtype=self.data.dtype))
-        return E.Where.apply(self._lift(mask), fill, self)
-
-    # ---------------------------------------------------------------- reductions
-    def sum(
-        self,
-        axis: Any = None,
-        keepdims: bool = False,
-        *,
-        dim: Any = None,
-        keepdim: bool | None = None,
-    ) -> Tensor:
-        return R.Sum.apply(self, axis=_axis(axis, dim), keepdims=keepdim or keepdims)
-
-    def mean(
-        self,
-        axis: Any = None,
-        keepdims: bool = False,
-        *,
-        dim: Any = None,
-        keepdim: bool | None = None,
-    ) -> Tensor:
-        axes = R.normalize_axis(_axis(axis, dim), self.ndim)
-        count = int(np.prod([self.shape[a] for a in axes]))
-        x = self if self.data.dtype.kind == "f" else self.astype(DEFAULT_FLOAT)
-        return x.sum(axes, keepdim or keepdims) * (1.0 / count if count else float("nan"))
-
-    def var(
-        self,
-        axis: Any = None,
-        keepdims: bool = False,
-        correction: int = 1,
-        *,
-        dim: Any = None,
-        keepdim: bool | None = None,
-    ) -> Tensor:
-        """Variance over ``axis``, dividing by N - ``correction``.
-
-        Default 1 as PyTorch; NumPy's ddof.
-        """
-        axes = R.normalize_axis(_axis(axis, dim), self.ndim)
-        count = int(np.prod([self.shape[a] for a in axes]))
-        centered = self - self.mean(axes, keepdims=True)
-        return (centered * centered).sum(axes, keepdim or keepdims) / float(
-            max(count - correction, 0)
-        )
-
-    def std(
-        self,
-        axis: Any = None,
-        keepdims: bool = False,
-        correction: int = 1,
-        *,
-        dim: Any = None,
-        keepdim: bool | None = None,
-    ) -> Tensor:
-        return self.var(axis, keepdims, correction, dim=dim, keepdim=keepdim).sqrt()
-
-    def max(
-        self,
-        axis: Any = None,
-        keepdims: bool = False,
-        *,
-        dim: Any = None,
-        keepdim: bool | None = None,
-    ) -> Tensor:
-        """Largest value over ``axis`` (values only, as ``torch.amax``; see ``argmax``)."""
-        return R.Max.apply(self, axis=_axis(axis, dim), keepdims=keepdim or keepdims, largest=True)
-
-    def min(
-        self,
-        axis: Any = None,
-        keepdims: bool = False,
-        *,
-        dim: Any = None,
-        keepdim: bool | None = None,
-    ) -> Tensor:
-        return R.Max.apply(self, axis=_axis(axis, dim), keepdims=keepdim or keepdims, largest=False)
-
-    def logsumexp(
-        self,
-        axis: Any = None,
-        keepdims: bool = False,
-        *,
-        dim: Any = None,
-        keepdim: bool | None = None,
-    ) -> Tensor:
-        return R.LogSumExp.apply(
-            self._floating(), axis=_axis(axis, dim), keepdims=keepdim or keepdims
-        )
-
-    def softmax(self, axis: int = -1, *, dim: int | None = None) -> Tensor:
-        return R.Softmax.apply(self._floating(), axis=_axis(axis, dim))
-
-    def log_softmax(self, axis: int = -1, *, dim: int | None = None) -> Tensor:
-        return R.LogSoftmax.apply(self._floating(), axis=_axis(axis, dim))
-
-    def argmax(
-        self, axis: int | None = None, keepdims: bool = False, *, dim: int | None = None
-    ) -> Tensor:
-        """Index of the largest value (in the flattened tensor if axis is None); no gradient."""
-        return _wrap(np.asarray(np.argmax(self.data, axis=_axis(axis, dim), keepdims=keepdims)))
-
-    def argmin(
-        self, axis: int | None = None, keepdims: bool = False, *, dim: int | None = None
-    ) -> Tensor:
-        return _wrap(np.asarray(np.argmin(self.data, axis=_axis(axis, dim), keepdims=keepdims)))
-
-    # ---------------------------------------------------------------- shape and movement
-    def reshape(self, *shape: Any) -> Tensor:
-        """Same elements, new shape: ``reshape(2, 3)`` or ``reshape((2, 3))``; -1 is inferred."""
-        shape = shape[0] if len(shape) == 1 and isinstance(shape[0], (tuple, list)) else shape
-        return M.Reshape.apply(self, shape=tuple(shape))
-
-    view = reshape
-
-    def permute(self, *axes: Any) -> Tensor:
-        axes = axes[0] if len(axes) == 1 and isinstance(axes[0], (tuple, list)) else axes
-        return M.Permute.apply(self, axes=tuple(axes))
-
-    def transpose(self, dim0: int = -2, dim1: int = -1) -> Tensor:
-        """Swap two axes (the last two by default)."""
-        axes = list(range(self.ndim))
-        axes[dim0], axes[dim1] = axes[dim1], axes[dim0]
-        return self.permute(*axes)
-
-    def expand(self, *shape: Any) -> Tensor:
-        """Broadcast to ``shape`` without copying; -1 keeps a dimension's size."""
-        shape = shape[0] if len(shape) == 1 and isinstance(shape[0], (tuple, list)) else shape
-        return M.Expand.apply(self, shape=tuple(shape))
-
-    def broadcast_to(self, shape: Any) -> Tensor:
-        return self.expand(shape)
-
-    def squeeze(self, axis: Any = None, *, dim: Any = None) -> Tensor:
-        """Drop size-1 axes (all, or those in ``axis``; a named axis of another size is kept)."""
-        axes = R.normalize_axis(_axis(axis, dim), self.ndim)
-        return self.reshape(
-            tuple(n for i, n in enumerate(self.shape) if not (i in axes and n == 1))
-        )
-
-    def unsqueeze(self, axis: int | None = None, *, dim: int | None = None) -> Tensor:
-        """Insert a size-1 axis at ``axis`` (negative counts from the end of the result)."""
-        axis = _axis(axis, dim)
-        if axis is None:  # optional only so that PyTorch's unsqueeze(dim=1) spelling works
-            raise TypeError("unsqueeze: give the position of the new axis (axis= or dim=)")
-        (axis,) = R.normalize_axis(axis, self.ndim + 1)
-        return self.reshape(self.shape[:axis] + (1,) + self.shape[axis:])
-
-    def flatten(self, start_dim: int = 0, end_dim: int = -1) -> Tensor:
-        """Merge axes ``start_dim..end_dim`` (inclusive) into one."""
-        if self.ndim == 0:
-            return self.reshape(1)
-        start, end = start_dim % self.ndim, end_dim % self.ndim
-        return self.reshape(self.shape[:start] + (-1,) + self.shape[end + 1 :])
-
     def __getitem__(self, index: Any) -> Tensor:
         index = _plain_index(index)
         select = _select_first(index)
@@ -785,50 +460,6 @@ class Tensor:
             (value,),
             assign,
         )
-
-    def split(
-        self, split_size_or_sections: int | list[int], axis: int = 0, *, dim: int | None = None
-    ) -> tuple[Tensor, ...]:
-        """Pieces of ``split_size`` along ``axis`` (the last may be smaller), or of listed sizes."""
-        if self.ndim == 0:
-            raise ValueError("split: a 0-d tensor has no axis to split")
-        (axis,) = R.normalize_axis(_axis(axis, dim), self.ndim)
-        n = self.shape[axis]
-        if isinstance(split_size_or_sections, int):
-            if split_size_or_sections <= 0:
-                raise ValueError(
-                    f"split: split_size must be positive, got {split_size_or_sections}"
-                )
-            sizes = [
-                min(split_size_or_sections, n - s) for s in range(0, n, split_size_or_sections)
-            ]
-        else:
-            sizes = list(split_size_or_sections)
-            if sum(sizes) != n:
-                raise ValueError(
-                    f"split: sizes {sizes} sum to {sum(sizes)}, but axis {axis} has {n}"
-                )
-        pieces, start = [], 0
-        for size in sizes:
-            index = (slice(None),) * axis + (slice(start, start + size),)
-            pieces.append(self[index])
-            start += size
-        return tuple(pieces)
-
-    def chunk(self, chunks: int, axis: int = 0, *, dim: int | None = None) -> tuple[Tensor, ...]:
-        """Split into pieces of ceil(n / chunks) along ``axis`` (the last may be smaller)."""
-        if not isinstance(chunks, (int, np.integer)) or chunks < 1:
-            raise ValueError(f"chunk: chunks must be a positive integer, got {chunks!r}")
-        if self.ndim == 0:
-            raise ValueError("chunk: a 0-d tensor has no axis to split")
-        (axis,) = R.normalize_axis(_axis(axis, dim), self.ndim)
-        return self.split(max(-(-self.shape[axis] // chunks), 1), axis)
-
-    def tril(self, diagonal: int = 0) -> Tensor:
-        return M.Tri.apply(self, k=diagonal, upper=False)
-
-    def triu(self, diagonal: int = 0) -> Tensor:
-        return M.Tri.apply(self, k=diagonal, upper=True)
 
 
 def _select_first(index: Any) -> tuple[tuple[Any, ...], tuple[Any, ...]] | None:
@@ -855,25 +486,6 @@ def _select_first(index: Any) -> tuple[tuple[Any, ...], tuple[Any, ...]] | None:
     return first, rest
 
 
-def _write_errors(name: str, t: Tensor, write: Any) -> None:
-    """Run ``write()`` (into ``t``'s storage), turning NumPy's complaints into PyTorch's kind."""
-    try:
-        write()
-    except TypeError as e:  # NumPy's UFuncTypeError: a float result into an integer tensor
-        raise RuntimeError(
-            f"{name}: the result can't be stored in place in a tensor of dtype {t.dtype} ({e})"
-        ) from None
-    except ValueError as e:
-        if not t.data.flags.writeable:
-            raise RuntimeError(
-                f"{name}: this tensor is a read-only broadcast view (from expand); change a "
-                f".clone() instead"
-            ) from None
-        raise RuntimeError(
-            f"{name}: the result does not fit this tensor of shape {t.shape} ({e})"
-        ) from None
-
-
 def _plain_index(index: Any) -> Any:
     """Replace Tensors inside an index by their arrays, so NumPy indexing applies unchanged."""
     if isinstance(index, Tensor):
@@ -897,7 +509,6 @@ from minillm import autograd as A  # noqa: E402
 from minillm.ops import elementwise as E  # noqa: E402
 from minillm.ops import linalg as L  # noqa: E402
 from minillm.ops import movement as M  # noqa: E402
-from minillm.ops import reduce as R  # noqa: E402
 
 # NumPy ufuncs and the Tensor operators they stand for: forward (tensor first) and reflected
 # (tensor second: ``ndarray < tensor`` is ``tensor > ndarray``).
