@@ -42,7 +42,9 @@ def mul(a: Any, b: Any) -> Tensor:
     return E.Mul.apply(*_pair(a, b))
 
 
-def div(a: Any, b: Any) -> Tensor:
+def div(a: Any, b: Any, *, rounding_mode: str | None = None) -> Tensor:
+    if rounding_mode is not None:
+        return _t(a).div(b, rounding_mode=rounding_mode)
     return E.Div.apply(*_pair(a, b, true_divide=True))
 
 
@@ -265,3 +267,174 @@ def one_hot(indices: Any, num_classes: int = -1) -> Tensor:
     if top > n:
         raise ValueError(f"one_hot: class index {top - 1} is out of range for num_classes={n}")
     return _wrap((idx[..., None] == np.arange(n)).astype(np.int64))
+
+
+# ------------------------------------------------------------------------ the pointwise family
+def sin(x: Any) -> Tensor:
+    return _t(x).sin()
+
+
+def cos(x: Any) -> Tensor:
+    return _t(x).cos()
+
+
+def tan(x: Any) -> Tensor:
+    return _t(x).tan()
+
+
+def asin(x: Any) -> Tensor:
+    return _t(x).asin()
+
+
+def acos(x: Any) -> Tensor:
+    return _t(x).acos()
+
+
+def atan(x: Any) -> Tensor:
+    return _t(x).atan()
+
+
+def sinh(x: Any) -> Tensor:
+    return _t(x).sinh()
+
+
+def cosh(x: Any) -> Tensor:
+    return _t(x).cosh()
+
+
+def asinh(x: Any) -> Tensor:
+    return _t(x).asinh()
+
+
+def acosh(x: Any) -> Tensor:
+    return _t(x).acosh()
+
+
+def atanh(x: Any) -> Tensor:
+    return _t(x).atanh()
+
+
+def log1p(x: Any) -> Tensor:
+    return _t(x).log1p()
+
+
+def expm1(x: Any) -> Tensor:
+    return _t(x).expm1()
+
+
+def log2(x: Any) -> Tensor:
+    return _t(x).log2()
+
+
+def log10(x: Any) -> Tensor:
+    return _t(x).log10()
+
+
+def exp2(x: Any) -> Tensor:
+    return _t(x).exp2()
+
+
+def reciprocal(x: Any) -> Tensor:
+    return _t(x).reciprocal()
+
+
+def square(x: Any) -> Tensor:
+    return _t(x).square()
+
+
+def rsqrt(x: Any) -> Tensor:
+    return _t(x).rsqrt()
+
+
+def erf(x: Any) -> Tensor:
+    return _t(x).erf()
+
+
+def floor(x: Any) -> Tensor:
+    return _t(x).floor()
+
+
+def ceil(x: Any) -> Tensor:
+    return _t(x).ceil()
+
+
+def trunc(x: Any) -> Tensor:
+    return _t(x).trunc()
+
+
+def sign(x: Any) -> Tensor:
+    return _t(x).sign()
+
+
+def isnan(x: Any) -> Tensor:
+    return _t(x).isnan()
+
+
+def isinf(x: Any) -> Tensor:
+    return _t(x).isinf()
+
+
+def isfinite(x: Any) -> Tensor:
+    return _t(x).isfinite()
+
+
+def logical_not(x: Any) -> Tensor:
+    return _t(x).logical_not()
+
+
+def fmod(a: Any, b: Any) -> Tensor:
+    return _t(a).fmod(b)
+
+
+def remainder(a: Any, b: Any) -> Tensor:
+    return _t(a).remainder(b)
+
+
+def logaddexp(a: Any, b: Any) -> Tensor:
+    return _t(a).logaddexp(b)
+
+
+def logical_and(a: Any, b: Any) -> Tensor:
+    return _t(a).logical_and(b)
+
+
+def logical_or(a: Any, b: Any) -> Tensor:
+    return _t(a).logical_or(b)
+
+
+def logical_xor(a: Any, b: Any) -> Tensor:
+    return _t(a).logical_xor(b)
+
+
+def round(x: Any, decimals: int = 0) -> Tensor:  # noqa: A001
+    return _t(x).round(decimals)
+
+
+def clip(x: Any, min: float | None = None, max: float | None = None) -> Tensor:  # noqa: A002
+    return _t(x).clamp(min, max)
+
+
+def floor_divide(a: Any, b: Any) -> Tensor:
+    return _t(a) // b
+
+
+def lerp(start: Any, end: Any, weight: Any) -> Tensor:
+    return _t(start).lerp(end, weight)
+
+
+def nan_to_num(
+    x: Any, nan: float = 0.0, posinf: float | None = None, neginf: float | None = None
+) -> Tensor:
+    return _t(x).nan_to_num(nan, posinf, neginf)
+
+
+def isclose(
+    a: Any, b: Any, rtol: float = 1e-5, atol: float = 1e-8, equal_nan: bool = False
+) -> Tensor:
+    return _t(a).isclose(b, rtol, atol, equal_nan)
+
+
+def allclose(
+    a: Any, b: Any, rtol: float = 1e-5, atol: float = 1e-8, equal_nan: bool = False
+) -> bool:
+    return _t(a).allclose(b, rtol, atol, equal_nan)

@@ -266,6 +266,32 @@ class Tensor(MathMethods, ReduceMethods, ShapeMethods, InplaceMethods):
     def long(self) -> Tensor:
         return self.astype(np.int64)
 
+    def half(self) -> Tensor:
+        return self.astype(np.float16)
+
+    def int(self) -> Tensor:
+        return self.astype(np.int32)
+
+    def bool(self) -> Tensor:
+        return self.astype(np.bool_)
+
+    def to(self, dtype: Any = None, *args: Any, **kwargs: Any) -> Tensor:
+        """``to(dtype)``, as PyTorch; a device ("cpu") is accepted and changes nothing."""
+        dtype = kwargs.pop("dtype", dtype)
+        if dtype is None or (isinstance(dtype, str) and dtype == "cpu"):
+            return self
+        return self if np.dtype(dtype) == self.data.dtype else self.astype(dtype)
+
+    def type(self, dtype: Any = None) -> Any:
+        """The dtype's name with no argument; else ``to(dtype)``."""
+        return str(self.data.dtype) if dtype is None else self.to(dtype)
+
+    def contiguous(self) -> Tensor:
+        """Self if its array is C-contiguous, else a differentiable C-ordered copy."""
+        if self.data.flags.c_contiguous:
+            return self
+        return self.reshape(-1).reshape(self.shape)  # flattening a strided array copies it
+
     def clone(self) -> Tensor:
         """A differentiable copy."""
         return E.Cast.apply(self, dtype=self.data.dtype)
@@ -418,9 +444,6 @@ class Tensor(MathMethods, ReduceMethods, ShapeMethods, InplaceMethods):
 
     def mul(self, other: Any) -> Tensor:
         return self * other
-
-    def div(self, other: Any) -> Tensor:
-        return self / other
 
     def neg(self) -> Tensor:
         return -self

@@ -73,7 +73,9 @@ class Op:
     def differentiable_inputs(self) -> tuple[bool, ...]:
         """Which inputs are floating (checked by gradcheck) rather than masks or indices."""
         return (
-            tuple(d in FLOAT_DOMAINS for d in self.domains) if self.grad else (False,) * self.arity
+            tuple(d in FLOAT_DOMAINS or getattr(d, "is_float", False) for d in self.domains)
+            if self.grad
+            else (False,) * self.arity
         )
 
 
@@ -486,6 +488,79 @@ ELEMENTWISE = [
     ),
 ]
 
+
+def float_domain(fn: ArrayStrategy) -> ArrayStrategy:
+    """Mark a custom domain as floating: its inputs are differentiated like the named ones."""
+    fn.is_float = True  # type: ignore[attr-defined]
+    return fn
+
+
+@float_domain
+def _above_one(shape: Shape) -> st.SearchStrategy[np.ndarray]:
+    """acosh's domain: (1.1, 4.0], away from its singularity at 1."""
+    return arrays("positive", shape).map(lambda a: np.asarray(a + 1.0))
+
+
+@float_domain
+def _one_decimal_divisors(shape: Shape) -> st.SearchStrategy[np.ndarray]:
+    """Divisors with one decimal, so an ``"off_grid"`` dividend (x.xx5) is never a whole multiple
+    of one: fmod and remainder jump there, and finite differences must not straddle a jump."""
+    return hnp.arrays(np.float64, shape, elements=st.sampled_from([0.7, -1.3, 2.1, -0.9]))
+
+
+def _pointwise(name: str, ref: Callable, domain: Domain = "real") -> Op:
+    """A row for ``x.name()``, its NumPy reference and torch's function of the same name."""
+    return Op(name, getattr(mi, name), ref, (domain,), UNARY,
+              lambda t, x, _n=name: getattr(t, _n)(x))  # fmt: skip
+
+
+POINTWISE = [
+    _pointwise("sin", np.sin),
+    _pointwise("cos", np.cos),
+    _pointwise("tan", np.tan, "unit"),
+    _pointwise("asin", np.arcsin, "unit"),
+    _pointwise("acos", np.arccos, "unit"),
+    _pointwise("atan", np.arctan),
+    _pointwise("sinh", np.sinh),
+    _pointwise("cosh", np.cosh),
+    _pointwise("asinh", np.arcsinh),
+    _pointwise("acosh", np.arccosh, _above_one),
+    _pointwise("atanh", np.arctanh, "unit"),
+    _pointwise("log1p", np.log1p, "positive"),
+    _pointwise("expm1", np.expm1),
+    _pointwise("log2", np.log2, "positive"),
+    _pointwise("log10", np.log10, "positive"),
+    _pointwise("exp2", np.exp2),
+    _pointwise("reciprocal", lambda a: 1 / a, "positive"),
+    _pointwise("square", lambda a: a * a),
+    _pointwise("rsqrt", lambda a: 1 / np.sqrt(a), "positive"),
+    _pointwise("erf", lambda a: _ERF(a)),
+    _pointwise("floor", np.floor, "off_grid"),
+    _pointwise("ceil", np.ceil, "off_grid"),
+    _pointwise("round", np.round, "off_grid"),
+    _pointwise("trunc", np.trunc, "off_grid"),
+    _pointwise("sign", np.sign, "off_grid"),
+    _binary(
+        "fmod", mi.fmod, np.fmod, lambda t, a, b: t.fmod(a, b), ("off_grid", _one_decimal_divisors)
+    ),
+    _binary(
+        "remainder",
+        mi.remainder,
+        np.remainder,
+        lambda t, a, b: t.remainder(a, b),
+        ("off_grid", _one_decimal_divisors),
+    ),
+    _binary("logaddexp", mi.logaddexp, np.logaddexp, lambda t, a, b: t.logaddexp(a, b)),
+    Op(
+        "lerp",
+        lambda a, b, w: mi.lerp(a, b, w),
+        lambda a, b, w: a + w * (b - a),
+        ("real", "real", "real"),
+        no_params(TERNARY),
+        lambda t, a, b, w: t.lerp(*t.broadcast_tensors(a, b), w),
+    ),
+]
+
 REDUCTIONS = [
     Op(
         "sum",
@@ -799,7 +874,43 @@ def _comparison(name: str, method: str, ref: Callable) -> Op:
     )
 
 
+def _logical(name: str, ref: Callable) -> Op:
+    return Op(name, getattr(mi, name), ref, ("mask", "mask"), BINARY,
+              lambda t, a, b, _n=name: getattr(t, _n)(a, b), grad=False)  # fmt: skip
+
+
 NON_DIFFERENTIABLE = [
+    _logical("logical_and", np.logical_and),
+    _logical("logical_or", np.logical_or),
+    _logical("logical_xor", np.logical_xor),
+    Op(
+        "logical_not",
+        mi.logical_not,
+        np.logical_not,
+        ("mask",),
+        UNARY,
+        lambda t, x: t.logical_not(x),
+        grad=False,
+    ),
+    Op("invert", lambda x: ~x, np.invert, ("mask",), UNARY, lambda t, x: ~x, grad=False),
+    Op(
+        "floor_divide",
+        mi.floor_divide,
+        np.floor_divide,
+        ("real", "nonzero"),
+        BINARY,
+        lambda t, a, b: t.floor_divide(a, b),
+        grad=False,
+    ),
+    Op(
+        "isfinite",
+        mi.isfinite,
+        np.isfinite,
+        ("real",),
+        UNARY,
+        lambda t, x: t.isfinite(x),
+        grad=False,
+    ),
     Op(
         "argmax",
         lambda x, axis, keepdims: mi.argmax(x, axis, keepdims),
@@ -840,7 +951,7 @@ NON_DIFFERENTIABLE = [
     _comparison("ne", "__ne__", np.not_equal),
 ]
 
-DIFFERENTIABLE = ELEMENTWISE + REDUCTIONS + LINALG + MOVEMENT
+DIFFERENTIABLE = ELEMENTWISE + POINTWISE + REDUCTIONS + LINALG + MOVEMENT
 OPS = DIFFERENTIABLE + NON_DIFFERENTIABLE
 BY_NAME = {op.name: op for op in OPS}
 assert len(BY_NAME) == len(OPS), "op names must be unique"
