@@ -10,7 +10,29 @@ parameters, buffers and children, ``state_dict``, hooks), ``containers.py``, the
 from __future__ import annotations
 
 from minillm.nn import functional, init, utils
-from minillm.nn.activation import GELU, LogSoftmax, ReLU, Sigmoid, Softmax, Tanh
+from minillm.nn.activation import (
+    CELU,
+    ELU,
+    GELU,
+    GLU,
+    SELU,
+    Hardsigmoid,
+    Hardswish,
+    Hardtanh,
+    LeakyReLU,
+    LogSigmoid,
+    LogSoftmax,
+    Mish,
+    ReLU,
+    ReLU6,
+    Sigmoid,
+    SiLU,
+    Softmax,
+    Softmin,
+    Softplus,
+    Softsign,
+    Tanh,
+)
 from minillm.nn.containers import ModuleDict, ModuleList, Sequential
 from minillm.nn.dropout import Dropout
 from minillm.nn.embedding import Embedding
@@ -25,35 +47,51 @@ from minillm.nn.loss_modules import (
     NLLLoss,
 )
 from minillm.nn.module import IncompatibleKeys, Module, RemovableHandle
-from minillm.nn.normalization import LayerNorm
+from minillm.nn.normalization import LayerNorm, RMSNorm
 from minillm.nn.parameter import Parameter
 
 __all__ = [
+    "CELU",
+    "ELU",
     "GELU",
+    "GLU",
+    "SELU",
     "BCELoss",
     "BCEWithLogitsLoss",
     "CrossEntropyLoss",
     "Dropout",
     "Embedding",
     "Flatten",
+    "Hardsigmoid",
+    "Hardswish",
+    "Hardtanh",
     "Identity",
     "IncompatibleKeys",
     "KLDivLoss",
     "L1Loss",
     "LayerNorm",
+    "LeakyReLU",
     "Linear",
+    "LogSigmoid",
     "LogSoftmax",
     "MSELoss",
+    "Mish",
     "Module",
     "ModuleDict",
     "ModuleList",
     "NLLLoss",
     "Parameter",
+    "RMSNorm",
     "ReLU",
+    "ReLU6",
     "RemovableHandle",
     "Sequential",
+    "SiLU",
     "Sigmoid",
     "Softmax",
+    "Softmin",
+    "Softplus",
+    "Softsign",
     "Tanh",
     "functional",
     "init",

@@ -1,4 +1,5 @@
-"""Activation layers: ``ReLU``, ``GELU``, ``Tanh``, ``Sigmoid``, ``Softmax``, ``LogSoftmax``.
+"""Activation layers: ``ReLU``, ``GELU``, ``Tanh``, ``Sigmoid``, ``Softmax``, ``LogSoftmax`` and the
+modern family (``SiLU``, ``Softplus``, ``ELU``, ``LeakyReLU``, ``Hardswish``, ``GLU``, ...).
 
 Each is a parameter-free Module around one function of ``minillm.nn.functional``, so that it can sit
 in a ``Sequential`` and show in a model's repr. The derivatives live in the primitives
@@ -8,6 +9,8 @@ Read next: ``dropout.py``.
 """
 
 from __future__ import annotations
+
+from typing import Any
 
 from minillm.nn import functional as F
 from minillm.nn.module import Module
@@ -109,3 +112,158 @@ class LogSoftmax(Module):
 
     def extra_repr(self) -> str:
         return f"dim={self.dim}"
+
+
+class _Elementwise(Module):
+    """A parameter-free layer around one function of ``F`` (given by name) and its options."""
+
+    function: str = ""
+
+    def __init__(self, **options: Any) -> None:
+        super().__init__()
+        self.options = options
+
+    def forward(self, input: Tensor) -> Tensor:  # noqa: A002
+        return getattr(F, self.function)(input, **self.options)
+
+    def extra_repr(self) -> str:
+        return ", ".join(f"{k}={v!r}" for k, v in self.options.items())
+
+
+class SiLU(_Elementwise):
+    """``x * sigmoid(x)`` (``F.silu``)."""
+
+    function = "silu"
+
+    def __init__(self) -> None:
+        super().__init__()
+
+
+class Mish(_Elementwise):
+    """``x * tanh(softplus(x))`` (``F.mish``)."""
+
+    function = "mish"
+
+    def __init__(self) -> None:
+        super().__init__()
+
+
+class Softsign(_Elementwise):
+    """``x / (1 + |x|)`` (``F.softsign``)."""
+
+    function = "softsign"
+
+    def __init__(self) -> None:
+        super().__init__()
+
+
+class LogSigmoid(_Elementwise):
+    """``log(sigmoid(x))`` (``F.logsigmoid``)."""
+
+    function = "logsigmoid"
+
+    def __init__(self) -> None:
+        super().__init__()
+
+
+class SELU(_Elementwise):
+    """``scale * elu(x, alpha)`` with the self-normalizing constants (``F.selu``)."""
+
+    function = "selu"
+
+    def __init__(self) -> None:
+        super().__init__()
+
+
+class ReLU6(_Elementwise):
+    """``min(max(x, 0), 6)`` (``F.relu6``)."""
+
+    function = "relu6"
+
+    def __init__(self) -> None:
+        super().__init__()
+
+
+class Hardsigmoid(_Elementwise):
+    """``clamp(x / 6 + 1/2, 0, 1)`` (``F.hardsigmoid``)."""
+
+    function = "hardsigmoid"
+
+    def __init__(self) -> None:
+        super().__init__()
+
+
+class Hardswish(_Elementwise):
+    """``x * hardsigmoid(x)`` (``F.hardswish``)."""
+
+    function = "hardswish"
+
+    def __init__(self) -> None:
+        super().__init__()
+
+
+class Softplus(_Elementwise):
+    """``log(1 + exp(beta x)) / beta`` (``F.softplus``).
+
+    >>> Softplus(beta=2.0)
+    Softplus(beta=2.0, threshold=20.0)
+    """
+
+    function = "softplus"
+
+    def __init__(self, beta: float = 1.0, threshold: float = 20.0) -> None:
+        super().__init__(beta=beta, threshold=threshold)
+
+
+class LeakyReLU(_Elementwise):
+    """``x`` for x > 0, else ``negative_slope * x`` (``F.leaky_relu``)."""
+
+    function = "leaky_relu"
+
+    def __init__(self, negative_slope: float = 0.01) -> None:
+        super().__init__(negative_slope=negative_slope)
+
+
+class ELU(_Elementwise):
+    """``x`` for x > 0, else ``alpha (e^x - 1)`` (``F.elu``)."""
+
+    function = "elu"
+
+    def __init__(self, alpha: float = 1.0) -> None:
+        super().__init__(alpha=alpha)
+
+
+class CELU(_Elementwise):
+    """``x`` for x > 0, else ``alpha (e^(x/alpha) - 1)`` (``F.celu``)."""
+
+    function = "celu"
+
+    def __init__(self, alpha: float = 1.0) -> None:
+        super().__init__(alpha=alpha)
+
+
+class Hardtanh(_Elementwise):
+    """``x`` clamped to [min_val, max_val] (``F.hardtanh``)."""
+
+    function = "hardtanh"
+
+    def __init__(self, min_val: float = -1.0, max_val: float = 1.0) -> None:
+        super().__init__(min_val=min_val, max_val=max_val)
+
+
+class Softmin(_Elementwise):
+    """``softmax(-x)`` along ``dim`` (``F.softmin``)."""
+
+    function = "softmin"
+
+    def __init__(self, dim: int = -1) -> None:
+        super().__init__(dim=dim)
+
+
+class GLU(_Elementwise):
+    """``a * sigmoid(b)`` for the halves ``a, b`` of ``x`` along ``dim`` (``F.glu``)."""
+
+    function = "glu"
+
+    def __init__(self, dim: int = -1) -> None:
+        super().__init__(dim=dim)

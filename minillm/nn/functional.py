@@ -7,8 +7,9 @@ Most functions are short compositions of Tensor methods, so autograd differentia
 derivative code. Four hot spots go to hand-written fused ops in ``minillm/ops/fused.py`` instead:
 ``embedding``, ``layer_norm`` (its normalized dims flattened into one last axis),
 ``scaled_dot_product_attention``, and ``cross_entropy`` with class-index targets and no class
-``weight`` (logits reshaped to ``(N, C)``). The losses live in ``minillm/nn/losses.py`` and are
-re-exported here.
+``weight`` (logits reshaped to ``(N, C)``). The losses live in ``minillm/nn/losses.py``, the
+activations beyond ReLU/GELU (SiLU, softplus, ELU, ...) and RMSNorm in
+``minillm/nn/activation_functions.py``; both are re-exported here.
 
 Read next: ``minillm/nn/losses.py``, then ``minillm/ops/fused.py``.
 """
@@ -21,6 +22,25 @@ from typing import Any
 import numpy as np
 
 import minillm.functions as _functions
+from minillm.nn.activation_functions import (
+    celu,
+    elu,
+    glu,
+    hardsigmoid,
+    hardswish,
+    hardtanh,
+    leaky_relu,
+    logsigmoid,
+    mish,
+    normalize,
+    relu6,
+    rms_norm,
+    selu,
+    silu,
+    softmin,
+    softplus,
+    softsign,
+)
 from minillm.nn.losses import (
     binary_cross_entropy,
     binary_cross_entropy_with_logits,
@@ -38,23 +58,40 @@ from minillm.tensor import Tensor, _wrap
 __all__ = [
     "binary_cross_entropy",
     "binary_cross_entropy_with_logits",
+    "celu",
     "cross_entropy",
     "dropout",
+    "elu",
     "embedding",
     "gelu",
+    "glu",
+    "hardsigmoid",
+    "hardswish",
+    "hardtanh",
     "kl_div",
     "l1_loss",
     "layer_norm",
+    "leaky_relu",
     "linear",
     "log_softmax",
+    "logsigmoid",
+    "mish",
     "mse_loss",
     "nll_loss",
+    "normalize",
     "one_hot",
     "pad",
     "relu",
+    "relu6",
+    "rms_norm",
     "scaled_dot_product_attention",
+    "selu",
     "sigmoid",
+    "silu",
     "softmax",
+    "softmin",
+    "softplus",
+    "softsign",
     "tanh",
 ]
 

@@ -1,4 +1,5 @@
-"""LayerNorm (Ba, Kiros and Hinton, 2016): normalize each sample over its trailing dimensions.
+"""LayerNorm (Ba, Kiros and Hinton, 2016) and RMSNorm (Zhang and Sennrich, 2019): normalize each
+sample over its trailing dimensions.
 
     y = (x - mean) / sqrt(var + eps) * weight + bias
 
@@ -78,6 +79,51 @@ class LayerNorm(Module):
 
     def forward(self, input: Tensor) -> Tensor:  # noqa: A002
         return F.layer_norm(input, self.normalized_shape, self.weight, self.bias, self.eps)
+
+    def extra_repr(self) -> str:
+        return (
+            f"{self.normalized_shape}, eps={self.eps}, elementwise_affine={self.elementwise_affine}"
+        )
+
+
+class RMSNorm(Module):
+    """RMS normalization over the trailing ``normalized_shape`` dims (``F.rms_norm``), as in
+    LLaMA: ``x / sqrt(mean(x^2) + eps) * weight``; no mean subtraction, no bias.
+
+    >>> import minillm
+    >>> norm = RMSNorm(4)
+    >>> y = norm(minillm.randn(2, 4))
+    >>> bool(abs((y * y).mean(dim=-1) - 1).max() < 1e-4)
+    True
+    >>> norm
+    RMSNorm((4,), eps=None, elementwise_affine=True)
+    """
+
+    def __init__(
+        self,
+        normalized_shape: int | Sequence[int],
+        eps: float | None = None,
+        elementwise_affine: bool = True,
+        dtype: Any = None,
+    ) -> None:
+        super().__init__()
+        if isinstance(normalized_shape, int):
+            normalized_shape = (normalized_shape,)
+        self.normalized_shape = tuple(int(n) for n in normalized_shape)
+        self.eps = eps
+        self.elementwise_affine = elementwise_affine
+        dtype = DEFAULT_FLOAT if dtype is None else np.dtype(dtype)
+        if elementwise_affine:
+            self.weight = Parameter(np.ones(self.normalized_shape, dtype=dtype))
+        else:
+            self.register_parameter("weight", None)
+
+    def reset_parameters(self) -> None:
+        if self.weight is not None:
+            init.ones_(self.weight)
+
+    def forward(self, input: Tensor) -> Tensor:  # noqa: A002
+        return F.rms_norm(input, self.normalized_shape, self.weight, self.eps)
 
     def extra_repr(self) -> str:
         return (
