@@ -86,7 +86,7 @@ def _add_train_args(p: argparse.ArgumentParser) -> None:
     p.add_argument(
         "--preset",
         choices=sorted(PRESETS),
-        default="tiny",
+        default=None,
         help="a starting configuration; flags given override it (default: tiny)",
     )
     mode = p.add_mutually_exclusive_group()
@@ -100,7 +100,7 @@ def _add_train_args(p: argparse.ArgumentParser) -> None:
         "--overwrite",
         action="store_true",
         help="start a new run in an --out-dir that holds one, deleting its "
-        "checkpoint, metrics and tokenizer",
+        "checkpoint, config, tokenizer, metrics and loss plot",
     )
     p.add_argument(
         "--no-progress",
@@ -123,23 +123,27 @@ def _add_train_args(p: argparse.ArgumentParser) -> None:
             options.update(choices=field.metadata["choices"])
         else:
             kind = type(default) if default is not None else str
-            options.update(type=kind, metavar=field.metadata.get("metavar", _METAVARS.get(kind)))
+            parse = _number(float) if kind is float else kind  # finite floats only
+            options.update(type=parse, metavar=field.metadata.get("metavar", _METAVARS.get(kind)))
         p.add_argument(flag, **options)
 
 
 def _train_config(args: argparse.Namespace) -> Any:
     """The settings: a preset (with --resume, the run's saved settings), then the given flags."""
-    from minillm.training import CONFIG, PRESETS, TrainConfig
+    from minillm.rundir import check_out_dir
+    from minillm.training import PRESETS, TrainConfig
 
     out_dir = args.out_dir if args.out_dir is not None else TrainConfig.out_dir
+    check_out_dir(out_dir)
     if args.resume:
-        if not (Path(out_dir) / CONFIG).exists():
-            raise FileNotFoundError(
-                f"--resume: {Path(out_dir) / CONFIG} is missing; start a fresh run without --resume"
-            )
-        values = TrainConfig.of_run(out_dir)
+        if args.preset is not None:
+            raise ValueError("--preset starts a new run; --resume continues with the run's own")
+        try:
+            values = TrainConfig.of_run(out_dir)
+        except FileNotFoundError as e:
+            raise FileNotFoundError(f"--resume: {e}; start a fresh run without --resume") from None
     else:
-        values = dict(PRESETS[args.preset])
+        values = dict(PRESETS[args.preset or "tiny"])
     for field in dataclasses.fields(TrainConfig):
         given = getattr(args, field.name)
         if given is not None:
@@ -157,23 +161,34 @@ def sample_text(model: Any, tokenizer: Any, prompt: str, max_new_tokens: int, **
     return tokenizer.decode(ids + generate(model, ids, max_new_tokens, **kw))
 
 
+def say(*parts: object) -> None:
+    """``print`` for a long run: if the reader of stdout goes away (``minillm train | head``),
+    the run goes on with stdout discarded, instead of dying without a checkpoint."""
+    try:
+        print(*parts, flush=True)
+    except BrokenPipeError:
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+
+
 def cmd_train(args: argparse.Namespace) -> int:
     from minillm.training import DivergedError, Trainer, TrainingError
 
     try:
         cfg = _train_config(args)
-        trainer = Trainer(cfg, resume=args.resume, overwrite=args.overwrite)
+        trainer = Trainer(cfg, resume=args.resume, overwrite=args.overwrite, log=say)
     except (OSError, ValueError, TrainingError) as e:
         return _fail("train", e)
     with trainer:
         if trainer.finished:
-            print(
-                f"{cfg.out_dir} is already at step {trainer.step} of {cfg.max_steps}; "
-                "pass --max-steps to go further"
-            )
+            if trainer.step == cfg.max_steps:
+                say(f"{cfg.out_dir} is already at step {trainer.step} of {cfg.max_steps}; pass "
+                    "--max-steps to go further")  # fmt: skip
+            else:
+                say(f"{cfg.out_dir} is already at step {trainer.step}, past --max-steps "
+                    f"{cfg.max_steps}; pass a larger --max-steps to go further")  # fmt: skip
             return 0
         n = trainer.model.num_parameters()
-        print(
+        say(
             f"corpus {trainer.corpus_name}: {len(trainer.train_ids):,} train / "
             f"{len(trainer.val_ids):,} val tokens, vocabulary {trainer.tokenizer.vocab_size}; "
             f"model {n / 1e6:.2f}M parameters; out_dir {cfg.out_dir}"
@@ -190,7 +205,7 @@ def cmd_train(args: argparse.Namespace) -> int:
         if result["interrupted"]:
             return 128 + int(result["interrupted"])
         if "val_loss" in result:
-            print(f"done: step {result['step']}, val loss {result['val_loss']:.4f}")
+            say(f"done: step {result['step']}, val loss {result['val_loss']:.4f}")
         if cfg.sample_tokens > 0:
             _print_training_sample(trainer, cfg)
     return 0
@@ -198,24 +213,16 @@ def cmd_train(args: argparse.Namespace) -> int:
 
 def _print_training_sample(trainer: Any, cfg: Any) -> None:
     trainer.model.eval()
-    print("--- a sample ---")
+    say("--- a sample ---")
     prompt = "\n"
     try:
         trainer.tokenizer.encode(prompt)
     except ValueError:  # a character vocabulary without newlines: start from its first one
         prompt = trainer.tokenizer.decode([0])
-    print(
-        sample_text(
-            trainer.model,
-            trainer.tokenizer,
-            prompt,
-            cfg.sample_tokens,
-            temperature=0.8,
-            top_k=40,
-            seed=cfg.seed,
-        )
-    )
-    print(f"--- end of the sample; more with: minillm generate --out-dir {cfg.out_dir} ---")
+    text = sample_text(trainer.model, trainer.tokenizer, prompt, cfg.sample_tokens,
+                       temperature=0.8, top_k=40, seed=cfg.seed)  # fmt: skip
+    say(text)
+    say(f"--- end of the sample; more with: minillm generate --out-dir {cfg.out_dir} ---")
 
 
 # ------------------------------------------------------------------------------ generate
@@ -256,14 +263,14 @@ def _load_model(out_dir: Path) -> tuple[Any, Any]:
 def _read_prompts(path: Path) -> list[str]:
     """One prompt per non-empty line of a UTF-8 text file."""
     raw = path.read_bytes()
+    nul = raw.find(b"\0")
+    if nul >= 0:
+        raise ValueError(f"--prompts {path}: not a text file (a NUL byte at offset {nul})")
     try:
-        if b"\0" in raw:
-            raise UnicodeDecodeError("utf-8", raw, raw.index(b"\0"), raw.index(b"\0") + 1, "NUL")
         text = raw.decode("utf-8")
     except UnicodeDecodeError as e:
-        raise ValueError(
-            f"--prompts {path}: not a UTF-8 text file (byte offset {e.start}: {e.reason})"
-        ) from None
+        raise ValueError(f"--prompts {path}: not UTF-8 text (byte offset {e.start}: "
+                         f"{e.reason})") from None  # fmt: skip
     prompts = [line for line in text.splitlines() if line]
     if not prompts:
         raise ValueError(f"--prompts {path} has no prompts (one per line)")
@@ -299,6 +306,9 @@ def cmd_generate(args: argparse.Namespace) -> int:
     if warning:
         print(f"minillm generate: warning: {warning}", file=sys.stderr)
     try:
+        for flag, path in (("--trace-json", args.trace_json), ("--trace-png", args.trace_png)):
+            if path is not None and not Path(path).resolve().parent.is_dir():
+                raise ValueError(f"{flag} {path}: its folder does not exist")
         model, tokenizer = _load_model(Path(args.out_dir))
         prompts = _read_prompts(Path(args.prompts)) if args.prompts else [args.prompt]
     except (OSError, ValueError) as e:
@@ -313,7 +323,8 @@ def cmd_generate(args: argparse.Namespace) -> int:
     # Load the kernels once before the clock starts, so the timeline shows steady-state ticks
     # rather than the one-off cost of importing Numba and reading its compiled code.
     model.decode(np.zeros(1, dtype=np.int64), model.new_cache(1))
-    timeline = Timeline() if args.trace else None
+    trace = args.trace or args.trace_json is not None or args.trace_png is not None
+    timeline = Timeline() if trace else None
     options = dict(
         temperature=args.temperature,
         top_k=args.top_k,
@@ -338,11 +349,16 @@ def cmd_generate(args: argparse.Namespace) -> int:
         return _fail("generate", e)
     if timeline is not None:
         print(timeline.table())
-        if args.trace_json:
-            timeline.save_chrome_trace(args.trace_json)
-            print(f"chrome trace written to {args.trace_json}")
-        if args.trace_png and timeline.plot(args.trace_png):
-            print(f"timeline plot written to {args.trace_png}")
+        try:
+            if args.trace_json:
+                timeline.save_chrome_trace(args.trace_json)
+                print(f"chrome trace written to {args.trace_json}")
+            if args.trace_png and timeline.plot(args.trace_png):
+                print(f"timeline plot written to {args.trace_png}")
+        except OSError as e:
+            from minillm.rundir import describe_write_error
+
+            return _fail("generate", describe_write_error(e.filename or args.trace_json, e))
     return 0
 
 
@@ -409,12 +425,13 @@ def _add_generate_args(g: argparse.ArgumentParser) -> None:
     g.add_argument(
         "--trace-json",
         metavar="PATH",
-        help="with --trace: also write a Chrome trace (chrome://tracing) to PATH (default: none)",
+        help="also write the timeline as a Chrome trace (chrome://tracing) to PATH; implies "
+        "--trace (default: none)",
     )
     g.add_argument(
         "--trace-png",
         metavar="PATH",
-        help="with --trace: also plot the timeline to PATH, with matplotlib (default: none)",
+        help="also plot the timeline to PATH, with matplotlib; implies --trace (default: none)",
     )
 
 
@@ -470,6 +487,7 @@ def main(argv: list[str] | None = None) -> int:
         name = "SIGTERM" if _signal_status(e) == 128 + signal.SIGTERM else "Ctrl-C"
         return _fail(args.command, f"stopped by {name}", _signal_status(e))
     except BrokenPipeError:  # `minillm generate | head`: the reader left, which is no error
+        # (train never gets here: its ``say`` keeps the run going with stdout discarded)
         os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())  # no second error at exit
         return 0
     finally:

@@ -12,7 +12,7 @@ Two things a training run asks of the machine:
   own shapes, repeated, cached per machine and thread count, so every run of the same setting
   compares against the same figure. A training step also runs non-GEMM work, so its MFU stays
   below 100%; if a step ever beats the recorded peak, the peak was measured on a busy machine and
-  is raised to the rate just seen (``PeakFlops.observe``), which keeps the figure honest.
+  this run raises it to the rate just seen (``PeakFlops.observe``), so MFU never exceeds 100%.
 
 Read next: ``minillm/training/trainer.py`` (the loop that reports MFU).
 """
@@ -66,6 +66,14 @@ def set_threads(threads: int) -> str | None:
     return warning
 
 
+def blas_threads() -> int:
+    """The threads the BLAS pool really uses (set_threads, OPENBLAS_NUM_THREADS, ... included)."""
+    from threadpoolctl import threadpool_info
+
+    counts = [pool["num_threads"] for pool in threadpool_info() if pool["user_api"] == "blas"]
+    return max(counts) if counts else 1
+
+
 def _cpu_name() -> str:
     with contextlib.suppress(OSError):
         for line in Path("/proc/cpuinfo").read_text().splitlines():
@@ -108,12 +116,13 @@ class PeakFlops:
     """The machine's measured float32 GEMM peak for one thread setting, cached across runs.
 
     The cache (``~/.cache/minillm/peak-flops.json``, or under ``$XDG_CACHE_HOME``) is keyed by CPU
-    model, thread count and NumPy version. A cache that cannot be read or written is ignored: the
+    model, the BLAS pool's thread count and NumPy version; ``shapes`` are measured only when no
+    figure is cached for that key. A cache that cannot be read or written is ignored: the
     peak is then measured afresh each run.
     """
 
-    def __init__(self, shapes: Iterable[tuple[int, int, int]], threads: int) -> None:
-        self.key = f"{_cpu_name()} | threads {threads} | numpy {np.__version__}"
+    def __init__(self, shapes: Iterable[tuple[int, int, int]]) -> None:
+        self.key = f"{_cpu_name()} | BLAS threads {blas_threads()} | numpy {np.__version__}"
         self.path = _cache_file()
         cached = self._read().get(self.key)
         if isinstance(cached, (int, float)) and math.isfinite(cached) and cached > 0:
@@ -123,10 +132,9 @@ class PeakFlops:
             self._write()
 
     def observe(self, flops_per_second: float) -> None:
-        """Raise the peak to a rate the machine was just seen to reach (it was measured low)."""
-        if flops_per_second > self.flops:
-            self.flops = flops_per_second
-            self._write()
+        """Raise this run's peak to a rate the machine was just seen to reach (the measurement was
+        low). Kept in memory only: a model-FLOP estimate is not a measurement worth caching."""
+        self.flops = max(self.flops, flops_per_second)
 
     def _read(self) -> dict[str, float]:
         try:

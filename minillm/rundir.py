@@ -8,8 +8,9 @@ a token cache and perhaps ``loss.png``. Hours of work live there, so this module
   ``train.lock``, which holds the owner's PID. The kernel drops the lock when its process dies, by
   any means, ``kill -9`` included, so a lock left by a killed run is simply taken over: the stale
   PID in the file is how we can tell, and say so;
-* ``remove_stale_temps`` deletes the ``.NAME.*.tmp`` files that a kill during an atomic save left
-  behind (safe only while holding the lock: no other writer can be mid-save);
+* ``remove_stale_temps`` deletes the ``.NAME.<32 hex>.tmp`` files that a kill during an atomic
+  save of one of the run's files left behind, and nothing else (safe only while holding the lock:
+  no other writer can be mid-save);
 * ``describe_write_error`` turns a failed write (a full disk, a read-only folder, a file-size
   limit) into one line naming the file and the free space.
 
@@ -21,6 +22,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import re
 import shutil
 from pathlib import Path
 from typing import IO
@@ -61,7 +63,7 @@ class RunLock:
         self.took_over: int | None = None
 
     def acquire(self) -> RunLock:
-        f = open(self.path, "a+")  # noqa: SIM115 - held open for the whole run
+        f = open(self.path, "a+", errors="replace")  # noqa: SIM115 - held for the whole run
         if fcntl is not None:
             try:
                 fcntl.flock(f.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
@@ -102,22 +104,56 @@ class RunLock:
 def _read_pid(f: IO[str]) -> int | None:
     f.seek(0)
     text = f.read().strip()
-    return int(text) if text.isdigit() else None
+    return int(text) if text.isascii() and text.isdigit() else None
 
 
-def remove_stale_temps(*folders: str | os.PathLike[str]) -> list[Path]:
-    """Delete the ``.NAME.*.tmp`` files that ``io.atomic_write`` leaves in ``folders`` when cut."""
+def remove_stale_temps(folder: str | os.PathLike[str], names: tuple[str, ...]) -> list[Path]:
+    """Delete what ``io.atomic_write`` leaves when cut short while writing one of ``names`` in
+    ``folder`` (``.NAME.<32 hex>.tmp``), or a token cache (``cache/.tokens-*.npy.<hex>.tmp``).
+
+    Only those exact shapes go: a user's own ``.notes.tmp`` is never touched. Safe only while
+    holding the folder's lock (no other writer can be mid-save). Returns what was removed.
+    """
+    folder = Path(folder)
     removed = []
-    for folder in folders:
-        folder = Path(folder)
-        if not folder.is_dir():
-            continue
-        for tmp in folder.glob(".*.tmp"):
-            if tmp.is_file():
+    for target in (folder / name for name in names):
+        pattern = re.compile(rf"\.{re.escape(target.name)}\.[0-9a-f]{{32}}\.tmp")
+        for tmp in target.parent.glob(f".{target.name}.*.tmp"):
+            if pattern.fullmatch(tmp.name) and tmp.is_file():
                 with contextlib.suppress(FileNotFoundError):
                     tmp.unlink()
                     removed.append(tmp)
+    for tmp in (folder / "cache").glob(".tokens-*.npy.*.tmp"):  # a cache that never landed
+        if re.fullmatch(r"\.tokens-[0-9a-f]{16}\.npy\.[0-9a-f]{32}\.tmp", tmp.name):
+            with contextlib.suppress(FileNotFoundError):
+                tmp.unlink()
+                removed.append(tmp)
     return removed
+
+
+def remove_empty_run_dir(folder: str | os.PathLike[str]) -> None:
+    """Undo a run folder that was made by a run that never started: its lock, an empty cache
+    folder, and the folder itself if nothing else is in it."""
+    folder = Path(folder)
+    with contextlib.suppress(OSError):
+        (folder / LOCK).unlink()
+        (folder / "cache").rmdir()
+    with contextlib.suppress(OSError):
+        folder.rmdir()
+
+
+def check_data_outside(data: str | None, out: Path) -> None:
+    """Refuse a --data folder that is the run folder or lies inside it: the run's own files would
+    become its training text, and change under it. (A run folder inside the data folder is
+    fine: the corpus reader leaves it out.)"""
+    if data is None or not Path(data).is_dir():
+        return
+    d, o = Path(data).resolve(), out.resolve()
+    if d == o or d.is_relative_to(o):
+        raise RunDirError(
+            f"--data {data!r} is the --out-dir {str(out)!r} or inside it; keep the text and "
+            "the run's folder apart"
+        )
 
 
 def _human(n: float) -> str:

@@ -30,7 +30,7 @@ def builtin_corpus() -> str:
 
 # Folders that hold tools' caches, never text someone wrote.
 CACHE_DIRS = frozenset({"__pycache__", "node_modules"})
-RUN_MARKER = "train.lock"  # every minillm run folder has one (minillm/rundir.py)
+RUN_MARKERS = ("train.lock", "ckpt.safetensors")  # a minillm run's folder (minillm/rundir.py)
 
 
 def _read_utf8(path: Path) -> str:
@@ -89,7 +89,7 @@ def _listing(root: Path, skip: Path | None, include: list[str]) -> tuple[list[Pa
             rel = str(sub.relative_to(root)) + "/"
             if name.startswith(".") or (skip is not None and sub.resolve() == skip):
                 dirnames.remove(name)
-            elif name in CACHE_DIRS or (sub / RUN_MARKER).exists():
+            elif name in CACHE_DIRS or any((sub / m).exists() for m in RUN_MARKERS):
                 dirnames.remove(name)
                 left_out.append(rel)
         for name in filenames:
@@ -110,9 +110,10 @@ def load_corpus(
 
     A folder contributes every regular, non-hidden file below it, in sorted path order, separated by
     blank lines. Left out, and listed in ``skipped``: binary files (a NUL byte or invalid UTF-8),
-    cache folders (``__pycache__``, ``node_modules``, ``cache``) and anything under ``exclude`` (a
-    run's own output folder). ``include`` keeps only files whose path relative to the folder matches
-    one of its comma-separated globs (``"*.py,*.md"``; ``*.py`` matches at any depth).
+    cache folders (``__pycache__``, ``node_modules``) and other minillm runs' folders. Anything
+    under ``exclude`` (the run's own output folder) is left out silently. ``include`` keeps only
+    the files whose path relative to the folder matches one of its comma-separated globs
+    (``"*.py,*.md"``; ``*.py`` matches at any depth).
 
     A single file must be UTF-8 (an error names the byte offset otherwise). A missing path or a
     corpus with no text raises.
@@ -123,6 +124,10 @@ def load_corpus(
     if not root.exists():
         raise FileNotFoundError(f"corpus path {str(root)!r} does not exist")
     if not root.is_dir():
+        if include:
+            raise ValueError(
+                f"--include picks files in a folder, but --data {str(root)!r} is a file"
+            )
         text = _read_utf8(root)
         if not text.strip():
             raise ValueError(f"corpus {str(root)!r} is empty")

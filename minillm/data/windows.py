@@ -26,7 +26,10 @@ from minillm.tensor import Tensor
 
 
 def encode_cached(text: str, tokenizer: Any, cache_dir: str | Path | None) -> np.ndarray:
-    """``tokenizer.encode(text)`` as an int32 array, read from ``cache_dir`` when encoded before."""
+    """``tokenizer.encode(text)`` as an int32 array, read from ``cache_dir`` when encoded before.
+
+    A cache file that cannot be read, or holds ids outside the vocabulary, is encoded anew.
+    """
     if cache_dir is None:
         return np.asarray(tokenizer.encode(text), dtype=np.int32)
     digest = hashlib.sha256()
@@ -34,11 +37,21 @@ def encode_cached(text: str, tokenizer: Any, cache_dir: str | Path | None) -> np
     digest.update(json.dumps(tokenizer.to_dict(), sort_keys=True).encode("utf-8"))
     path = Path(cache_dir) / f"tokens-{digest.hexdigest()[:16]}.npy"
     if path.exists():
-        return np.load(path, allow_pickle=False)
+        try:
+            ids = np.load(path, allow_pickle=False)
+        except (OSError, ValueError):  # damaged: a cache is only a shortcut, so encode again
+            ids = None
+        vocab = tokenizer.vocab_size
+        if ids is not None and ids.ndim == 1 and ids.dtype == np.int32 and \
+                (ids.size == 0 or (ids.min() >= 0 and ids.max() < vocab)):  # fmt: skip
+            return ids
     ids = np.asarray(tokenizer.encode(text), dtype=np.int32)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    with atomic_write(path) as f:
-        np.save(f, ids, allow_pickle=False)
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        with atomic_write(path) as f:
+            np.save(f, ids, allow_pickle=False)
+    except OSError as e:  # name the cache file, whatever the OS error said
+        raise OSError(e.errno, e.strerror or str(e), str(path)) from None
     return ids
 
 

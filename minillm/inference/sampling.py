@@ -36,7 +36,11 @@ def probabilities(
     """
     if temperature <= 0:
         raise ValueError(f"temperature must be > 0 (use greedy=True for argmax), got {temperature}")
-    z = np.asarray(logits, dtype=np.float64) / temperature
+    z = np.asarray(logits, dtype=np.float64)
+    # Shift before dividing: (z - max) / T is <= 0 for any T > 0, so even T = 1e-300 gives a
+    # finite, greedy-like distribution instead of inf - inf = NaN.
+    with np.errstate(over="ignore"):  # -huge / tiny T is -inf: probability 0, as it should be
+        z = (z - z.max(axis=-1, keepdims=True)) / temperature
     V = z.shape[-1]
     if top_k is not None:
         if not top_k >= 1:
@@ -89,6 +93,8 @@ def sample(
     if greedy:
         return np.argmax(logits, axis=-1).astype(np.int64)
     p = probabilities(logits, temperature, top_k, top_p)
+    if not (np.isfinite(p).all() and (p.sum(axis=-1) > 0).all()):
+        raise FloatingPointError("the sampling distribution is not finite")
     # inverse-CDF sampling: one uniform per row, so a seed fixes the whole sequence
     u = rng.random((p.shape[0], 1))
     cdf = np.cumsum(p, axis=-1)

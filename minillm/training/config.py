@@ -93,14 +93,14 @@ class TrainConfig:
             raise ValueError(f"tokenizer must be 'char' or 'bpe', got {self.tokenizer!r}")
         if self.tokenizer == "bpe" and self.vocab_size < 257:
             raise ValueError(f"a BPE vocab_size must exceed the 256 bytes, got {self.vocab_size}")
-        if not (self.lr > 0 and 0 <= self.min_lr <= self.lr):
+        if not (math.isfinite(self.lr) and self.lr > 0 and 0 <= self.min_lr <= self.lr):
             raise ValueError(f"need lr > 0 and 0 <= min_lr <= lr, got lr={self.lr}, "
                              f"min_lr={self.min_lr}")  # fmt: skip
         if not 0.0 < self.val_fraction < 1.0:
             raise ValueError(f"val_fraction must be in (0, 1), got {self.val_fraction}")
         if not 0.0 <= self.dropout < 1.0:
             raise ValueError(f"dropout must be in [0, 1), got {self.dropout}")
-        if not self.grad_clip > 0:
+        if not (self.grad_clip > 0 and math.isfinite(self.grad_clip)):
             raise ValueError(f"grad_clip must be > 0, got {self.grad_clip}")
         for name in ("weight_decay", "beta1", "beta2"):
             if not math.isfinite(getattr(self, name)) or getattr(self, name) < 0:
@@ -108,10 +108,26 @@ class TrainConfig:
 
     @classmethod
     def of_run(cls, out_dir: str | Path) -> dict[str, Any]:
-        """The settings the run in ``out_dir`` last ran with (what ``--resume`` starts from)."""
+        """The settings the run in ``out_dir`` last ran with (what ``--resume`` starts from),
+        each checked to have its field's type (a hand-edited config.json is named, not trusted).
+        """
+        path = Path(out_dir) / CONFIG
         saved = read_run_config(Path(out_dir))["train"]
-        known = {f.name for f in dataclasses.fields(cls)}
-        return {k: v for k, v in saved.items() if k in known}
+        values = {}
+        for field in dataclasses.fields(cls):
+            if field.name not in saved:
+                continue
+            value, default = saved[field.name], field.default
+            kind = type(default) if default is not None else str
+            ok = (type(value) is kind or (kind is float and type(value) is int)
+                  or (value is None and default is None))  # fmt: skip
+            if not ok:
+                raise TrainingError(
+                    f"{path}: {field.name} must be {kind.__name__}"
+                    f"{' or null' if default is None else ''}, got {value!r}"
+                )
+            values[field.name] = float(value) if kind is float else value
+        return values
 
     def model_config(self, vocab_size: int) -> GPTConfig:
         return GPTConfig(
@@ -144,10 +160,12 @@ PRESETS: dict[str, dict[str, Any]] = {
     },
 }
 
-# What a run folder holds (--overwrite removes these), and the settings a resume cannot change.
+# What a run folder holds (--overwrite removes these), and the settings a resume cannot change:
+# the model's shape, and how the text becomes train and validation tokens. The corpus itself is
+# checked by its SHA-256, so --data may name it by another path (from another folder, say).
 RUN_FILES = (CHECKPOINT, CONFIG, TOKENIZER, METRICS, "loss.png")
 FIXED_ON_RESUME = ("tokenizer", "vocab_size", "n_layer", "n_head", "n_embd", "block_size", "bias",
-                   "data", "include")  # fmt: skip
+                   "val_fraction")  # fmt: skip
 
 
 class TrainingError(RuntimeError):
@@ -158,11 +176,26 @@ class DivergedError(TrainingError):
     """The loss or the gradients became NaN or infinite."""
 
 
+def run_state(out: Path) -> str:
+    """What ``out`` holds: ``"none"`` (no run file), ``"run"`` (a minillm run: a readable
+    config.json, or a checkpoint), or ``"foreign"`` (files by those names that are not ours)."""
+    present = [name for name in RUN_FILES if (out / name).exists()]
+    if not present:
+        return "none"
+    if (out / CONFIG).exists():
+        try:
+            read_run_config(out)
+            return "run"
+        except TrainingError:
+            return "foreign"
+    return "run" if (out / CHECKPOINT).exists() else "foreign"
+
+
 def read_run_config(out: Path) -> dict[str, Any]:
-    """``out/config.json``, checked to hold the ``train`` and ``model`` settings."""
+    """``out/config.json``, checked to hold the ``train`` and ``model`` settings of a run."""
     path = out / CONFIG
     if not path.exists():
-        raise FileNotFoundError(f"--resume: {path} is missing; start a fresh run without --resume")
+        raise FileNotFoundError(f"{path} is missing")
     try:
         saved = json.loads(path.read_text(encoding="utf-8"))
     except (ValueError, OSError) as e:

@@ -52,10 +52,13 @@ from minillm.optim.lr_scheduler import warmup_cosine
 from minillm.rundir import (
     RunDirError,
     RunLock,
+    check_data_outside,
     check_out_dir,
     describe_write_error,
+    remove_empty_run_dir,
     remove_stale_temps,
 )
+from minillm.tensor import Tensor
 from minillm.tokenizers import ByteLevelBPETokenizer, CharTokenizer, Tokenizer, load_tokenizer
 from minillm.training.config import (
     CHECKPOINT,
@@ -68,6 +71,7 @@ from minillm.training.config import (
     TrainConfig,
     TrainingError,
     read_run_config,
+    run_state,
 )
 
 
@@ -97,8 +101,10 @@ class Trainer:
     """Owns one run: its data, model, optimizer, step counter and output folder.
 
     The folder is locked from construction until ``close()`` (or the end of a ``with`` block).
-    Nothing on disk changes until every check has passed: the folder is usable, a fresh run does
-    not overwrite an old one (unless ``overwrite``), and a resumed checkpoint fits the model.
+    Before any file of a run is written, replaced or deleted, every check has passed: the folder
+    is usable and holds this run or none (a fresh run never overwrites one unless
+    ``overwrite``), and for ``resume`` the settings, corpus, tokenizer and checkpoint all fit.
+    (The lock file, the folder itself and the token cache, a derived file, may come first.)
     """
 
     def __init__(
@@ -110,6 +116,8 @@ class Trainer:
             raise FileNotFoundError(
                 f"--resume: {self.out} does not exist; start a fresh run without --resume"
             )
+        check_data_outside(cfg.data, self.out)
+        created = not self.out.exists()
         with _writing(self.out):
             self.out.mkdir(parents=True, exist_ok=True)
             self.lock = RunLock(self.out).acquire()
@@ -117,6 +125,8 @@ class Trainer:
             self._setup(resume, overwrite)
         except BaseException:
             self.close()
+            if created:  # a run that never started leaves no folder behind
+                remove_empty_run_dir(self.out)
             raise
 
     def close(self) -> None:
@@ -132,21 +142,27 @@ class Trainer:
     # ------------------------------------------------------------------ setting up
     def _setup(self, resume: bool, overwrite: bool) -> None:
         cfg, out = self.cfg, self.out
+        state = run_state(out)
+        if state == "foreign":
+            raise RunDirError(
+                f"{out} holds files that are not a minillm run "
+                f"({', '.join(n for n in RUN_FILES if (out / n).exists())}); choose another "
+                "--out-dir (nothing there was changed)"
+            )
+        if not resume and state == "run" and not overwrite:
+            raise RunDirError(
+                f"{out} already holds a run; continue it with --resume, or start over with "
+                f"--overwrite (which deletes its {', '.join(RUN_FILES)})"
+            )
         if self.lock.took_over is not None:
             self.log(f"note: PID {self.lock.took_over} ended without releasing {self.lock.path}; "
                      "taking it over")  # fmt: skip
-        for tmp in remove_stale_temps(out, out / "cache"):
+        for tmp in remove_stale_temps(out, RUN_FILES):
             self.log(f"note: removed {tmp}, left by a save that was cut short")
         warning = machine.set_threads(cfg.threads)
         if warning:
             self.log(f"warning: {warning}")
         minillm.manual_seed(cfg.seed)
-        present = [name for name in RUN_FILES if (out / name).exists()]
-        if not resume and present and not overwrite:
-            raise RunDirError(
-                f"{out} already holds a run ({', '.join(present)}); continue it with --resume, "
-                "or start over with --overwrite (deletes its checkpoint and metrics)"
-            )
         corpus = load_corpus(cfg.data, exclude=out, include=cfg.include)
         if corpus.note():
             self.log(f"note: {corpus.note()}")
@@ -162,8 +178,12 @@ class Trainer:
         if resume:  # checked before the token cache or anything else is written
             self.step = self.saved_step = self._load_checkpoint()
         self.finished = resume and self.step >= cfg.max_steps
-        with _writing(out / "cache"):
+        if self.finished:  # nothing to train, so nothing to read or write
+            return
+        try:
             ids = encode_cached(corpus.text, self.tokenizer, out / "cache")
+        except OSError as e:
+            raise TrainingError(describe_write_error(e.filename or out / "cache", e)) from None
         self.train_ids, self.val_ids = split_by_position(ids, cfg.val_fraction)
         for split, part in (("training", self.train_ids), ("validation", self.val_ids)):
             if len(part) < cfg.block_size + 1:
@@ -172,12 +192,12 @@ class Trainer:
                     f"{cfg.block_size + 1}; use more text, another val_fraction or a smaller "
                     "block_size"
                 )
-        if resume and not self.finished:  # a finished run has nothing to change on disk
-            self._write_config()  # the flags given with --resume hold for the next one too
+        if resume:
             self._trim_metrics()
+            self._write_config()  # the flags given with --resume hold for the next one too
         elif not resume:
-            for name in present:  # --overwrite: the old run goes only now, all checks passed
-                (out / name).unlink()
+            for name in RUN_FILES:  # --overwrite: the old run goes only now, all checks passed
+                (out / name).unlink(missing_ok=True)
             with _writing(out / TOKENIZER):
                 self.tokenizer.save(out / TOKENIZER)
             self._write_config()
@@ -250,6 +270,22 @@ class Trainer:
         for name, value in self.model.state_dict().items():
             if not np.isfinite(value.data).all():
                 raise TrainingError(f"--resume: {path}: tensor {name} holds NaN or infinity")
+        for p, moments in self.optimizer.state.items():
+            for key, value in moments.items():
+                array = np.asarray(value.data if isinstance(value, Tensor) else value)
+                bad = not np.isfinite(array).all() or (key == "exp_avg_sq" and (array < 0).any())
+                if bad or (key == "step" and array.min() < 0):
+                    raise TrainingError(
+                        f"--resume: {path}: the optimizer's {key} for a parameter of shape "
+                        f"{p.shape} is not finite, or negative where it cannot be"
+                    )
+        # The checkpoint restored the optimizer's settings as they were; those of this invocation
+        # (say --weight-decay or --beta1 given with --resume) are the ones written to config.json.
+        c = self.cfg
+        decay, no_decay = self.optimizer.param_groups
+        decay["weight_decay"], no_decay["weight_decay"] = c.weight_decay, 0.0
+        for group in self.optimizer.param_groups:
+            group["betas"] = (c.beta1, c.beta2)
         return step
 
     def _trim_metrics(self) -> None:
@@ -320,6 +356,11 @@ class Trainer:
         return result
 
     def save(self) -> None:
+        """Write the checkpoint atomically; never one with NaN or infinite weights."""
+        for name, p in self.model.named_parameters():
+            if not np.isfinite(p.data).all():
+                raise DivergedError(f"parameter {name} holds NaN or infinity after step "
+                                    f"{self.step}; not saving it. {self.kept()}")  # fmt: skip
         path = self.out / CHECKPOINT
         with _writing(path):
             io.save_checkpoint(path, model=self.model, optimizer=self.optimizer, step=self.step)
@@ -330,12 +371,22 @@ class Trainer:
             f.write(json.dumps(record) + "\n")
 
     def _peak(self) -> machine.PeakFlops:
-        """The float32 GEMM peak at this model's matmul shapes (rows = tokens of a micro-batch)."""
+        """The machine's float32 GEMM peak, measured at this model's matmul shapes (rows = the
+        tokens of a micro-batch) plus one large square product, the first time; then cached."""
         c, V = self.cfg, self.tokenizer.vocab_size
         rows, C = c.batch_size * c.block_size, c.n_embd
-        threads = min(c.threads, machine.available_cores()) or machine.available_cores()
         return machine.PeakFlops([(rows, C, 3 * C), (rows, C, 4 * C), (rows, 4 * C, C),
-                                  (rows, C, V)], threads)  # fmt: skip
+                                  (rows, C, V)])  # fmt: skip
+
+    def _warm_up(self) -> None:
+        """Compile (or load) the kernels before the clock starts, so step 0's tokens/s and MFU
+        are real: one forward and backward of one window, in eval mode (no dropout draw) and
+        from a generator of its own, so the training stream is untouched; the gradients go."""
+        x, y = random_windows(self.train_ids, 1, self.cfg.block_size, np.random.default_rng(0))
+        self.model.eval()
+        self.model(x, y)[1].backward()
+        self.model.train()
+        self.optimizer.zero_grad(set_to_none=True)
 
     def run(self, progress: bool | None = None) -> dict[str, Any]:
         """Train from ``self.step`` to ``max_steps`` (or ``stop_after`` more); return final metrics.
@@ -351,13 +402,14 @@ class Trainer:
         if progress is None:
             progress = sys.stdout.isatty() and sys.stderr.isatty()
         peak = self._peak()
+        self._warm_up()
         end = c.max_steps if c.stop_after <= 0 else min(c.max_steps, self.step + c.stop_after)
         log_every = max(1, c.max_steps // 20)
         bar = tqdm(total=c.max_steps, initial=self.step, disable=not progress, unit="step",
                    dynamic_ncols=True)  # fmt: skip
         say = bar.write if progress else self.log
         last_eval: dict[str, float] = {}
-        with _StopOnSignal(say) as stop:
+        with _StopOnSignal() as stop:
             try:
                 while self.step < end and stop.signal is None:
                     t0 = time.perf_counter()
@@ -386,33 +438,44 @@ class Trainer:
                     self._log_metrics(record)
                     bar.set_postfix(loss=f"{loss:.3f}", tok_s=f"{tok_s:,.0f}", mfu=f"{mfu:.1%}")
                     bar.update(1)
+                    if stop.signal is not None:  # said here, not in the handler: no reentrant print
+                        say(f"{stop.name}: saving a checkpoint at step {self.step} "
+                            f"({stop.name} again to abort)")  # fmt: skip
             finally:
                 bar.close()
-                self.plot()
-        if stop.signal is not None and self.step < end:
-            self.save()
-            self.log(
-                f"interrupted by {signal.Signals(stop.signal).name}: saved a checkpoint at step "
-                f"{self.step} in {self.out}; continue with --resume"
-            )
-        return {"step": self.step, "interrupted": stop.signal if self.step < end else None,
+            interrupted = stop.signal is not None and self.step < end
+            if interrupted:
+                self.save()
+                self.log(f"interrupted by {signal.Signals(stop.signal).name}: saved a checkpoint "
+                         f"at step {self.step} in {self.out}; continue with --resume")  # fmt: skip
+        self.plot()
+        return {"step": self.step, "interrupted": stop.signal if interrupted else None,
                 **last_eval}  # fmt: skip
 
     def plot(self) -> Path | None:
-        """Write ``out_dir/loss.png`` from metrics.jsonl; None (with a note) without matplotlib."""
+        """Write ``out_dir/loss.png`` from metrics.jsonl. A plot is never worth a failed run: when
+        it cannot be made (no matplotlib, a full disk), a one-line note says why, and None."""
         try:
-            import matplotlib
-
-            matplotlib.use("Agg")
-            import matplotlib.pyplot as plt
+            return self._plot()
         except ImportError:
             self.log("note: loss.png skipped: matplotlib is not installed "
                      "(pip install -e \".[plot]\")")  # fmt: skip
-            return None
+        except (TrainingError, OSError, ValueError, KeyError, TypeError) as e:
+            self.log(f"note: loss.png skipped: {e}")
+        return None
+
+    def _plot(self) -> Path | None:
+        import matplotlib
+
+        matplotlib.use("Agg")
+        import matplotlib.pyplot as plt
+
         rows = []
         for line in (self.out / METRICS).read_text().splitlines():
             with contextlib.suppress(ValueError):
-                rows.append(json.loads(line))
+                record = json.loads(line)
+                if isinstance(record, dict) and {"step", "loss"} <= record.keys():
+                    rows.append(record)
         if not rows:
             return None
         fig, ax = plt.subplots(figsize=(7, 4))
@@ -434,20 +497,25 @@ class _StopOnSignal:
     """While active, a first SIGINT or SIGTERM only sets ``signal``; a second one aborts.
 
     SIGTERM is what ``timeout``, ``docker stop`` and batch schedulers send, so it gets the same
-    grace as Ctrl-C: finish the step, save, exit with 128 + the signal's number.
+    grace as Ctrl-C: finish the step, save, exit with 128 + the signal's number. The handler only
+    records the signal; the loop says so after the step (printing inside a signal handler can
+    collide with a print it interrupted).
     """
 
     SIGNALS = (signal.SIGINT, signal.SIGTERM)
 
-    def __init__(self, say: Any) -> None:
-        self.say, self.signal, self.previous = say, None, {}
+    def __init__(self) -> None:
+        self.signal: int | None = None
+        self.previous: dict[int, Any] = {}
+
+    @property
+    def name(self) -> str:
+        return "Ctrl-C" if self.signal == signal.SIGINT else signal.Signals(self.signal).name
 
     def _handler(self, signum: int, frame: Any) -> None:
         if self.signal is not None:
             raise KeyboardInterrupt(signum)
         self.signal = signum
-        name = "Ctrl-C" if signum == signal.SIGINT else signal.Signals(signum).name
-        self.say(f"{name}: finishing this step, then saving a checkpoint (again to abort)")
 
     def __enter__(self) -> _StopOnSignal:
         if threading.current_thread() is threading.main_thread():
