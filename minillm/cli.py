@@ -1,6 +1,6 @@
 """The ``minillm`` command: ``train`` teaches a GPT a corpus, ``generate`` samples from it.
 
-    minillm train                       # about three minutes: a char-level GPT of the Python docs
+    minillm train                       # 2-3 minutes: a char-level GPT of the Python docs
     minillm train --preset small --tokenizer bpe --out-dir out-small
     minillm train --resume              # continue the run in out/ bit for bit
     minillm generate --prompt "def " --max-new-tokens 200 --temperature 0.8 --top-k 20

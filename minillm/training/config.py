@@ -142,7 +142,7 @@ class TrainConfig:
 
 
 PRESETS: dict[str, dict[str, Any]] = {
-    # about three minutes on 2 cores: a character-level model of the Python docs
+    # two to three minutes on 2 cores: a character-level model of the Python docs
     "tiny": {},
     # a bigger model for a longer run (tens of minutes)
     "small": {
