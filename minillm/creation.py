@@ -111,3 +111,52 @@ def randint(low: int, high: int | None = None, size: Any = (), dtype: Any = np.i
         raise ValueError(f"randint: empty range [{low}, {high})")
     size = (size,) if isinstance(size, int) else tuple(size)
     return Tensor(generator().integers(low, high, size=size, dtype=dtype))
+
+
+def empty(*shape: Any, dtype: Any = None, requires_grad: bool = False) -> Tensor:
+    """An uninitialized tensor in PyTorch; here zeros (NumPy's garbage would make runs differ)."""
+    return zeros(*shape, dtype=dtype, requires_grad=requires_grad)
+
+
+def empty_like(t: Any, dtype: Any = None, requires_grad: bool = False) -> Tensor:
+    return zeros_like(t, dtype=dtype, requires_grad=requires_grad)
+
+
+def full_like(t: Any, fill_value: float, dtype: Any = None, requires_grad: bool = False) -> Tensor:
+    """A tensor of ``t``'s shape and dtype (unless ``dtype``) filled with ``fill_value``."""
+    like = t.data if isinstance(t, Tensor) else np.asarray(t)
+    dtype = like.dtype if dtype is None else dtype
+    return Tensor(np.full(like.shape, fill_value, dtype=dtype), requires_grad=requires_grad)
+
+
+def linspace(start: float, end: float, steps: int, dtype: Any = None) -> Tensor:
+    """``steps`` evenly spaced values from ``start`` to ``end``, both included (float32).
+
+    >>> linspace(0, 1, 5).tolist()
+    [0.0, 0.25, 0.5, 0.75, 1.0]
+    """
+    if steps < 0:
+        raise ValueError(f"linspace: steps must be >= 0, got {steps}")
+    return Tensor(np.linspace(start, end, steps, dtype=_float(dtype)))
+
+
+def meshgrid(*tensors: Any, indexing: str = "ij") -> tuple[Tensor, ...]:
+    """Coordinate grids from 1-D tensors; ``indexing="ij"`` (matrix, PyTorch's default) or
+    ``"xy"``. Each grid is an expand of its input, so gradients flow back to it."""
+    if indexing not in ("ij", "xy"):
+        raise ValueError(f"meshgrid: indexing must be 'ij' or 'xy', got {indexing!r}")
+    if len(tensors) == 1 and isinstance(tensors[0], (list, tuple)):
+        tensors = tuple(tensors[0])
+    ts = [t if isinstance(t, Tensor) else Tensor(t) for t in tensors]
+    if any(t.ndim != 1 for t in ts):
+        raise ValueError(f"meshgrid: inputs must be 1-D, got shapes {[t.shape for t in ts]}")
+    sizes = [t.shape[0] for t in ts]
+    if indexing == "xy" and len(ts) >= 2:
+        sizes[0], sizes[1] = sizes[1], sizes[0]
+    grids = []
+    for i, t in enumerate(ts):
+        axis = (1 - i if i < 2 else i) if indexing == "xy" and len(ts) >= 2 else i
+        shape = [1] * len(ts)
+        shape[axis] = t.shape[0]
+        grids.append(t.reshape(shape).expand(tuple(sizes)))
+    return tuple(grids)

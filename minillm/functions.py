@@ -7,12 +7,14 @@ Arguments may be Tensors, arrays or Python numbers. Ops that combine several ten
 
 from __future__ import annotations
 
+import builtins  # this module defines any, all, abs, sum, ... of its own
 from collections.abc import Sequence
 from typing import Any
 
 import numpy as np
 
 from minillm.ops import elementwise as E
+from minillm.ops import linalg as L
 from minillm.ops import movement as M
 from minillm.tensor import Tensor, _axis, _wrap
 
@@ -228,7 +230,7 @@ def stack(tensors: Sequence[Any], axis: int = 0, *, dim: int | None = None) -> T
     ts = [_t(t) for t in tensors]
     if not ts:
         raise ValueError("stack: expected at least one tensor")
-    if any(t.shape != ts[0].shape for t in ts):
+    if builtins.any(t.shape != ts[0].shape for t in ts):
         raise ValueError(f"stack: all tensors must have one shape, got {[t.shape for t in ts]}")
     axis = _axis(axis, dim)
     return cat([t.unsqueeze(axis) for t in ts], axis=axis % (ts[0].ndim + 1))
@@ -438,3 +440,120 @@ def allclose(
     a: Any, b: Any, rtol: float = 1e-5, atol: float = 1e-8, equal_nan: bool = False
 ) -> bool:
     return _t(a).allclose(b, rtol, atol, equal_nan)
+
+
+# ----------------------------------------------------------------- reductions, order, indexing
+def prod(x: Any, axis: Any = None, keepdims: bool = False, **kw: Any) -> Tensor:
+    return _t(x).prod(axis, keepdims, **kw)
+
+
+def cumsum(x: Any, dim: int) -> Tensor:
+    return _t(x).cumsum(dim=dim)
+
+
+def cumprod(x: Any, dim: int) -> Tensor:
+    return _t(x).cumprod(dim=dim)
+
+
+def any(x: Any, axis: Any = None, keepdims: bool = False, **kw: Any) -> Tensor:  # noqa: A001
+    return _t(x).any(axis, keepdims, **kw)
+
+
+def all(x: Any, axis: Any = None, keepdims: bool = False, **kw: Any) -> Tensor:  # noqa: A001
+    return _t(x).all(axis, keepdims, **kw)
+
+
+def var_mean(x: Any, axis: Any = None, keepdims: bool = False, correction: int = 1, **kw: Any):
+    return _t(x).var_mean(axis, keepdims, correction, **kw)
+
+
+def std_mean(x: Any, axis: Any = None, keepdims: bool = False, correction: int = 1, **kw: Any):
+    return _t(x).std_mean(axis, keepdims, correction, **kw)
+
+
+def sort(x: Any, dim: int = -1, descending: bool = False, stable: bool = False):
+    return _t(x).sort(dim, descending)
+
+
+def argsort(x: Any, dim: int = -1, descending: bool = False, stable: bool = False) -> Tensor:
+    return _t(x).argsort(dim, descending)
+
+
+def topk(x: Any, k: int, dim: int = -1, largest: bool = True, sorted: bool = True):  # noqa: A002
+    return _t(x).topk(k, dim, largest, sorted)
+
+
+def gather(x: Any, dim: int, index: Any) -> Tensor:
+    return _t(x).gather(dim, index)
+
+
+def scatter(x: Any, dim: int, index: Any, src: Any) -> Tensor:
+    return _t(x).scatter(dim, index, src)
+
+
+def scatter_add(x: Any, dim: int, index: Any, src: Any) -> Tensor:
+    return _t(x).scatter_add(dim, index, src)
+
+
+def index_select(x: Any, dim: int, index: Any) -> Tensor:
+    return _t(x).index_select(dim, index)
+
+
+def masked_select(x: Any, mask: Any) -> Tensor:
+    return _t(x).masked_select(mask)
+
+
+def nonzero(x: Any, *, as_tuple: bool = False) -> Any:
+    return _t(x).nonzero(as_tuple=as_tuple)
+
+
+def flip(x: Any, dims: Any) -> Tensor:
+    return _t(x).flip(dims)
+
+
+def roll(x: Any, shifts: Any, dims: Any = None) -> Tensor:
+    return _t(x).roll(shifts, dims)
+
+
+def repeat_interleave(x: Any, repeats: Any, dim: int | None = None) -> Tensor:
+    return _t(x).repeat_interleave(repeats, dim)
+
+
+def unflatten(x: Any, dim: int, sizes: Any) -> Tensor:
+    return _t(x).unflatten(dim, sizes)
+
+
+def diagonal(x: Any, offset: int = 0, dim1: int = 0, dim2: int = 1) -> Tensor:
+    return _t(x).diagonal(offset, dim1, dim2)
+
+
+def diag(x: Any, diagonal: int = 0) -> Tensor:
+    """A 2-D tensor's ``diagonal``-th diagonal (1-D), or a 1-D tensor as that diagonal of a
+    square matrix (zeros elsewhere), as ``torch.diag``."""
+    x = _t(x)
+    if x.ndim == 2:
+        return x.diagonal(diagonal)
+    if x.ndim != 1:
+        raise ValueError(f"diag: expected a 1-D or 2-D tensor, got shape {x.shape}")
+    n, k = x.shape[0], builtins.abs(diagonal)
+    square = x * _wrap(np.eye(n, dtype=x.dtype))  # column j holds x[j] on the diagonal
+    widths = (k, 0, 0, k) if diagonal > 0 else (0, k, k, 0)  # (left, right, top, bottom)
+    return M.Pad.apply(square, pad=widths, value=0.0)
+
+
+def einsum(equation: str, *operands: Any) -> Tensor:
+    """Sums of products named by letters: ``einsum("bij,bjk->bik", a, b)`` is a batched matmul,
+    ``"ij->ji"`` a transpose, ``"i,i->"`` a dot product. Each letter names one axis; no ``...``
+    and no letter twice in one operand.
+
+    >>> import minillm
+    >>> einsum("i,i->", minillm.tensor([1.0, 2.0]), minillm.tensor([3.0, 4.0])).item()
+    11.0
+    """
+    ops = operands[0] if len(operands) == 1 and isinstance(operands[0], (list, tuple)) else operands
+    tensors = [_t(o) for o in ops]
+    subs, out = L.parse_einsum(equation, len(tensors))
+    for t, sub in zip(tensors, subs):
+        if t.ndim != len(sub):
+            raise ValueError(f"einsum: operand {sub!r} has {len(sub)} letters but shape {t.shape}")
+    return L.Einsum.apply(*tensors, subs=subs, out=out)

@@ -33,8 +33,10 @@ class ReduceMethods:
         *,
         dim: Any = None,
         keepdim: bool | None = None,
+        dtype: Any = None,
     ) -> Tensor:
-        return R.Sum.apply(self, axis=_axis(axis, dim), keepdims=keepdim or keepdims)
+        x = self if dtype is None else self.astype(dtype)
+        return R.Sum.apply(x, axis=_axis(axis, dim), keepdims=keepdim or keepdims)
 
     def mean(
         self,
@@ -57,11 +59,12 @@ class ReduceMethods:
         *,
         dim: Any = None,
         keepdim: bool | None = None,
+        unbiased: bool | None = None,
     ) -> Tensor:
-        """Variance over ``axis``, dividing by N - ``correction``.
-
-        Default 1 as PyTorch; NumPy's ddof.
-        """
+        """Variance over ``axis``, dividing by N - ``correction`` (default 1, as PyTorch;
+        NumPy's ddof). ``unbiased=False`` is PyTorch's older spelling of ``correction=0``."""
+        if unbiased is not None:
+            correction = int(unbiased)
         axes = R.normalize_axis(_axis(axis, dim), self.ndim)
         count = int(np.prod([self.shape[a] for a in axes]))
         centered = self - self.mean(axes, keepdims=True)
@@ -129,3 +132,81 @@ class ReduceMethods:
         self, axis: int | None = None, keepdims: bool = False, *, dim: int | None = None
     ) -> Tensor:
         return _wrap(np.asarray(np.argmin(self.data, axis=_axis(axis, dim), keepdims=keepdims)))
+
+    # ---------------------------------------------------------------- more reductions
+    def prod(
+        self, axis: Any = None, keepdims: bool = False, *, dim: Any = None, keepdim: bool = False
+    ) -> Tensor:
+        """The product over ``axis``; its gradient is exact with zeros in the input."""
+        return R.Prod.apply(self, axis=_axis(axis, dim), keepdims=keepdim or keepdims)
+
+    def cumsum(self, axis: int | None = None, *, dim: int | None = None) -> Tensor:
+        """Running sums along ``axis`` (``dim``); the output keeps the shape."""
+        return R.Cumsum.apply(self, axis=_required_axis("cumsum", axis, dim))
+
+    def cumprod(self, axis: int | None = None, *, dim: int | None = None) -> Tensor:
+        """Running products along ``axis`` (``dim``); the gradient divides by nothing."""
+        return R.Cumprod.apply(self, axis=_required_axis("cumprod", axis, dim))
+
+    def any(self, axis: Any = None, keepdims: bool = False, *, dim: Any = None,
+            keepdim: bool = False) -> Tensor:  # fmt: skip
+        axes = R.normalize_axis(_axis(axis, dim), self.ndim)
+        return _wrap(np.asarray(np.any(self.data, axis=axes, keepdims=keepdim or keepdims)))
+
+    def all(self, axis: Any = None, keepdims: bool = False, *, dim: Any = None,
+            keepdim: bool = False) -> Tensor:  # fmt: skip
+        axes = R.normalize_axis(_axis(axis, dim), self.ndim)
+        return _wrap(np.asarray(np.all(self.data, axis=axes, keepdims=keepdim or keepdims)))
+
+    def var_mean(self, axis: Any = None, keepdims: bool = False, correction: int = 1, *,
+                 dim: Any = None, keepdim: bool = False) -> tuple[Tensor, Tensor]:  # fmt: skip
+        """``(var, mean)`` over ``axis``, as ``torch.var_mean``."""
+        axis, keep = _axis(axis, dim), keepdim or keepdims
+        return self.var(axis, keep, correction), self.mean(axis, keep)
+
+    def std_mean(self, axis: Any = None, keepdims: bool = False, correction: int = 1, *,
+                 dim: Any = None, keepdim: bool = False) -> tuple[Tensor, Tensor]:  # fmt: skip
+        """``(std, mean)`` over ``axis``, as ``torch.std_mean``."""
+        axis, keep = _axis(axis, dim), keepdim or keepdims
+        return self.std(axis, keep, correction), self.mean(axis, keep)
+
+    # ---------------------------------------------------------------- order
+    def argsort(self, axis: int = -1, descending: bool = False, *, dim: int | None = None,
+                stable: bool = False) -> Tensor:  # fmt: skip
+        """Indices that sort along ``axis`` (ties keep their order: the sort is stable)."""
+        (axis,) = R.normalize_axis(_axis(axis, dim), max(self.ndim, 1))
+        if self.ndim == 0:
+            return _wrap(np.zeros((), dtype=np.int64))
+        key = -self.data if descending and self.data.dtype.kind != "b" else self.data
+        order = np.argsort(key, axis=axis, kind="stable")
+        if descending and self.data.dtype.kind == "b":
+            order = np.flip(np.argsort(self.data, axis=axis, kind="stable"), axis)
+        return _wrap(order.astype(np.int64))
+
+    def sort(self, axis: int = -1, descending: bool = False, *, dim: int | None = None,
+             stable: bool = False) -> tuple[Tensor, Tensor]:  # fmt: skip
+        """``(values, indices)`` sorted along ``axis``; values carry the gradient back to
+        where each came from (a gather)."""
+        order = self.argsort(axis, descending, dim=dim)
+        if self.ndim == 0:
+            return self.clone(), order
+        return self.gather(_axis(axis, dim), order), order
+
+    def topk(self, k: int, dim: int = -1, largest: bool = True, sorted: bool = True) -> tuple[  # noqa: A002
+        Tensor, Tensor
+    ]:  # fmt: skip
+        """The ``k`` largest (or smallest) values along ``dim`` and their indices."""
+        (axis,) = R.normalize_axis(dim, max(self.ndim, 1))
+        n = self.shape[axis] if self.ndim else 1
+        if not 0 <= k <= n:
+            raise ValueError(f"topk: k={k} is out of range for a dimension of size {n}")
+        order = self.argsort(axis, descending=largest)
+        idx = _wrap(np.take(order.data, np.arange(k), axis=axis))
+        return self.gather(axis, idx), idx
+
+
+def _required_axis(name: str, axis: Any, dim: Any) -> int:
+    axis = _axis(axis, dim)
+    if axis is None:
+        raise TypeError(f"{name}: give the axis to run along (dim=)")
+    return axis

@@ -12,11 +12,12 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from minillm.tensor import _axis
+from minillm.tensor import _axis, _wrap
 
 if TYPE_CHECKING:
     from minillm.tensor import Tensor
 
+from minillm.ops import indexing as I
 from minillm.ops import movement as M
 from minillm.ops import reduce as R
 
@@ -116,3 +117,108 @@ class ShapeMethods:
 
     def triu(self, diagonal: int = 0) -> Tensor:
         return M.Tri.apply(self, k=diagonal, upper=True)
+
+    # ---------------------------------------------------------------- more movement
+    def expand_as(self, other: Tensor) -> Tensor:
+        return self.expand(other.shape)
+
+    def unflatten(self, dim: int, sizes: Any) -> Tensor:
+        """Split axis ``dim`` into ``sizes`` (one of them may be -1)."""
+        (axis,) = R.normalize_axis(dim, self.ndim)
+        return self.reshape(self.shape[:axis] + tuple(sizes) + self.shape[axis + 1 :])
+
+    def flip(self, *dims: Any) -> Tensor:
+        """Reverse the order along ``dims``: ``flip(0)`` or ``flip((0, 1))``."""
+        dims = dims[0] if len(dims) == 1 and isinstance(dims[0], (tuple, list)) else dims
+        axes = R.normalize_axis(tuple(dims), self.ndim)
+        return self[tuple(slice(None, None, -1) if d in axes else slice(None)
+                          for d in range(self.ndim))]  # fmt: skip
+
+    def roll(self, shifts: Any, dims: Any = None) -> Tensor:
+        """Shift elements along ``dims`` by ``shifts``, wrapping around (flattened if no dims)."""
+        if dims is None:
+            return self.reshape(-1).roll(shifts, 0).reshape(self.shape)
+        shifts = (shifts,) if isinstance(shifts, int) else tuple(shifts)
+        dims = (dims,) if isinstance(dims, int) else tuple(dims)
+        if len(shifts) != len(dims):
+            raise ValueError(f"roll: {len(shifts)} shifts for {len(dims)} dims")
+        out = self
+        for shift, d in zip(shifts, dims):
+            (axis,) = R.normalize_axis(d, self.ndim)
+            n = self.shape[axis]
+            out = out.index_select(axis, _wrap((np.arange(n) - shift) % max(n, 1)))
+        return out
+
+    def index_select(self, dim: int, index: Any) -> Tensor:
+        """The entries at ``index`` (1-D integers) along ``dim``; a repeated index repeats."""
+        idx = self._lift(index).data
+        if idx.ndim != 1 or idx.dtype.kind not in "iu":
+            raise ValueError(
+                f"index_select: index must be 1-D integers, got {idx.dtype} {idx.shape}"
+            )
+        (axis,) = R.normalize_axis(dim, self.ndim)
+        return self[(slice(None),) * axis + (idx,)]
+
+    def masked_select(self, mask: Any) -> Tensor:
+        """The elements where ``mask`` (broadcast against self) is True, as a 1-D tensor."""
+        m = self._lift(mask).data.astype(bool)
+        shape = np.broadcast_shapes(self.shape, m.shape)
+        return self.expand(shape)[np.broadcast_to(m, shape)]
+
+    def nonzero(self, *, as_tuple: bool = False) -> Any:
+        """Indices of the non-zero elements: (N, ndim) int64, or one 1-D tensor per axis."""
+        where = np.nonzero(np.atleast_1d(self.data))
+        if as_tuple:
+            return tuple(_wrap(w.astype(np.int64)) for w in where)
+        return _wrap(np.stack(where, axis=1).astype(np.int64))
+
+    def repeat(self, *sizes: Any) -> Tensor:
+        """Tile: repeat the whole tensor ``sizes[i]`` times along axis i (``np.tile``)."""
+        sizes = sizes[0] if len(sizes) == 1 and isinstance(sizes[0], (tuple, list)) else sizes
+        sizes = tuple(int(n) for n in sizes)
+        if len(sizes) < self.ndim:
+            raise ValueError(f"repeat: {len(sizes)} sizes for a tensor with {self.ndim} axes")
+        shape = (1,) * (len(sizes) - self.ndim) + self.shape
+        spread = self.reshape(tuple(v for n in shape for v in (1, n)))  # (1, n0, 1, n1, ...)
+        tiled = spread.expand(tuple(v for r, n in zip(sizes, shape) for v in (r, n)))
+        return tiled.reshape(tuple(r * n for r, n in zip(sizes, shape)))
+
+    def repeat_interleave(self, repeats: Any, dim: int | None = None) -> Tensor:
+        """Repeat each element ``repeats`` times (an int, or one count per element) along
+        ``dim`` (the flattened tensor if None)."""
+        if dim is None:
+            return self.reshape(-1).repeat_interleave(repeats, 0)
+        (axis,) = R.normalize_axis(dim, self.ndim)
+        counts = self._lift(repeats).data if not isinstance(repeats, int) else repeats
+        index = np.repeat(np.arange(self.shape[axis]), counts)
+        return self.index_select(axis, _wrap(index))
+
+    def gather(self, dim: int, index: Any) -> Tensor:
+        """``out[i][j] = self[i][index[i][j]]`` along ``dim`` (``torch.gather``)."""
+        (axis,) = R.normalize_axis(dim, max(self.ndim, 1))
+        return I.Gather.apply(self, index=self._lift(index).data, axis=axis)
+
+    def scatter(self, dim: int, index: Any, src: Any) -> Tensor:
+        """A copy with ``src`` written at ``index`` along ``dim`` (``src`` may be a number)."""
+        (axis,) = R.normalize_axis(dim, max(self.ndim, 1))
+        value = self._lift(src).astype(self.dtype)
+        return I.Scatter.apply(self, value, index=self._lift(index).data, axis=axis, add=False)
+
+    def scatter_add(self, dim: int, index: Any, src: Any) -> Tensor:
+        """A copy with ``src`` added at ``index`` along ``dim``; repeated indices add up."""
+        (axis,) = R.normalize_axis(dim, max(self.ndim, 1))
+        value = self._lift(src).astype(self.dtype)
+        return I.Scatter.apply(self, value, index=self._lift(index).data, axis=axis, add=True)
+
+    def diagonal(self, offset: int = 0, dim1: int = 0, dim2: int = 1) -> Tensor:
+        """The diagonal of the (dim1, dim2) planes as a new last axis (``torch.diagonal``)."""
+        a, b = R.normalize_axis(dim1, self.ndim)[0], R.normalize_axis(dim2, self.ndim)[0]
+        if a == b:
+            raise ValueError(f"diagonal: dim1 and dim2 are both axis {a}")
+        rest = [d for d in range(self.ndim) if d not in (a, b)]
+        planes = self.permute(*rest, a, b)
+        rows, cols = planes.shape[-2:]
+        start_r, start_c = max(-offset, 0), max(offset, 0)
+        length = max(min(rows - start_r, cols - start_c), 0)
+        i = np.arange(length)
+        return planes[(Ellipsis, i + start_r, i + start_c)]

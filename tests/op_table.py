@@ -65,6 +65,7 @@ class Op:
     cases: st.SearchStrategy[Case]
     torch: Callable[..., Any] | None = None
     grad: bool = True
+    torch_tol: float = 1e-10  # looser only where torch itself rounds (a float32 constant)
 
     @property
     def arity(self) -> int:
@@ -510,8 +511,9 @@ def _one_decimal_divisors(shape: Shape) -> st.SearchStrategy[np.ndarray]:
 
 def _pointwise(name: str, ref: Callable, domain: Domain = "real") -> Op:
     """A row for ``x.name()``, its NumPy reference and torch's function of the same name."""
-    return Op(name, getattr(mi, name), ref, (domain,), UNARY,
-              lambda t, x, _n=name: getattr(t, _n)(x))  # fmt: skip
+    return Op(
+        name, getattr(mi, name), ref, (domain,), UNARY, lambda t, x, _n=name: getattr(t, _n)(x)
+    )
 
 
 POINTWISE = [
@@ -837,6 +839,85 @@ MOVEMENT = [
 ]
 
 
+@st.composite
+def gather_cases(draw: st.DrawFn, kind: str) -> Case:
+    """An input shape, an axis and an index no larger than the input off that axis (PyTorch's
+    rule); scatter's index has no repeats along the axis (which write would win is undefined)."""
+    shape = draw(small_shapes(min_dims=1))
+    axis = draw(st.integers(0, len(shape) - 1))
+    idx_shape = tuple(
+        draw(st.integers(1, n)) if d != axis else draw(st.integers(1, 4))
+        for d, n in enumerate(shape)
+    )
+    if kind == "scatter":
+        idx_shape = tuple(min(m, shape[axis]) if d == axis else m for d, m in enumerate(idx_shape))
+        perms = [
+            draw(st.permutations(range(shape[axis])))[: idx_shape[axis]]
+            for _ in range(math.prod(idx_shape) // idx_shape[axis])
+        ]
+        index = np.moveaxis(
+            np.array(perms, dtype=np.int64).reshape(
+                tuple(m for d, m in enumerate(idx_shape) if d != axis) + (idx_shape[axis],)
+            ),
+            -1,
+            axis,
+        )
+    else:
+        index = draw(hnp.arrays(np.int64, idx_shape, elements=st.integers(0, shape[axis] - 1)))
+    src = idx_shape if kind != "gather" else None
+    return ((shape, src) if src else (shape,)), {"dim": axis, "index": index}
+
+
+@st.composite
+def einsum_cases(draw: st.DrawFn, operands: int) -> Case:
+    eq = draw(
+        st.sampled_from(
+            {
+                2: [
+                    "ij,jk->ik",
+                    "bij,bjk->bik",
+                    "i,i->",
+                    "ij,j->i",
+                    "bhtd,bhsd->bhts",
+                    "i,j->ij",
+                    "ij,ij",
+                ],
+                1: ["ij->ji", "ij->j", "ijk->ki", "ij->"],
+            }[operands]
+        )
+    )
+    if "->" not in eq:
+        eq += "->"  # the reference is given the implicit output the same way
+    lhs = eq.split("->")[0]
+    sizes = {c: draw(st.integers(1, 3)) for c in set(lhs.replace(",", ""))}
+    return tuple(tuple(sizes[c] for c in sub) for sub in lhs.split(",")), {"equation": eq}
+
+
+def _axis_case(min_dims: int = 1) -> st.SearchStrategy[Case]:
+    return with_params(
+        one(small_shapes(min_dims=min_dims)),
+        lambda s: st.integers(-len(s[0]), len(s[0]) - 1).map(lambda a: {"dim": a}),
+    )
+
+
+def _gather_ref(a: np.ndarray, dim: int, index: np.ndarray) -> np.ndarray:
+    out = np.empty(index.shape)
+    for pos in np.ndindex(index.shape):
+        src = list(pos)
+        src[dim] = index[pos]
+        out[pos] = a[tuple(src)]
+    return out
+
+
+def _scatter_ref(a: np.ndarray, s: np.ndarray, dim: int, index: np.ndarray, add: bool) -> Any:
+    out = a.copy()
+    for pos in np.ndindex(index.shape):
+        dst = list(pos)
+        dst[dim] = index[pos]
+        out[tuple(dst)] = out[tuple(dst)] + s[pos] if add else s[pos]
+    return out
+
+
 def _squeezable(shape: Shape, axis: Any) -> tuple[int, ...]:
     """The axes ``squeeze(axis)`` drops: the named (or all) axes of size 1, as PyTorch."""
     ndim = len(shape)
@@ -875,11 +956,54 @@ def _comparison(name: str, method: str, ref: Callable) -> Op:
 
 
 def _logical(name: str, ref: Callable) -> Op:
-    return Op(name, getattr(mi, name), ref, ("mask", "mask"), BINARY,
-              lambda t, a, b, _n=name: getattr(t, _n)(a, b), grad=False)  # fmt: skip
+    return Op(
+        name,
+        getattr(mi, name),
+        ref,
+        ("mask", "mask"),
+        BINARY,
+        lambda t, a, b, _n=name: getattr(t, _n)(a, b),
+        grad=False,
+    )
 
 
 NON_DIFFERENTIABLE = [
+    Op(
+        "argsort",
+        lambda x, dim: mi.argsort(x, dim),
+        lambda a, dim: np.argsort(a, axis=dim),
+        ("distinct",),
+        _axis_case(),
+        lambda t, x, dim: t.argsort(x, dim=dim),
+        grad=False,
+    ),
+    Op(
+        "any",
+        lambda x: mi.any(x, 0),
+        lambda a: np.any(a, 0),
+        ("mask",),
+        no_params(one(small_shapes(min_dims=1))),
+        lambda t, x: t.any(x, 0),
+        grad=False,
+    ),
+    Op(
+        "all",
+        lambda x: mi.all(x, -1),
+        lambda a: np.all(a, -1),
+        ("mask",),
+        no_params(one(small_shapes(min_dims=1))),
+        lambda t, x: t.all(x, -1),
+        grad=False,
+    ),
+    Op(
+        "nonzero",
+        mi.nonzero,
+        lambda a: np.argwhere(a),
+        ("mask",),
+        no_params(one(small_shapes(min_dims=1))),
+        lambda t, x: t.nonzero(x),
+        grad=False,
+    ),
     _logical("logical_and", np.logical_and),
     _logical("logical_or", np.logical_or),
     _logical("logical_xor", np.logical_xor),
@@ -951,7 +1075,247 @@ NON_DIFFERENTIABLE = [
     _comparison("ne", "__ne__", np.not_equal),
 ]
 
-DIFFERENTIABLE = ELEMENTWISE + POINTWISE + REDUCTIONS + LINALG + MOVEMENT
+SCANS_AND_INDEXING = [
+    Op(
+        "prod",
+        lambda x, **p: mi.prod(x, **p),
+        lambda a, **p: np.prod(a, **p),
+        ("real",),
+        reduce_cases(),
+        lambda t, x, axis, keepdims: _torch_prod(t, x, axis, keepdims),
+    ),
+    Op(
+        "cumsum",
+        lambda x, dim: mi.cumsum(x, dim),
+        lambda a, dim: np.cumsum(a, axis=dim),
+        ("real",),
+        _axis_case(),
+        lambda t, x, dim: t.cumsum(x, dim),
+    ),
+    Op(
+        "cumprod",
+        lambda x, dim: mi.cumprod(x, dim),
+        lambda a, dim: np.cumprod(a, axis=dim),
+        ("real",),
+        _axis_case(),
+        lambda t, x, dim: t.cumprod(x, dim),
+    ),
+    Op(
+        "sort",
+        lambda x, dim: mi.sort(x, dim)[0],
+        lambda a, dim: np.sort(a, axis=dim),
+        ("distinct",),
+        _axis_case(),
+        lambda t, x, dim: t.sort(x, dim).values,
+    ),
+    Op(
+        "sort_descending",
+        lambda x, dim: mi.sort(x, dim, descending=True)[0],
+        lambda a, dim: np.flip(np.sort(a, axis=dim), dim),
+        ("distinct",),
+        _axis_case(),
+        lambda t, x, dim: t.sort(x, dim, descending=True).values,
+    ),
+    Op(
+        "topk",
+        lambda x, dim: mi.topk(x, 1, dim)[0],
+        lambda a, dim: np.take(np.flip(np.sort(a, axis=dim), dim), [0], axis=dim),
+        ("distinct",),
+        _axis_case(),
+        lambda t, x, dim: t.topk(x, 1, dim).values,
+    ),
+    Op(
+        "gather",
+        lambda x, dim, index: mi.gather(x, dim, index),
+        _gather_ref,
+        ("real",),
+        gather_cases("gather"),
+        lambda t, x, dim, index: t.gather(x, dim, t.from_numpy(index)),
+    ),
+    Op(
+        "scatter",
+        lambda x, s, dim, index: mi.scatter(x, dim, index, s),
+        lambda a, s, dim, index: _scatter_ref(a, s, dim, index, False),
+        ("real", "real"),
+        gather_cases("scatter"),
+        lambda t, x, s, dim, index: t.scatter(x, dim, t.from_numpy(index), s),
+    ),
+    Op(
+        "scatter_add",
+        lambda x, s, dim, index: mi.scatter_add(x, dim, index, s),
+        lambda a, s, dim, index: _scatter_ref(a, s, dim, index, True),
+        ("real", "real"),
+        gather_cases("scatter_add"),
+        lambda t, x, s, dim, index: t.scatter_add(x, dim, t.from_numpy(index), s),
+    ),
+    *[
+        Op(
+            f"einsum{n}",
+            lambda *xs, equation: mi.einsum(equation, *xs),
+            lambda *arrays, equation: np.einsum(equation, *arrays),
+            ("real",) * n,
+            einsum_cases(n),
+            lambda t, *xs, equation: t.einsum(equation, *xs),
+        )
+        for n in (1, 2)
+    ],
+    Op(
+        "flip",
+        lambda x, dim: mi.flip(x, dim),
+        lambda a, dim: np.flip(a, dim),
+        ("real",),
+        _axis_case(),
+        lambda t, x, dim: t.flip(x, (dim,)),
+    ),
+    Op(
+        "roll",
+        lambda x, dim: mi.roll(x, 2, dim),
+        lambda a, dim: np.roll(a, 2, dim),
+        ("real",),
+        _axis_case(),
+        lambda t, x, dim: t.roll(x, 2, dim),
+    ),
+    Op(
+        "repeat",
+        lambda x: x.repeat(2, 1, 3),
+        lambda a: np.tile(a, (2, 1, 3)),
+        ("real",),
+        no_params(one(small_shapes(max_dims=3))),
+        lambda t, x: x.repeat(2, 1, 3),
+    ),
+    Op(
+        "repeat_interleave",
+        lambda x, dim: mi.repeat_interleave(x, 2, dim),
+        lambda a, dim: np.repeat(a, 2, axis=dim),
+        ("real",),
+        _axis_case(),
+        lambda t, x, dim: t.repeat_interleave(x, 2, dim),
+    ),
+    Op(
+        "diagonal",
+        lambda x: mi.diagonal(x, 1, 0, -1),
+        lambda a: np.diagonal(a, 1, 0, -1),
+        ("real",),
+        no_params(one(small_shapes(min_dims=2))),
+        lambda t, x: t.diagonal(x, 1, 0, -1),
+    ),
+    Op(
+        "diag",
+        lambda x: mi.diag(x, -1),
+        lambda a: np.diag(a, -1),
+        ("real",),
+        no_params(one(small_shapes(min_dims=1, max_dims=1))),
+        lambda t, x: t.diag(x, -1),
+    ),
+    *[
+        Op(
+            f"pad_{mode}",
+            lambda x, _m=mode: mi.nn.functional.pad(x, (1, 1), mode=_m),
+            lambda a, _m=mode: np.pad(
+                a,
+                [(0, 0)] * (a.ndim - 1) + [(1, 1)],
+                mode={"reflect": "reflect", "replicate": "edge", "circular": "wrap"}[_m],
+            ),
+            ("real",),
+            no_params(one(shapes(min_dims=3, max_dims=3, min_side=2, max_side=3))),
+            lambda t, x, _m=mode: t.nn.functional.pad(x, (1, 1), mode=_m),
+        )
+        for mode in ("reflect", "replicate", "circular")
+    ],
+]
+
+
+def _activation(name: str, ref: Callable, torch_tol: float = 1e-10, **options: Any) -> Op:
+    """A row for ``F.name(x, **options)`` on kink-free inputs, against a NumPy formula."""
+    return Op(
+        f"F.{name}",
+        lambda x: getattr(mi.nn.functional, name)(x, **options),
+        ref,
+        ("off_grid",),
+        UNARY,
+        lambda t, x: getattr(t.nn.functional, name)(x, **options),
+        torch_tol=torch_tol,
+    )
+
+
+def _np_softplus(a: np.ndarray) -> np.ndarray:
+    return np.logaddexp(0.0, a)
+
+
+def _np_sigmoid(a: np.ndarray) -> np.ndarray:
+    return 1 / (1 + np.exp(-a))
+
+
+_SELU = (1.6732632423543772848170429916717, 1.0507009873554804934193349852946)
+ACTIVATIONS = [
+    _activation("silu", lambda a: a * _np_sigmoid(a)),
+    _activation("softplus", _np_softplus),
+    _activation("logsigmoid", lambda a: -_np_softplus(-a)),
+    _activation("mish", lambda a: a * np.tanh(_np_softplus(a))),
+    _activation("softsign", lambda a: a / (1 + np.abs(a))),
+    _activation("leaky_relu", lambda a: np.where(a > 0, a, 0.1 * a), negative_slope=0.1),
+    _activation("elu", lambda a: np.where(a > 0, a, 0.5 * np.expm1(a)), alpha=0.5),
+    _activation("celu", lambda a: np.where(a > 0, a, 2 * np.expm1(a / 2)), alpha=2.0),
+    _activation("selu", lambda a: _SELU[1] * np.where(a > 0, a, _SELU[0] * np.expm1(a))),
+    _activation("hardtanh", lambda a: np.clip(a, -1, 1)),
+    _activation("relu6", lambda a: np.clip(a, 0, 6)),
+    # torch computes x/6 with a float32 constant 1/6 even in float64: 1e-9 apart
+    _activation("hardsigmoid", lambda a: np.clip(a / 6 + 0.5, 0, 1), torch_tol=1e-7),
+    _activation("hardswish", lambda a: a * np.clip(a / 6 + 0.5, 0, 1), torch_tol=1e-7),
+    Op(
+        "F.glu",
+        lambda x: mi.nn.functional.glu(x, -1),
+        lambda a: a[..., : a.shape[-1] // 2] * _np_sigmoid(a[..., a.shape[-1] // 2 :]),
+        ("real",),
+        no_params(one(small_shapes(min_dims=1)).map(lambda s: (s[0][:-1] + (2 * s[0][-1],),))),
+        lambda t, x: t.nn.functional.glu(x, -1),
+    ),
+    Op(
+        "F.normalize",
+        lambda x: mi.nn.functional.normalize(x, dim=-1),
+        lambda a: a / np.maximum(np.linalg.norm(a, axis=-1, keepdims=True), 1e-12),
+        ("nonzero",),
+        no_params(one(small_shapes(min_dims=1))),
+        lambda t, x: t.nn.functional.normalize(x, dim=-1),
+    ),
+    Op(
+        "F.rms_norm",
+        lambda x: mi.nn.functional.rms_norm(x, x.shape[-1:], eps=1e-6),
+        lambda a: a / np.sqrt((a * a).mean(-1, keepdims=True) + 1e-6),
+        ("real",),
+        no_params(one(small_shapes(min_dims=1))),
+        lambda t, x: t.nn.functional.rms_norm(x, x.shape[-1:], eps=1e-6),
+    ),
+    Op(
+        "F.softmin",
+        lambda x: mi.nn.functional.softmin(x, -1),
+        lambda a: softmax_ref(-a, -1),
+        ("real",),
+        no_params(one(small_shapes(min_dims=1))),
+        lambda t, x: t.nn.functional.softmin(x, -1),
+    ),
+]
+
+
+def _torch_prod(torch: Any, x: Any, axis: Any, keepdims: bool) -> Any:
+    """torch.prod takes one dim at a time: reduce them one by one, last first."""
+    dims = sorted(
+        {
+            d % max(x.ndim, 1)
+            for d in (
+                range(x.ndim) if axis is None else ((axis,) if isinstance(axis, int) else axis)
+            )
+        },
+        reverse=True,
+    )
+    for d in dims:
+        x = torch.prod(x, dim=d, keepdim=keepdims)
+    return x
+
+
+DIFFERENTIABLE = (
+    ELEMENTWISE + POINTWISE + ACTIVATIONS + REDUCTIONS + LINALG + MOVEMENT + SCANS_AND_INDEXING
+)
 OPS = DIFFERENTIABLE + NON_DIFFERENTIABLE
 BY_NAME = {op.name: op for op in OPS}
 assert len(BY_NAME) == len(OPS), "op names must be unique"

@@ -441,8 +441,24 @@ def test_linear_one_hot_pad_softmax_functional_parity(torch: Any) -> None:
         F.pad(minillm.tensor(a), (1, 2, 0, 1), value=-1.0),
         torch.nn.functional.pad(torch.tensor(a), (1, 2, 0, 1), value=-1.0),
     )
-    with pytest.raises(NotImplementedError, match="reflect"):
-        F.pad(minillm.tensor(a), (1, 1), mode="reflect")
+    for mode in ("reflect", "replicate", "circular"):
+        for shape, widths in (((2, 3, 4), (1, 2)), ((1, 2, 3, 4), (2, 1, 1, 2))):
+            b = np.random.default_rng(1).standard_normal(shape)
+            ours = minillm.tensor(b, requires_grad=True)
+            theirs = torch.tensor(b, requires_grad=True)
+            close(
+                F.pad(ours, widths, mode=mode), torch.nn.functional.pad(theirs, widths, mode=mode)
+            )
+            weights = np.arange(F.pad(ours, widths, mode=mode).numel()).reshape(
+                F.pad(ours, widths, mode=mode).shape
+            )
+            (F.pad(ours, widths, mode=mode) * minillm.tensor(weights * 1.0)).sum().backward()
+            (
+                torch.nn.functional.pad(theirs, widths, mode=mode) * torch.tensor(weights * 1.0)
+            ).sum().backward()
+            np.testing.assert_allclose(ours.grad.data, theirs.grad.numpy())
+    with pytest.raises(ValueError, match="too much reflect padding"):
+        F.pad(minillm.tensor(a), (3, 3), mode="reflect")
     for dim in (0, 1, -1):
         close(F.softmax(minillm.tensor(a), dim=dim), torch.softmax(torch.tensor(a), dim=dim))
         close(

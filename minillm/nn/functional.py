@@ -271,10 +271,12 @@ def scaled_dot_product_attention(
     dropout_p: float = 0.0,
     is_causal: bool = False,
     scale: float | None = None,
+    enable_gqa: bool = False,
 ) -> Tensor:
     """``softmax(Q K^T * scale + mask) V`` over the last two axes (``scale`` = 1/sqrt(D)).
 
-    ``attn_mask`` is boolean (True = may attend) or additive; ``is_causal`` masks the future.
+    ``attn_mask`` is boolean (True = may attend) or additive; ``is_causal`` masks the future;
+    ``enable_gqa`` lets keys and values have fewer heads than the queries (grouped-query).
     Shapes: ``(..., T, D)`` queries, ``(..., S, D)`` keys, ``(..., S, Dv)`` values.
 
     >>> import minillm
@@ -290,6 +292,7 @@ def scaled_dot_product_attention(
         dropout_p=dropout_p,
         is_causal=is_causal,
         scale=scale,
+        enable_gqa=enable_gqa,
     )
 
 
@@ -312,12 +315,37 @@ def pad(
     mode: str = "constant",
     value: float | None = None,
 ) -> Tensor:
-    """Constant padding, (before, after) pairs starting from the last axis (PyTorch's order).
+    """Pad with (before, after) pairs starting from the last axis (PyTorch's order).
+
+    ``mode``: "constant" (``value``, default 0), "reflect" (mirror, the edge not repeated),
+    "replicate" (repeat the edge) or "circular" (wrap around). The last three are indexing with
+    a padded range of positions (``np.pad`` of ``arange``), so their gradient adds up every copy.
 
     >>> import minillm
     >>> pad(minillm.ones(1, 2), (1, 1), value=0.0).tolist()
     [[0.0, 1.0, 1.0, 0.0]]
+    >>> pad(minillm.tensor([[1.0, 2.0, 3.0]]), (2, 1), mode="reflect").tolist()
+    [[3.0, 2.0, 1.0, 2.0, 3.0, 2.0]]
     """
-    if mode != "constant":
-        raise NotImplementedError(f"pad: only mode='constant' is implemented, got {mode!r}")
-    return _functions.pad(input, pad, 0.0 if value is None else value)
+    if mode == "constant":
+        return _functions.pad(input, pad, 0.0 if value is None else value)
+    numpy_mode = {"reflect": "reflect", "replicate": "edge", "circular": "wrap"}.get(mode)
+    if numpy_mode is None:
+        raise ValueError(
+            f"pad: mode must be 'constant', 'reflect', 'replicate' or 'circular', got {mode!r}"
+        )
+    x = _t(input)
+    if len(pad) % 2 or len(pad) // 2 > x.ndim:
+        raise ValueError(f"pad: {tuple(pad)} must hold (before, after) pairs for at most "
+                         f"{x.ndim} axes")  # fmt: skip
+    for i in range(len(pad) // 2):
+        axis, (lo, hi) = x.ndim - 1 - i, (int(pad[2 * i]), int(pad[2 * i + 1]))
+        n = x.shape[axis]
+        if lo < 0 or hi < 0 or (mode == "reflect" and max(lo, hi) >= n) or \
+                (mode == "circular" and max(lo, hi) > n) or n == 0:  # fmt: skip
+            raise ValueError(
+                f"pad: ({lo}, {hi}) is too much {mode} padding for an axis of size {n}"
+            )
+        positions = np.pad(np.arange(n), (lo, hi), mode=numpy_mode)
+        x = x.index_select(axis, positions)
+    return x

@@ -419,8 +419,12 @@ def scaled_dot_product_attention(
     is_causal: bool = False,
     scale: float | None = None,
     return_weights: bool = False,
+    enable_gqa: bool = False,
 ) -> Tensor | tuple[Tensor, Tensor]:
     """softmax(q k^T * scale + mask) v over (..., T, D) inputs, as PyTorch's function.
+
+    ``enable_gqa``: grouped-query attention. k and v may have fewer heads (axis -3) than q, a
+    divisor of its count; each k/v head then serves ``H_q / H_kv`` consecutive query heads.
 
     q (..., Tq, D), k (..., Tk, D), v (..., Tk, Dv) share their batch axes (e.g. (B, H)).
     ``attn_mask`` broadcasts to (..., Tq, Tk): bool True means *attend*; a float mask is added to
@@ -441,6 +445,14 @@ def scaled_dot_product_attention(
     [0.0, 2.0, 4.0]
     """
     q, k, v = _t(q), _t(k), _t(v)
+    if enable_gqa and q.ndim >= 3 and k.ndim == q.ndim and k.shape[-3] != q.shape[-3]:
+        Hq, Hkv = q.shape[-3], k.shape[-3]
+        if Hkv == 0 or Hq % Hkv or v.shape[-3] != Hkv:
+            raise ValueError(
+                f"scaled_dot_product_attention: with enable_gqa, the query heads ({Hq}) must be a "
+                f"multiple of the key/value heads ({Hkv}, {v.shape[-3]})"
+            )
+        k, v = k.repeat_interleave(Hq // Hkv, -3), v.repeat_interleave(Hq // Hkv, -3)
     if q.ndim < 2 or k.ndim != q.ndim or v.ndim != q.ndim:
         raise ValueError(
             f"scaled_dot_product_attention: q, k, v must be (..., T, D) with the same number of "

@@ -1,4 +1,5 @@
-"""Matrix product with NumPy's ``matmul`` semantics: 1-D vectors, 2-D matrices, broadcast batches.
+"""Matrix products: ``matmul`` with NumPy's semantics (1-D vectors, 2-D matrices, broadcast
+batches), the fused ``Linear``, and ``einsum`` for the common subscripts.
 
     Y = A B,   dA = G B^T,   dB = A^T G
 
@@ -111,3 +112,63 @@ class Linear(Function):
         if not ctx.has_bias:
             return gx, gw
         return gx, gw, (g2.sum(axis=0) if need[2] else None)
+
+
+def parse_einsum(equation: str, count: int) -> tuple[list[str], str]:
+    """``"ij,jk->ik"`` as (["ij", "jk"], "ik"); without ``->`` the output is every letter used
+    once, in alphabetical order (NumPy's and PyTorch's implicit mode)."""
+    eq = equation.replace(" ", "")
+    if "." in eq:
+        raise ValueError(f"einsum: '...' is not supported, in {equation!r}; name every axis")
+    lhs, _, out = eq.partition("->")
+    subs = lhs.split(",")
+    if len(subs) != count:
+        raise ValueError(f"einsum: {equation!r} names {len(subs)} operands, but {count} were given")
+    if "->" not in eq:
+        letters = "".join(subs)
+        out = "".join(sorted(c for c in set(letters) if letters.count(c) == 1))
+    for sub in [*subs, out]:
+        if (sub and not sub.isalpha()) or len(set(sub)) != len(sub):
+            raise ValueError(
+                f"einsum: {sub!r} in {equation!r} repeats a letter or uses a non-letter "
+                "(traces like 'ii->' are not supported)"
+            )
+    missing = set(out) - set("".join(subs))
+    if missing:
+        raise ValueError(f"einsum: output letters {sorted(missing)} appear in no operand")
+    return subs, out
+
+
+class Einsum(Function):
+    """y = einsum(equation, *operands);  the gradient of operand i is an einsum too: the output
+    gradient with the other operands, contracted back to operand i's letters; letters summed
+    away in operand i alone come back by broadcasting (their derivative is 1 everywhere)."""
+
+    @staticmethod
+    def forward(ctx: Context, *operands: np.ndarray, subs: list[str], out: str) -> np.ndarray:
+        ctx.save_for_backward(*operands)
+        ctx.subs, ctx.out = subs, out
+        try:
+            return np.einsum(",".join(subs) + "->" + out, *operands, optimize=True)
+        except ValueError as e:
+            shapes = ", ".join(str(o.shape) for o in operands)
+            raise ValueError(
+                f"einsum: {','.join(subs)}->{out} does not fit {shapes} ({e})"
+            ) from None
+
+    @staticmethod
+    def backward(ctx: Context, g: np.ndarray) -> Grads:
+        ops, subs, out = ctx.saved_tensors, ctx.subs, ctx.out
+        grads = []
+        for i, (a, sub) in enumerate(zip(ops, subs)):
+            if not ctx.needs_input_grad[i]:
+                grads.append(None)
+                continue
+            others = [(o, s) for j, (o, s) in enumerate(zip(ops, subs)) if j != i]
+            seen = set(out).union(*[set(s) for _, s in others])
+            kept = "".join(c for c in sub if c in seen)
+            eq = ",".join([out, *[s for _, s in others]]) + "->" + kept
+            gi = np.einsum(eq, g, *[o for o, _ in others], optimize=True)
+            gi = gi.reshape([a.shape[k] if c in seen else 1 for k, c in enumerate(sub)])
+            grads.append(np.broadcast_to(gi, a.shape))
+        return tuple(grads)

@@ -194,3 +194,76 @@ class LogSoftmax(Function):
         dx = np.empty_like(y)
         _row_kernel("log_softmax_backward", dx, _rows(g.astype(y.dtype, copy=False), ctx.axis), y)
         return (_unrows(dx, ctx.shape, ctx.axis),)
+
+
+def _last(x: np.ndarray, axis: int) -> np.ndarray:
+    return np.moveaxis(x, axis, -1)
+
+
+class Prod(Function):
+    """y = product of x over ``axis``;  dy/dx_i = product of the other elements (zero-safe: from
+    exclusive cumulative products from the left and from the right, no division by x)."""
+
+    @staticmethod
+    def forward(
+        ctx: Context, x: np.ndarray, *, axis: Axis = None, keepdims: bool = False
+    ) -> np.ndarray:
+        axes = normalize_axis(axis, x.ndim)
+        ctx.save_for_backward(x)
+        ctx.axes, ctx.keepdims = axes, keepdims
+        return np.prod(x, axis=axes, keepdims=keepdims)
+
+    @staticmethod
+    def backward(ctx: Context, g: np.ndarray) -> Grads:
+        (x,) = ctx.saved_tensors
+        axes = ctx.axes
+        rest = [i for i in range(x.ndim) if i not in axes]
+        moved = np.transpose(x, rest + list(axes))  # reduced axes last, flattened into one
+        flat = moved.reshape(*moved.shape[: len(rest)], -1)
+        ones = np.ones_like(flat[..., :1])
+        left = np.cumprod(np.concatenate([ones, flat[..., :-1]], axis=-1), axis=-1)
+        right = np.cumprod(np.concatenate([ones, flat[..., :0:-1]], axis=-1), axis=-1)[..., ::-1]
+        others = (left * right).reshape(moved.shape)
+        others = np.transpose(others, np.argsort(rest + list(axes)))
+        return (_expand(g, axes, ctx.keepdims) * others,)
+
+
+class Cumsum(Function):
+    """y_i = x_0 + ... + x_i along ``axis``;  dx_i = g_i + ... + g_last (a reversed cumsum)."""
+
+    @staticmethod
+    def forward(ctx: Context, x: np.ndarray, *, axis: int) -> np.ndarray:
+        (ctx.axis,) = normalize_axis(axis, max(x.ndim, 1))
+        return np.cumsum(x, axis=ctx.axis) if x.ndim else x.copy()
+
+    @staticmethod
+    def backward(ctx: Context, g: np.ndarray) -> Grads:
+        if g.ndim == 0:
+            return (g,)
+        flipped = np.flip(g, ctx.axis)
+        return (np.flip(np.cumsum(flipped, axis=ctx.axis), ctx.axis),)
+
+
+class Cumprod(Function):
+    """y_i = x_0 ... x_i along ``axis``;  dx_i = L_i R_i with L_i = x_0 ... x_(i-1) and
+    R_i = g_i + x_(i+1) R_(i+1): no division, so zeros are fine."""
+
+    @staticmethod
+    def forward(ctx: Context, x: np.ndarray, *, axis: int) -> np.ndarray:
+        (ctx.axis,) = normalize_axis(axis, max(x.ndim, 1))
+        ctx.save_for_backward(x)
+        return np.cumprod(x, axis=ctx.axis) if x.ndim else x.copy()
+
+    @staticmethod
+    def backward(ctx: Context, g: np.ndarray) -> Grads:
+        (x,) = ctx.saved_tensors
+        if x.ndim == 0:
+            return (g,)
+        xs, gs = _last(x, ctx.axis), _last(g, ctx.axis)
+        n = xs.shape[-1]
+        left = np.cumprod(np.concatenate([np.ones_like(xs[..., :1]), xs[..., :-1]], -1), -1)
+        r = np.empty_like(gs)
+        r[..., n - 1] = gs[..., n - 1]
+        for i in range(n - 2, -1, -1):
+            r[..., i] = gs[..., i] + xs[..., i + 1] * r[..., i + 1]
+        return (np.moveaxis(left * r, -1, ctx.axis),)
