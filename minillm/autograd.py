@@ -28,6 +28,8 @@ Read next: ``minillm/ops/elementwise.py`` for the simplest Functions, then ``min
 from __future__ import annotations
 
 import contextlib
+import weakref
+from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
@@ -354,14 +356,74 @@ def _accumulate_leaf(leaf: Tensor, grad: np.ndarray) -> None:
         np.add(leaf.grad.data, grad, out=leaf.grad.data, casting="unsafe")
 
 
-def run_backward(root: Tensor, grad: np.ndarray, retain_graph: bool = False) -> None:
-    """Propagate ``grad`` (dL/droot) to every leaf requiring grad, in reverse topological order."""
-    if root._ctx is None:  # a leaf: backward on it just accumulates
-        _accumulate_leaf(root, grad)
-        return
+# --------------------------------------------------------------------------------------------------
+# Hooks
+# --------------------------------------------------------------------------------------------------
+# Tensor.register_hook's functions, by the id of their tensor. Kept here, not on the Tensor, so a
+# tensor without hooks (nearly all of them) carries nothing; a finalizer drops the entry when the
+# tensor dies. (Not a WeakKeyDictionary: that compares keys with ==, which is elementwise here.)
+_HOOKS: dict[int, list[Any]] = {}
+
+
+class HookHandle:
+    """What ``register_hook`` returns; ``remove()`` takes the hook off again."""
+
+    def __init__(self, key: int, hook: Any) -> None:
+        self._key, self._hook = key, hook
+
+    def remove(self) -> None:
+        hooks = _HOOKS.get(self._key, [])
+        if self._hook in hooks:
+            hooks.remove(self._hook)
+
+
+def add_hook(tensor: Tensor, hook: Any) -> HookHandle:
+    key = id(tensor)
+    if key not in _HOOKS:
+        _HOOKS[key] = []
+        weakref.finalize(tensor, _HOOKS.pop, key, None)
+    _HOOKS[key].append(hook)
+    return HookHandle(key, hook)
+
+
+def _run_hooks(t: Tensor, g: np.ndarray) -> np.ndarray:
+    """Call ``t``'s hooks with its whole gradient (a Tensor); one may return a replacement."""
+    for hook in list(_HOOKS.get(id(t), ())):
+        new = hook(_tensor._wrap(g))
+        if new is not None:
+            new = new.data if isinstance(new, _tensor.Tensor) else np.asarray(new)
+            if new.shape != g.shape:
+                raise ValueError(f"a gradient hook returned shape {new.shape}, expected {g.shape}")
+            g = new
+    return g
+
+
+def run_backward(
+    root: Tensor,
+    grad: np.ndarray,
+    retain_graph: bool = False,
+    capture: dict[int, np.ndarray] | None = None,
+) -> None:
+    """Propagate ``grad`` (dL/droot) to every leaf requiring grad, in reverse topological order.
+
+    Each tensor's gradient is complete before it is used: non-leaves are summed in ``grads``
+    until their turn in the order, leaves in ``leaf_grads`` until the end, where each leaf's
+    hooks see its whole gradient and ``.grad`` accumulates it. With ``capture`` (a dict from the
+    ids of the wanted tensors, as ``autograd.grad`` passes), those tensors' gradients are put
+    there instead, and no ``.grad`` anywhere is touched.
+    """
     grads: dict[int, np.ndarray] = {id(root): grad}
+    leaf_grads: dict[int, tuple[Tensor, np.ndarray]] = {}
+    hooks = bool(_HOOKS)
     check = _Modes.anomaly
-    for node in _topological_order(root):
+
+    def to_leaf(leaf: Tensor, g: np.ndarray) -> None:
+        prev = leaf_grads.get(id(leaf))
+        leaf_grads[id(leaf)] = (leaf, g if prev is None else prev[1] + g)
+
+    if root._ctx is None:  # a leaf: backward on it just accumulates
+        to_leaf(root, grad)
+    for node in _topological_order(root) if root._ctx is not None else ():
         g = grads.pop(id(node), None)
         if g is None:
             continue
@@ -372,7 +434,12 @@ def run_backward(root: Tensor, grad: np.ndarray, retain_graph: bool = False) -> 
                 "freed by the first backward. Pass retain_graph=True to the first backward() to "
                 "keep them."
             )
-        if node._retains_grad:
+        if hooks and id(node) in _HOOKS:
+            g = _run_hooks(node, g)
+        if capture is not None:
+            if id(node) in capture:
+                capture[id(node)] = g
+        elif node._retains_grad:
             _accumulate_leaf(node, g)
         if ctx.versions:
             _check_versions(ctx)
@@ -388,13 +455,82 @@ def run_backward(root: Tensor, grad: np.ndarray, retain_graph: bool = False) -> 
             if check:
                 _check_finite(pg, ctx.fn, "backward", [p.shape for p in ctx.parents])
             if parent._ctx is None:
-                _accumulate_leaf(parent, pg)
+                to_leaf(parent, pg)
             else:
                 key = id(parent)
                 prev = grads.get(key)
                 grads[key] = pg if prev is None else prev + pg
         if not retain_graph:
             ctx.parents = ()
+    for leaf, g in leaf_grads.values():
+        if hooks and id(leaf) in _HOOKS:
+            g = _run_hooks(leaf, g)
+        if capture is None:
+            _accumulate_leaf(leaf, g)
+        elif id(leaf) in capture:
+            capture[id(leaf)] = g
+
+
+def grad(
+    outputs: Tensor | Sequence[Tensor],
+    inputs: Tensor | Sequence[Tensor],
+    grad_outputs: Any = None,
+    retain_graph: bool | None = None,
+    create_graph: bool = False,
+    allow_unused: bool = False,
+) -> tuple[Tensor | None, ...]:
+    """The gradients of ``outputs`` with respect to ``inputs``, returned, not accumulated:
+    no ``.grad`` is touched (``torch.autograd.grad``).
+
+    ``grad_outputs`` gives dL/doutput for each output (needed unless it has one element).
+    ``retain_graph`` keeps the graph for another backward (default: ``create_graph``).
+    An input the outputs do not depend on raises unless ``allow_unused`` (then its entry is None).
+
+    >>> import minillm
+    >>> x = minillm.tensor([1.0, 2.0], requires_grad=True)
+    >>> (g,) = grad((x * x).sum(), x)
+    >>> g.tolist(), x.grad is None
+    ([2.0, 4.0], True)
+    """
+    if create_graph:
+        raise NotImplementedError(
+            "grad(create_graph=True): higher-order gradients are not implemented yet; the "
+            "backward of each primitive runs on arrays, outside the graph"
+        )
+    outs = [outputs] if isinstance(outputs, _tensor.Tensor) else list(outputs)
+    ins = [inputs] if isinstance(inputs, _tensor.Tensor) else list(inputs)
+    if grad_outputs is None or isinstance(grad_outputs, _tensor.Tensor):
+        grad_outputs = [grad_outputs] * len(outs) if grad_outputs is None else [grad_outputs]
+    if len(grad_outputs) != len(outs):
+        raise ValueError(f"grad: {len(grad_outputs)} grad_outputs for {len(outs)} outputs")
+    for t in ins:
+        if not t.requires_grad:
+            raise RuntimeError("grad: every input must require grad")
+    keep = bool(retain_graph)
+    total: dict[int, np.ndarray] = {}
+    for i, (out, g) in enumerate(zip(outs, grad_outputs)):
+        if not out.requires_grad:
+            raise RuntimeError(f"grad: output {i} does not require grad (it has no graph)")
+        if g is None:
+            if out.data.size != 1:
+                raise RuntimeError(f"grad: output {i} has shape {out.shape}; pass grad_outputs")
+            g = np.ones(out.shape, dtype=out.dtype)
+        g = g.data if isinstance(g, _tensor.Tensor) else np.asarray(g, dtype=out.dtype)
+        capture: dict[int, np.ndarray] = dict.fromkeys(map(id, ins))
+        run_backward(out, g, retain_graph=keep or i < len(outs) - 1, capture=capture)
+        for k, v in capture.items():
+            if v is not None:
+                total[k] = v if k not in total else total[k] + v
+    result = []
+    for j, t in enumerate(ins):
+        if id(t) not in total:
+            if not allow_unused:
+                raise RuntimeError(f"grad: input {j} was not used to compute the outputs; pass "
+                                   "allow_unused=True to get None for it")  # fmt: skip
+            result.append(None)
+        else:
+            result.append(_tensor.Tensor(np.array(total[id(t)], dtype=t.dtype)))
+    return tuple(result)
 
 
 # Tensor's module imports the ops, which import this module. Binding the *module* (not its Tensor)

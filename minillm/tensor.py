@@ -157,6 +157,24 @@ class Tensor(MathMethods, ReduceMethods, ShapeMethods, InplaceMethods):
         self._requires_grad = bool(flag)
         return self
 
+    def register_hook(self, hook: Any) -> Any:
+        """Call ``hook(grad)`` when this tensor's gradient is computed, before it is used or
+        accumulated; a hook that returns a tensor replaces the gradient. Returns a handle whose
+        ``remove()`` takes the hook off.
+
+        >>> import minillm
+        >>> x = minillm.tensor([1.0, 2.0], requires_grad=True)
+        >>> h = x.register_hook(lambda g: g * 10)
+        >>> (x * x).sum().backward()
+        >>> x.grad.tolist()
+        [20.0, 40.0]
+        """
+        from minillm.autograd import add_hook
+
+        if not self._requires_grad:
+            raise RuntimeError("register_hook on a tensor that does not require grad")
+        return add_hook(self, hook)
+
     def retain_grad(self) -> None:
         """Keep ``.grad`` on this non-leaf tensor after backward (leaves keep theirs anyway)."""
         if not self._requires_grad:
