@@ -180,28 +180,34 @@ def version_of(t: Tensor) -> Version:
 def _remember_versions(ctx: Context, inputs: tuple[Tensor, ...], out: Tensor) -> None:
     """For each array ``ctx`` saved that *is* (or views) an input's or the output's array, note
     that tensor's version, so backward can tell if it was changed in place meanwhile. A saved copy
-    needs no check: nothing can change it."""
+    needs no check: nothing can change it. Inputs are found again through ``ctx.parents`` (no box
+    needed until someone changes them); the output, which ctx must not hold, through its box."""
     checks = []
     for array in ctx.saved_tensors:
-        if not isinstance(array, np.ndarray):
+        base = getattr(array, "base", None)
+        if array is out.data:
+            box = version_of(out)
+            checks.append((-1, box.value, box))
             continue
-        for which, t in enumerate((*inputs, out)):
-            if array is t.data or (array.base is not None and array.base is t.data):
-                box = version_of(t)
-                role = "output" if which == len(inputs) else f"input {which}"
-                checks.append((box, box.value, role, t.data.shape))
+        for i, t in enumerate(inputs):
+            if array is t.data or (base is not None and base is t.data):
+                box = t._version_box
+                checks.append((i, 0 if box is None else box.value, None))
                 break
     ctx.versions = checks
 
 
 def _check_versions(ctx: Context) -> None:
-    for box, expected, role, shape in ctx.versions:
-        if box.value != expected:
+    for i, expected, box in ctx.versions:
+        if box is None:
+            box = ctx.parents[i]._version_box
+        now = 0 if box is None else box.value
+        if now != expected:
+            role = "output" if i < 0 else f"input {i}"
             raise RuntimeError(
-                f"backward through {ctx.fn.__name__}: its {role} (shape {shape}), saved for "
-                f"backward, was changed in place afterwards (it is at version {box.value}; "
-                f"expected version {expected}). The gradient would be wrong: use an out-of-place "
-                f"op, or change a .clone() instead."
+                f"backward through {ctx.fn.__name__}: its {role}, saved for backward, was changed "
+                f"in place afterwards (it is at version {now}; expected version {expected}). The "
+                f"gradient would be wrong: use an out-of-place op, or change a .clone() instead."
             )
 
 
@@ -222,7 +228,7 @@ class Context:
         self.needs_input_grad = needs_input_grad
         self.saved_tensors = ()
         self.freed = False
-        self.versions: list[tuple[Version, int, str, tuple[int, ...]]] = []
+        self.versions: list[tuple[int, int, Version | None]] = []
 
     def save_for_backward(self, *arrays: np.ndarray) -> None:
         """Keep these arrays for backward (save only what it needs: they live until then)."""
@@ -275,7 +281,8 @@ class Function:
             data = np.asarray(data)
         if _Modes.anomaly:
             _check_finite(data, cls, "forward", [t.shape for t in inputs])
-        out = _tensor.Tensor.__new__(_tensor.Tensor)
+        Tensor = _tensor.Tensor
+        out = Tensor.__new__(Tensor)
         out.data = data
         out.grad = None
         out._retains_grad = False
@@ -417,12 +424,8 @@ def run_backward(
     hooks = bool(_HOOKS)
     check = _Modes.anomaly
 
-    def to_leaf(leaf: Tensor, g: np.ndarray) -> None:
-        prev = leaf_grads.get(id(leaf))
-        leaf_grads[id(leaf)] = (leaf, g if prev is None else prev[1] + g)
-
     if root._ctx is None:  # a leaf: backward on it just accumulates
-        to_leaf(root, grad)
+        leaf_grads[id(root)] = (root, grad)
     for node in _topological_order(root) if root._ctx is not None else ():
         g = grads.pop(id(node), None)
         if g is None:
@@ -455,7 +458,8 @@ def run_backward(
             if check:
                 _check_finite(pg, ctx.fn, "backward", [p.shape for p in ctx.parents])
             if parent._ctx is None:
-                to_leaf(parent, pg)
+                prev = leaf_grads.get(id(parent))
+                leaf_grads[id(parent)] = (parent, pg if prev is None else prev[1] + pg)
             else:
                 key = id(parent)
                 prev = grads.get(key)
