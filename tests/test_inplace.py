@@ -92,7 +92,7 @@ def test_backward_after_a_saved_array_changed_raises_naming_the_op():
     x = mi.tensor([0.5, 1.0], requires_grad=True)
     y = x.exp()  # Exp saves its output
     y.add_(1.0)
-    with pytest.raises(RuntimeError, match=r"backward through Exp: its output .* version 1"):
+    with pytest.raises(RuntimeError, match=r"backward through Exp: its output.* version 1"):
         y.sum().backward()
     w = mi.tensor([1.0, 2.0], requires_grad=True)
     z = (w * x).sum()  # Mul saves w
