@@ -15,6 +15,7 @@ checkpoint and exits 130 or 143. Read next: ``minillm/training/trainer.py`` and
 from __future__ import annotations
 
 import argparse
+import contextlib
 import dataclasses
 import math
 import os
@@ -166,8 +167,11 @@ def say(*parts: object) -> None:
     the run goes on with stdout discarded, instead of dying without a checkpoint."""
     try:
         print(*parts, flush=True)
-    except BrokenPipeError:
-        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+    except (BrokenPipeError, OSError, AttributeError, ValueError):  # gone, full, or closed
+        with contextlib.suppress(OSError, AttributeError, ValueError):
+            os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        if sys.stdout is None or sys.stdout.closed:
+            sys.stdout = open(os.devnull, "w")  # noqa: SIM115 - for the rest of the run
 
 
 def cmd_train(args: argparse.Namespace) -> int:
@@ -233,7 +237,7 @@ def _load_model(out_dir: Path) -> tuple[Any, Any]:
     from minillm import io
     from minillm.models import GPT, GPTConfig
     from minillm.tokenizers import load_tokenizer
-    from minillm.training import CHECKPOINT, CONFIG, TOKENIZER, read_run_config
+    from minillm.training import CHECKPOINT, CONFIG, TOKENIZER, TrainingError, read_run_config
 
     for name in (CHECKPOINT, CONFIG, TOKENIZER):
         if not (out_dir / name).exists():
@@ -242,7 +246,16 @@ def _load_model(out_dir: Path) -> tuple[Any, Any]:
                 f"(minillm train --out-dir {out_dir})"
             )
     try:
-        config = GPTConfig(**read_run_config(out_dir)["model"])
+        settings = read_run_config(out_dir)["model"]
+    except TrainingError as e:
+        raise ValueError(str(e)) from None
+    for name, value in settings.items():  # a hand-edited file: every setting of its own type
+        kind = {"dropout": (int, float), "bias": (bool,)}.get(name, (int,))
+        if type(value) not in kind or (kind == (int,) and isinstance(value, bool)):
+            raise ValueError(f"{out_dir / CONFIG}: model setting {name} is {value!r}, not a "
+                             f"{'number' if name == 'dropout' else kind[0].__name__}")  # fmt: skip
+    try:
+        config = GPTConfig(**settings)
     except TypeError as e:
         raise ValueError(f"{out_dir / CONFIG}: bad model settings ({e})") from None
     tokenizer = load_tokenizer(out_dir / TOKENIZER)
@@ -307,8 +320,14 @@ def cmd_generate(args: argparse.Namespace) -> int:
         print(f"minillm generate: warning: {warning}", file=sys.stderr)
     try:
         for flag, path in (("--trace-json", args.trace_json), ("--trace-png", args.trace_png)):
-            if path is not None and not Path(path).resolve().parent.is_dir():
+            if path is None:
+                continue
+            if not path or Path(path).is_dir():
+                raise ValueError(f"{flag} {path!r}: give a file name, not a folder")
+            if not Path(path).resolve().parent.is_dir():
                 raise ValueError(f"{flag} {path}: its folder does not exist")
+        if args.trace_png and Path(args.trace_png).suffix.lower() not in (".png", ".svg", ".pdf"):
+            raise ValueError(f"--trace-png {args.trace_png}: name a .png, .svg or .pdf file")
         model, tokenizer = _load_model(Path(args.out_dir))
         prompts = _read_prompts(Path(args.prompts)) if args.prompts else [args.prompt]
     except (OSError, ValueError) as e:

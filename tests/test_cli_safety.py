@@ -324,7 +324,7 @@ def test_generate_refuses_broken_or_mismatched_files(run, corpus, tmp_path, caps
     config["model"]["n_embd"] = 32
     (wider / "config.json").write_text(json.dumps(config))
     assert main(["generate", "--out-dir", str(wider)]) == 2
-    one_line_error(capsys.readouterr().err, "size mismatch for", "more)")
+    one_line_error(capsys.readouterr().err, "size mismatch for", "more problems)")
 
 
 def test_greedy_is_deterministic_and_equals_temperature_zero(run, capsys):
@@ -607,3 +607,72 @@ def test_a_tiny_temperature_is_greedy_not_nan():
     logits = np.array([[1.0, 2.0, 0.5]])
     assert probabilities(logits, temperature=1e-310).tolist() == [[0.0, 1.0, 0.0]]
     assert sample(logits, np.random.default_rng(0), temperature=1e-310).tolist() == [1]
+
+
+# ----------------------------------------------------------------------- found in the second review
+def test_generate_names_a_damaged_config(run, tmp_path, capsys):
+    bad_model = '{"train": {}, "model": {"block_size": 1.5}}'
+    for text, message in [("garbage", "not readable JSON"), (bad_model, "block_size is 1.5")]:
+        out = copy_run(run, tmp_path / f"cfg{len(list(tmp_path.iterdir()))}")
+        (out / "config.json").write_text(text)
+        assert main(["generate", "--out-dir", str(out)]) == 2
+        one_line_error(capsys.readouterr().err, message)
+
+
+@pytest.mark.parametrize("flag, path, message", [
+    ("--trace-png", "trace.txt", "name a .png, .svg or .pdf file"),
+    ("--trace-png", "/tmp", "not a folder"),
+    ("--trace-json", "/tmp", "not a folder"),
+    ("--trace-json", "", "not a folder"),
+])  # fmt: skip
+def test_trace_paths_are_checked_first(run, capsys, flag, path, message):
+    assert main(["generate", "--out-dir", str(run), flag, path]) == 2
+    captured = capsys.readouterr()
+    assert captured.out == ""
+    one_line_error(captured.err, message)
+
+
+def test_a_checkpoint_missing_an_adam_moment_is_refused(run, tmp_path, capsys):
+    def drop(tree):
+        next(iter(tree["optimizer"]["state"].values())).pop("exp_avg_sq")
+
+    out = _craft(run, tmp_path / "moment", drop)
+    before = snapshot(out)
+    assert main(["train", "--out-dir", str(out), "--resume", "--max-steps", "6"]) == 2
+    one_line_error(capsys.readouterr().err, "lacks ['exp_avg_sq']")
+    assert snapshot(out) == before
+
+
+def test_train_survives_a_closed_or_full_stdout(corpus, tmp_path):
+    for name, redirect in (("closed", {"stdout": subprocess.DEVNULL, "close_fds": True}),
+                           ("full", {"stdout": open("/dev/full", "w")})):  # noqa: SIM115  # fmt: skip
+        out = tmp_path / name
+        cmd = [sys.executable, "-m", "minillm", "train", "--data", str(corpus), "--out-dir",
+               str(out), *TINY, "--max-steps", "4"]  # fmt: skip
+        if name == "closed":
+            proc = subprocess.run(" ".join(cmd) + " >&-", shell=True, capture_output=False,
+                                  stderr=subprocess.PIPE, text=True, timeout=300)  # fmt: skip
+        else:
+            proc = subprocess.run(cmd, stderr=subprocess.PIPE, text=True, timeout=300, **redirect)
+        assert proc.returncode == 0, proc.stderr
+        assert io.load_checkpoint(out / "ckpt.safetensors")["step"] == 4
+
+
+def test_resume_refuses_another_seed_and_data_may_not_be_empty(run, tmp_path, capsys):
+    out = copy_run(run, tmp_path / "seed")
+    before = snapshot(out)
+    assert main(["train", "--out-dir", str(out), "--resume", "--seed", "99"]) == 2
+    one_line_error(capsys.readouterr().err, "seed")
+    assert snapshot(out) == before
+    assert main(["train", "--data", "", "--out-dir", str(tmp_path / "e"), *TINY]) == 2
+    one_line_error(capsys.readouterr().err, "--data is empty")
+
+
+@pytest.mark.filterwarnings("error::RuntimeWarning")
+def test_divergence_is_one_line_without_numpy_warnings(corpus, tmp_path):
+    out = tmp_path / "boom"
+    flags = ["--lr", "1e30", "--min-lr", "0", "--warmup", "0", "--grad-clip", "1e30"]
+    proc = minillm("train", "--data", str(corpus), "--out-dir", str(out), *TINY, *flags,
+                   "--max-steps", "20")  # fmt: skip
+    assert proc.returncode == 1
+    one_line_error(proc.stderr, "became")

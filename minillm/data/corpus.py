@@ -120,6 +120,10 @@ def load_corpus(
     """
     if path is None:
         return Corpus(builtin_corpus(), BUILTIN_NAME)
+    if not str(path).strip():
+        raise ValueError(
+            "--data is empty; give a file or folder (or leave it out for the built-in)"
+        )
     root = Path(path)
     if not root.exists():
         raise FileNotFoundError(f"corpus path {str(root)!r} does not exist")

@@ -216,8 +216,13 @@ def _first_problem(error: BaseException) -> str:
     if len(lines) <= 1:
         return lines[0] if lines else type(error).__name__
     details = lines[1:]  # after "Error(s) in loading state_dict for ...:"
-    more = f" (and {len(details) - 1} more)" if len(details) > 1 else ""
-    return details[0] + more
+    first = details[0]
+    for lead in ("Missing key(s) in state_dict: ", "Unexpected key(s) in state_dict: "):
+        if first.startswith(lead):  # one key, not all sixty
+            keys = first[len(lead) :].rstrip(".").split(", ")
+            first = f"{lead}{keys[0]}" + (f" and {len(keys) - 1} more" if len(keys) > 1 else "")
+    more = f" (and {len(details) - 1} more problems)" if len(details) > 1 else ""
+    return first + more
 
 
 def save_checkpoint(

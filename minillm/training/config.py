@@ -164,8 +164,17 @@ PRESETS: dict[str, dict[str, Any]] = {
 # the model's shape, and how the text becomes train and validation tokens. The corpus itself is
 # checked by its SHA-256, so --data may name it by another path (from another folder, say).
 RUN_FILES = (CHECKPOINT, CONFIG, TOKENIZER, METRICS, "loss.png")
-FIXED_ON_RESUME = ("tokenizer", "vocab_size", "n_layer", "n_head", "n_embd", "block_size", "bias",
-                   "val_fraction")  # fmt: skip
+FIXED_ON_RESUME = (
+    "tokenizer",
+    "vocab_size",
+    "n_layer",
+    "n_head",
+    "n_embd",
+    "block_size",
+    "bias",
+    "val_fraction",
+    "seed",
+)  # fmt: skip  (the checkpoint restores the seeded stream)
 
 
 class TrainingError(RuntimeError):

@@ -198,9 +198,9 @@ class Trainer:
         elif not resume:
             for name in RUN_FILES:  # --overwrite: the old run goes only now, all checks passed
                 (out / name).unlink(missing_ok=True)
+            self._write_config()  # first: with it the folder is a run, whatever comes after
             with _writing(out / TOKENIZER):
                 self.tokenizer.save(out / TOKENIZER)
-            self._write_config()
             with _writing(out / METRICS):
                 (out / METRICS).write_text("")
         self.tokens_per_step = cfg.batch_size * cfg.block_size * cfg.grad_accum
@@ -271,6 +271,10 @@ class Trainer:
             if not np.isfinite(value.data).all():
                 raise TrainingError(f"--resume: {path}: tensor {name} holds NaN or infinity")
         for p, moments in self.optimizer.state.items():
+            missing = {"step", "exp_avg", "exp_avg_sq"} - moments.keys()
+            if moments and missing:
+                raise TrainingError(f"--resume: {path}: the optimizer state of a parameter of "
+                                    f"shape {p.shape} lacks {sorted(missing)}")  # fmt: skip
             for key, value in moments.items():
                 array = np.asarray(value.data if isinstance(value, Tensor) else value)
                 bad = not np.isfinite(array).all() or (key == "exp_avg_sq" and (array < 0).any())
@@ -324,15 +328,18 @@ class Trainer:
         for group in self.optimizer.param_groups:
             group["lr"] = lr
         total = 0.0
-        for _ in range(c.grad_accum):
-            x, y = random_windows(self.train_ids, c.batch_size, c.block_size)
-            _, loss = self.model(x, y)
-            (loss * (1.0 / c.grad_accum)).backward()
-            total += loss.item() / c.grad_accum
+        # a diverging run overflows on its way to NaN: the checks below say so, in one line
+        with np.errstate(over="ignore", invalid="ignore"):
+            for _ in range(c.grad_accum):
+                x, y = random_windows(self.train_ids, c.batch_size, c.block_size)
+                _, loss = self.model(x, y)
+                (loss * (1.0 / c.grad_accum)).backward()
+                total += loss.item() / c.grad_accum
         if not math.isfinite(total):
             raise DivergedError(f"the loss became {total} at step {self.step}; stopping. "
                                 f"{self.kept()} (try a lower --lr or more --warmup)")  # fmt: skip
-        norm = nn.utils.clip_grad_norm_(self.model.parameters(), c.grad_clip)
+        with np.errstate(over="ignore", invalid="ignore"):
+            norm = nn.utils.clip_grad_norm_(self.model.parameters(), c.grad_clip)
         if not math.isfinite(float(norm)):
             raise DivergedError(f"the gradient norm became {float(norm)} at step {self.step}; "
                                 f"stopping before the update. {self.kept()}")  # fmt: skip
@@ -400,7 +407,7 @@ class Trainer:
 
         c = self.cfg
         if progress is None:
-            progress = sys.stdout.isatty() and sys.stderr.isatty()
+            progress = all(s is not None and s.isatty() for s in (sys.stdout, sys.stderr))
         peak = self._peak()
         self._warm_up()
         end = c.max_steps if c.stop_after <= 0 else min(c.max_steps, self.step + c.stop_after)
