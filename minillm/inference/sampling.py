@@ -37,19 +37,17 @@ def probabilities(
     if temperature <= 0:
         raise ValueError(f"temperature must be > 0 (use greedy=True for argmax), got {temperature}")
     z = np.asarray(logits, dtype=np.float64)
+    V = z.shape[-1]
+    if top_k is not None:  # on the raw logits: shifting first could round two of them into a tie
+        if not top_k >= 1:
+            raise ValueError(f"top_k must be >= 1, got {top_k}")
+        if top_k < V:
+            kth = np.partition(z, V - top_k, axis=-1)[..., V - top_k : V - top_k + 1]
+            z = np.where(z < kth, -np.inf, z)
     # Shift before dividing: (z - max) / T is <= 0 for any T > 0, so even T = 1e-300 gives a
     # finite, greedy-like distribution instead of inf - inf = NaN.
     with np.errstate(over="ignore"):  # -huge / tiny T is -inf: probability 0, as it should be
         z = (z - z.max(axis=-1, keepdims=True)) / temperature
-    V = z.shape[-1]
-    if top_k is not None:
-        if not top_k >= 1:
-            raise ValueError(f"top_k must be >= 1, got {top_k}")
-        if top_k < V:
-            kth = np.partition(z, V - top_k, axis=-1)[
-                ..., V - top_k : V - top_k + 1
-            ]  # k-th largest
-            z = np.where(z < kth, -np.inf, z)
     z = z - z.max(axis=-1, keepdims=True)
     p = np.exp(z)
     p /= p.sum(axis=-1, keepdims=True)

@@ -203,34 +203,34 @@ class Sign(Pointwise):
 
 
 # ------------------------------------------------------------------------------ two inputs
-class Fmod(Function):
+class _Modulo(Function):
+    """y = a - round(a / b) b;  dy/da = 1, dy/db = -round(a / b), for the ``round`` of each."""
+
+    f: staticmethod
+    rounding: staticmethod
+
+    @classmethod
+    def forward(cls, ctx: Context, a: np.ndarray, b: np.ndarray) -> np.ndarray:  # type: ignore[override]
+        ctx.save_for_backward(a, b)
+        return cls.f(a, b)
+
+    @classmethod
+    def backward(cls, ctx: Context, g: np.ndarray) -> Grads:  # type: ignore[override]
+        a, b = ctx.saved_tensors
+        gb = -g * cls.rounding(a / b) if ctx.needs_input_grad[1] else None
+        return g, gb
+
+
+class Fmod(_Modulo):
     """y = a - trunc(a / b) b (C's fmod: the sign of a);  dy/da = 1, dy/db = -trunc(a / b)."""
 
-    @staticmethod
-    def forward(ctx: Context, a: np.ndarray, b: np.ndarray) -> np.ndarray:
-        ctx.save_for_backward(a, b)
-        return np.fmod(a, b)
-
-    @staticmethod
-    def backward(ctx: Context, g: np.ndarray) -> Grads:
-        a, b = ctx.saved_tensors
-        gb = -g * np.trunc(a / b) if ctx.needs_input_grad[1] else None
-        return g, gb
+    f, rounding = staticmethod(np.fmod), staticmethod(np.trunc)
 
 
-class Remainder(Function):
+class Remainder(_Modulo):
     """y = a - floor(a / b) b (Python's %: the sign of b);  dy/da = 1, dy/db = -floor(a / b)."""
 
-    @staticmethod
-    def forward(ctx: Context, a: np.ndarray, b: np.ndarray) -> np.ndarray:
-        ctx.save_for_backward(a, b)
-        return np.remainder(a, b)
-
-    @staticmethod
-    def backward(ctx: Context, g: np.ndarray) -> Grads:
-        a, b = ctx.saved_tensors
-        gb = -g * np.floor(a / b) if ctx.needs_input_grad[1] else None
-        return g, gb
+    f, rounding = staticmethod(np.remainder), staticmethod(np.floor)
 
 
 class LogAddExp(Function):
