@@ -6,8 +6,12 @@ What this module owns:
   recorded;
 * **Function / Context** — the contract every primitive op follows. ``forward(ctx, *arrays,
   **params)`` computes an ``np.ndarray`` from ``np.ndarray`` inputs; ``backward(ctx, grad_out)``
-  returns one gradient per array input (``None`` where ``ctx.needs_input_grad[i]`` is false). Ops
-  never see a Tensor;
+  returns one gradient per array input (``None`` where ``ctx.needs_input_grad[i]`` is false). Both
+  run on arrays, never on Tensors: that is what keeps them fast;
+* **higher-order gradients** — ``backward(create_graph=True)`` and ``grad(..., create_graph=True)``
+  run a second, slower road: each op's ``backward_graph(ctx, g, out)``, the same derivative written
+  with Tensor ops, so the backward pass is itself recorded and can be differentiated again (a
+  Hessian-vector product is ``grad`` of ``grad``);
 * **the backward pass** — ``run_backward`` sorts the recorded graph topologically *without
   recursion* (a chain of 100,000 ops works), applies the chain rule node by node, sums gradients
   back to broadcast input shapes (``unbroadcast``: ops never write broadcasting logic) and frees
@@ -260,6 +264,11 @@ class Function:
     >>> Cube.apply(x).sum().backward()
     >>> x.grad
     tensor([12.])
+
+    For gradients of gradients (``create_graph=True``) an op also writes ``backward_graph(ctx, g,
+    out)``: the same vector-Jacobian product, but with Tensor ops on the Tensors ``g`` (the
+    output's gradient), ``ctx.parents`` (the inputs) and ``out`` (the output), so that autograd
+    records it. For ``Cube``: ``return (3 * ctx.parents[0] ** 2 * g,)``.
     """
 
     @staticmethod
@@ -269,6 +278,14 @@ class Function:
     @staticmethod
     def backward(ctx: Context, grad_out: np.ndarray) -> tuple[np.ndarray | None, ...]:
         raise NotImplementedError
+
+    @staticmethod
+    def backward_graph(ctx: Context, g: Tensor, out: Tensor) -> tuple[Tensor | None, ...]:
+        raise NotImplementedError(
+            f"create_graph=True: {ctx.fn.__name__} has no differentiable backward "
+            f"(backward_graph), so its gradient cannot be differentiated again; build the "
+            f"computation from elementwise, reduction, movement and matmul ops instead"
+        )
 
     @classmethod
     def apply(cls, *inputs: Tensor, **params: Any) -> Tensor:
@@ -354,9 +371,17 @@ def _topological_order(root: Tensor) -> list[Tensor]:
     return order
 
 
-def _accumulate_leaf(leaf: Tensor, grad: np.ndarray) -> None:
+def constant(array: Any) -> Tensor:
+    """A Tensor that does not require grad around ``array``: a mask or a locally constant factor
+    inside a ``backward_graph`` (the sign in |x|'s derivative, the arg-max positions of a max)."""
+    return _tensor._wrap(np.asarray(array))
+
+
+def _accumulate_leaf(leaf: Tensor, grad: np.ndarray | Tensor) -> None:
     """Add ``grad`` into ``leaf.grad`` (as PyTorch: leaves accumulate across backward calls)."""
-    if leaf.grad is None:
+    if isinstance(grad, _tensor.Tensor):  # create_graph: .grad keeps its graph, so no in-place add
+        leaf.grad = grad if leaf.grad is None else leaf.grad + grad
+    elif leaf.grad is None:
         # A copy, because ``grad`` may be shared with other inputs or be a read-only broadcast view.
         leaf.grad = _tensor.Tensor(np.array(grad, dtype=leaf.data.dtype, copy=True))
     else:  # in place, as PyTorch: the sum keeps the leaf's dtype, and a 0-d grad stays an array
@@ -393,12 +418,16 @@ def add_hook(tensor: Tensor, hook: Any) -> HookHandle:
     return HookHandle(key, hook)
 
 
-def _run_hooks(t: Tensor, g: np.ndarray) -> np.ndarray:
+def _run_hooks(t: Tensor, g: np.ndarray | Tensor) -> np.ndarray | Tensor:
     """Call ``t``'s hooks with its whole gradient (a Tensor); one may return a replacement."""
+    graph = isinstance(g, _tensor.Tensor)
     for hook in list(_HOOKS.get(id(t), ())):
-        new = hook(_tensor._wrap(g))
+        new = hook(g if graph else _tensor._wrap(g))
         if new is not None:
-            new = new.data if isinstance(new, _tensor.Tensor) else np.asarray(new)
+            if graph:
+                new = new if isinstance(new, _tensor.Tensor) else constant(new)
+            else:
+                new = new.data if isinstance(new, _tensor.Tensor) else np.asarray(new)
             if new.shape != g.shape:
                 raise ValueError(f"a gradient hook returned shape {new.shape}, expected {g.shape}")
             g = new
@@ -407,9 +436,9 @@ def _run_hooks(t: Tensor, g: np.ndarray) -> np.ndarray:
 
 def run_backward(
     root: Tensor,
-    grad: np.ndarray,
+    grad: np.ndarray | Tensor,
     retain_graph: bool = False,
-    capture: dict[int, np.ndarray] | None = None,
+    capture: dict[int, Any] | None = None,
 ) -> None:
     """Propagate ``grad`` (dL/droot) to every leaf requiring grad, in reverse topological order.
 
@@ -418,8 +447,21 @@ def run_backward(
     hooks see its whole gradient and ``.grad`` accumulates it. With ``capture`` (a dict from the
     ids of the wanted tensors, as ``autograd.grad`` passes), those tensors' gradients are put
     there instead, and no ``.grad`` anywhere is touched.
+
+    ``grad`` an ndarray runs each op's ``backward`` on arrays. ``grad`` a Tensor is
+    ``create_graph=True``: every gradient is a Tensor, each op's ``backward_graph`` computes it
+    with recorded Tensor ops, and the same loop (``+`` to sum, ``unbroadcast``) then records too.
     """
-    grads: dict[int, np.ndarray] = {id(root): grad}
+    if isinstance(grad, _tensor.Tensor):
+        with enable_grad():
+            return _backward_pass(root, grad, retain_graph, capture, graph=True)
+    return _backward_pass(root, grad, retain_graph, capture, graph=False)
+
+
+def _backward_pass(
+    root: Tensor, grad: Any, retain_graph: bool, capture: dict[int, Any] | None, graph: bool
+) -> None:
+    grads: dict[int, Any] = {id(root): grad}
     leaf_grads: dict[int, tuple[Tensor, np.ndarray]] = {}
     hooks = bool(_HOOKS)
     check = _Modes.anomaly
@@ -446,7 +488,7 @@ def run_backward(
             _accumulate_leaf(node, g)
         if ctx.versions:
             _check_versions(ctx)
-        in_grads = ctx.fn.backward(ctx, g)
+        in_grads = ctx.fn.backward_graph(ctx, g, node) if graph else ctx.fn.backward(ctx, g)
         if not retain_graph:
             ctx.saved_tensors = ()
             ctx.freed = True
@@ -456,7 +498,8 @@ def run_backward(
             if pg.shape != parent.data.shape:
                 pg = unbroadcast(pg, parent.data.shape)
             if check:
-                _check_finite(pg, ctx.fn, "backward", [p.shape for p in ctx.parents])
+                pg_data = pg.data if graph else pg
+                _check_finite(pg_data, ctx.fn, "backward", [p.shape for p in ctx.parents])
             if parent._ctx is None:
                 prev = leaf_grads.get(id(parent))
                 leaf_grads[id(parent)] = (parent, pg if prev is None else prev[1] + pg)
@@ -488,6 +531,8 @@ def grad(
 
     ``grad_outputs`` gives dL/doutput for each output (needed unless it has one element).
     ``retain_graph`` keeps the graph for another backward (default: ``create_graph``).
+    ``create_graph`` records the backward pass itself, so the returned gradients require grad and
+    can be differentiated again (``grad`` of ``grad`` is a Hessian-vector product).
     An input the outputs do not depend on raises unless ``allow_unused`` (then its entry is None).
 
     >>> import minillm
@@ -496,11 +541,6 @@ def grad(
     >>> g.tolist(), x.grad is None
     ([2.0, 4.0], True)
     """
-    if create_graph:
-        raise NotImplementedError(
-            "grad(create_graph=True): higher-order gradients are not implemented yet; the "
-            "backward of each primitive runs on arrays, outside the graph"
-        )
     outs = [outputs] if isinstance(outputs, _tensor.Tensor) else list(outputs)
     ins = [inputs] if isinstance(inputs, _tensor.Tensor) else list(inputs)
     if grad_outputs is None or isinstance(grad_outputs, _tensor.Tensor):
@@ -510,8 +550,8 @@ def grad(
     for t in ins:
         if not t.requires_grad:
             raise RuntimeError("grad: every input must require grad")
-    keep = bool(retain_graph)
-    total: dict[int, np.ndarray] = {}
+    keep = create_graph if retain_graph is None else bool(retain_graph)
+    total: dict[int, Any] = {}
     for i, (out, g) in enumerate(zip(outs, grad_outputs)):
         if not out.requires_grad:
             raise RuntimeError(f"grad: output {i} does not require grad (it has no graph)")
@@ -519,8 +559,13 @@ def grad(
             if out.data.size != 1:
                 raise RuntimeError(f"grad: output {i} has shape {out.shape}; pass grad_outputs")
             g = np.ones(out.shape, dtype=out.dtype)
-        g = g.data if isinstance(g, _tensor.Tensor) else np.asarray(g, dtype=out.dtype)
-        capture: dict[int, np.ndarray] = dict.fromkeys(map(id, ins))
+        if create_graph:  # the gradient stays a Tensor (one that requires grad is differentiated)
+            g = g if isinstance(g, _tensor.Tensor) else constant(np.asarray(g, dtype=out.dtype))
+        else:
+            g = g.data if isinstance(g, _tensor.Tensor) else np.asarray(g, dtype=out.dtype)
+        if g.shape != out.shape:
+            raise ValueError(f"grad: grad_outputs[{i}] has shape {g.shape}, expected {out.shape}")
+        capture: dict[int, Any] = dict.fromkeys(map(id, ins))
         run_backward(out, g, retain_graph=keep or i < len(outs) - 1, capture=capture)
         for k, v in capture.items():
             if v is not None:
@@ -532,6 +577,8 @@ def grad(
                 raise RuntimeError(f"grad: input {j} was not used to compute the outputs; pass "
                                    "allow_unused=True to get None for it")  # fmt: skip
             result.append(None)
+        elif create_graph:
+            result.append(total[id(t)])
         else:
             result.append(_tensor.Tensor(np.array(total[id(t)], dtype=t.dtype)))
     return tuple(result)

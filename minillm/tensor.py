@@ -22,6 +22,7 @@ from __future__ import annotations
 from typing import Any
 
 import numpy as np
+from scipy import special
 
 DEFAULT_FLOAT = np.dtype(np.float32)
 _FLOAT64 = np.dtype(np.float64)
@@ -182,11 +183,15 @@ class Tensor(MathMethods, ReduceMethods, ShapeMethods, InplaceMethods):
         if self._ctx is not None:
             self._retains_grad = True
 
-    def backward(self, gradient: Any = None, retain_graph: bool = False) -> None:
+    def backward(
+        self, gradient: Any = None, retain_graph: bool | None = None, create_graph: bool = False
+    ) -> None:
         """Accumulate d(self)/d(leaf) into the ``.grad`` of every leaf that requires grad.
 
         ``gradient`` is dL/d(self); it may be omitted only when self has one element (it is then 1).
-        The graph is freed afterwards unless ``retain_graph=True``.
+        The graph is freed afterwards unless ``retain_graph=True`` (default: ``create_graph``).
+        ``create_graph=True`` records the backward pass too: each ``.grad`` then has a graph of
+        its own and can be differentiated again (see ``minillm.autograd.grad``).
         """
         from minillm.autograd import run_backward
 
@@ -209,7 +214,10 @@ class Tensor(MathMethods, ReduceMethods, ShapeMethods, InplaceMethods):
                 raise ValueError(
                     f"backward(): gradient has shape {grad.shape}, expected {self.shape}"
                 )
-        run_backward(self, grad, retain_graph)
+        if create_graph:
+            keep = gradient if isinstance(gradient, Tensor) else None
+            grad = keep if keep is not None and keep.dtype == grad.dtype else _wrap(grad)
+        run_backward(self, grad, create_graph if retain_graph is None else retain_graph)
 
     def detach(self) -> Tensor:
         """A new leaf sharing this tensor's data (and version counter), cut from the graph."""
@@ -229,7 +237,8 @@ class Tensor(MathMethods, ReduceMethods, ShapeMethods, InplaceMethods):
     def __array_ufunc__(self, ufunc: np.ufunc, method: str, *inputs: Any, **kwargs: Any) -> Any:
         """NumPy meeting a Tensor. ``p.data -= lr * p.grad`` writes into a raw array (the
         Tensors lend theirs: untracked, like PyTorch's ``.data``); ``ndarray + tensor`` gives the
-        Tensor operator's answer (its reflected form), exactly as ``tensor + ndarray`` would."""
+        Tensor operator's answer (its reflected form), exactly as ``tensor + ndarray`` would; and
+        a one-input ufunc minillm has (``np.exp(t)``, ``np.cos(t)``) is that op, recorded."""
         out = kwargs.get("out")
         if method != "__call__":
             return NotImplemented
@@ -237,6 +246,8 @@ class Tensor(MathMethods, ReduceMethods, ShapeMethods, InplaceMethods):
             if not all(type(o) is np.ndarray for o in out):
                 return NotImplemented
             return ufunc(*[x.data if isinstance(x, Tensor) else x for x in inputs], **kwargs)
+        if ufunc in _METHOD_OF and len(inputs) == 1 and not kwargs:  # np.cos(t) is t.cos()
+            return getattr(inputs[0], _METHOD_OF[ufunc])()
         if ufunc not in _OPERATOR_OF or len(inputs) != 2 or kwargs:
             return NotImplemented
         a, b = inputs
@@ -557,6 +568,15 @@ _OPERATOR_OF = {np.add: _op.add, np.subtract: _op.sub, np.multiply: _op.mul,
                 np.true_divide: _op.truediv, np.power: _op.pow, np.matmul: _op.matmul,
                 np.less: _op.lt, np.less_equal: _op.le, np.greater: _op.gt,
                 np.greater_equal: _op.ge, np.equal: _op.eq, np.not_equal: _op.ne}  # fmt: skip
+_METHOD_OF = {np.negative: "neg", np.absolute: "abs", np.exp: "exp", np.log: "log",
+              np.sqrt: "sqrt", np.tanh: "tanh", np.sin: "sin", np.cos: "cos", np.tan: "tan",
+              np.arcsin: "asin", np.arccos: "acos", np.arctan: "atan", np.sinh: "sinh",
+              np.cosh: "cosh", np.arcsinh: "asinh", np.arccosh: "acosh", np.arctanh: "atanh",
+              np.log1p: "log1p", np.expm1: "expm1", np.log2: "log2", np.log10: "log10",
+              np.exp2: "exp2", np.reciprocal: "reciprocal", np.square: "square",
+              np.floor: "floor", np.ceil: "ceil", np.trunc: "trunc", np.sign: "sign",
+              np.rint: "round", np.isnan: "isnan", np.isinf: "isinf", np.isfinite: "isfinite",
+              np.logical_not: "logical_not", special.erf: "erf"}  # fmt: skip
 _REFLECTED_OF = {np.add: Tensor.__radd__, np.subtract: Tensor.__rsub__,
                  np.multiply: Tensor.__rmul__, np.true_divide: Tensor.__rtruediv__,
                  np.power: Tensor.__rpow__, np.matmul: Tensor.__rmatmul__,

@@ -185,11 +185,13 @@ class MathMethods:
 
     def __floordiv__(self, other: Any) -> Tensor:
         a, b = self._pair(other)
-        return _wrap(np.floor_divide(a.data, b.data))  # a step function: no gradient
+        with E.ieee():  # x // 0 is inf or NaN, silently
+            return _wrap(np.floor_divide(a.data, b.data))  # a step function: no gradient
 
     def __rfloordiv__(self, other: Any) -> Tensor:
         a, b = self._pair(other)
-        return _wrap(np.floor_divide(b.data, a.data))
+        with E.ieee():
+            return _wrap(np.floor_divide(b.data, a.data))
 
     def div(self, other: Any, *, rounding_mode: str | None = None) -> Tensor:
         """``self / other``; ``rounding_mode`` "trunc" or "floor" rounds the quotient (PyTorch)."""

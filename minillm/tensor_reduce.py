@@ -18,6 +18,7 @@ from minillm.tensor import DEFAULT_FLOAT, _axis, _wrap
 if TYPE_CHECKING:
     from minillm.tensor import Tensor
 
+from minillm.ops import elementwise as E
 from minillm.ops import reduce as R
 
 
@@ -67,10 +68,11 @@ class ReduceMethods:
             correction = int(unbiased)
         axes = R.normalize_axis(_axis(axis, dim), self.ndim)
         count = int(np.prod([self.shape[a] for a in axes]))
-        centered = self - self.mean(axes, keepdims=True)
-        return (centered * centered).sum(axes, keepdim or keepdims) / float(
-            max(count - correction, 0)
-        )
+        with E.ieee():  # squares may overflow to inf, and N - correction = 0 divides by 0
+            centered = self - self.mean(axes, keepdims=True)
+            return (centered * centered).sum(axes, keepdim or keepdims) / float(
+                max(count - correction, 0)
+            )
 
     def std(
         self,

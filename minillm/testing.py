@@ -1,4 +1,5 @@
-"""Tools to test a differentiable op, minillm's or yours: ``gradcheck`` and Hypothesis strategies.
+"""Tools to test a differentiable op, minillm's or yours: ``gradcheck``, ``gradgradcheck`` (second
+derivatives, through ``create_graph=True``) and Hypothesis strategies.
 
 ``gradcheck`` compares the gradients autograd computes with central finite differences in float64,
 
@@ -180,6 +181,66 @@ def _check_projections(
                 abs(numeric), scale * 1e-3
             ):
                 raise _fail(k, f"projection {trial} <v, J u>", analytic, numeric)
+
+
+def gradgradcheck(
+    fn: Callable[..., Tensor],
+    inputs: Sequence[Any],
+    grad_outputs: Any = None,
+    eps: float = 1e-6,
+    atol: float = 1e-5,
+    rtol: float = 1e-3,
+    n_projections: int = 3,
+    seed: int = 0,
+) -> bool:
+    """Check second derivatives: ``gradcheck`` of the first gradient, computed with
+    ``create_graph=True``, as a function of the inputs and of the output gradient ``v``.
+
+    The first gradient is h(x, v) = v^T J(x) (what ``backward`` computes); its derivative with
+    respect to x is a Hessian-vector product, and with respect to v it is J itself. ``v`` is
+    ``grad_outputs`` or, by default, a random one (seeded). Returns True or raises
+    ``GradcheckError``.
+
+    >>> import minillm
+    >>> x = minillm.randn(3, dtype="float64", requires_grad=True)
+    >>> gradgradcheck(lambda t: (t * t * t).sum(), [x])
+    True
+    """
+    from minillm.autograd import enable_grad, grad
+
+    inputs = _prepare(inputs)
+    diff = [k for k, t in enumerate(inputs) if t.requires_grad]
+    if not diff:
+        raise ValueError("gradgradcheck: no input has requires_grad=True")
+    y0 = _evaluate(fn, inputs)
+    if grad_outputs is None:
+        grad_outputs = np.random.default_rng(seed).standard_normal(y0.shape)
+    v = Tensor(np.array(getattr(grad_outputs, "data", grad_outputs), dtype=np.float64),
+               requires_grad=True)  # fmt: skip
+    if v.shape != y0.shape:
+        raise ValueError(f"gradgradcheck: grad_outputs has shape {v.shape}, expected {y0.shape}")
+
+    def first_gradient(*args: Tensor) -> Tensor:
+        with enable_grad():  # gradcheck evaluates under no_grad; the first gradient needs a graph
+            return _first_gradient(*args)
+
+    def _first_gradient(*args: Tensor) -> Tensor:
+        *xs, cotangent = args
+        wrt = [xs[k] for k in diff]
+        out = _output(fn, xs)
+        if not out.requires_grad:  # fn ignores its inputs: every gradient is zero
+            return Tensor(np.zeros(sum(t.data.size for t in wrt))) * cotangent.sum()
+        grads = grad(out, wrt, cotangent, create_graph=True, allow_unused=True)
+        flat = [(t * 0.0 if g is None else g).reshape(-1) for g, t in zip(grads, wrt)]
+        return flat[0] if len(flat) == 1 else _cat(flat)
+
+    return gradcheck(first_gradient, [*inputs, v], eps, atol, rtol, n_projections, seed)
+
+
+def _cat(parts: list[Tensor]) -> Tensor:
+    from minillm.functions import cat
+
+    return cat(parts)
 
 
 # --------------------------------------------------------------------------------------------------

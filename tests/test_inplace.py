@@ -210,8 +210,9 @@ def test_ndarray_meets_tensor_as_before():
     assert (np.array([1.0, 1.0]) + t).dtype == np.float64
     assert (np.array([1.0, 1.0]) < t).tolist() == [False, True]
     assert (np.ones(2) - t).tolist() == [0.0, -1.0] and isinstance(np.ones(2) * t, mi.Tensor)
+    assert np.exp(t).tolist() == t.exp().tolist()  # a ufunc minillm has is its op (recorded)
     with pytest.raises(TypeError):
-        np.exp(t)  # a Tensor is not an array: use t.exp() or np.exp(t.data)
+        np.arctan2(t, t)  # one it does not have is refused, not silently turned into an array
 
 
 def test_inplace_matches_pytorch():

@@ -1,6 +1,6 @@
 """Every op in ``tests/op_table.py``: forward equals the NumPy reference, gradients pass
-``gradcheck`` in float64 (shapes drawn by Hypothesis, broadcasting included), and float32 stays
-float32.
+``gradcheck`` and second derivatives ``gradgradcheck`` in float64 (shapes drawn by Hypothesis,
+broadcasting included), and float32 stays float32.
 
 A few properties no table row can express sit at the end: the table covers the op list of issue 2,
 repeated indices accumulate, softmax survives logits of +-1e4, and larger inputs take
@@ -16,7 +16,7 @@ from hypothesis import strategies as st
 from op_table import BY_NAME, DIFFERENTIABLE, OPS, Op, draw_inputs
 
 import minillm as mi
-from minillm.testing import gradcheck
+from minillm.testing import gradcheck, gradgradcheck
 
 # gradcheck costs one backward per output element plus two forwards per input element, so the
 # gradient test gets a share of the profile's examples; forward checks are cheap and get them all.
@@ -55,6 +55,15 @@ def test_forward_matches_numpy_reference(op: Op, data: st.DataObject) -> None:
 def test_gradcheck_float64(op: Op, data: st.DataObject) -> None:
     arrays, params = data.draw(draw_inputs(op))
     assert gradcheck(lambda *ts: op.fn(*ts, **params), _leaves(op, arrays))
+
+
+@pytest.mark.parametrize("op", DIFFERENTIABLE, ids=_ids)
+@settings(max_examples=max(3, GRAD_EXAMPLES // 4))
+@given(data=st.data())
+def test_gradgradcheck_float64(op: Op, data: st.DataObject) -> None:
+    """Second derivatives (create_graph=True) against finite differences of the gradient."""
+    arrays, params = data.draw(draw_inputs(op))
+    assert gradgradcheck(lambda *ts: op.fn(*ts, **params), _leaves(op, arrays))
 
 
 @pytest.mark.parametrize("op", DIFFERENTIABLE, ids=_ids)

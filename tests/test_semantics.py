@@ -104,3 +104,44 @@ def test_attention_mask_that_requires_grad_gets_its_gradient():
         dp = (2 * out.data) @ v.data.transpose(0, 2, 1)
         ds = p * (dp - (dp * p).sum(-1, keepdims=True))
         np.testing.assert_allclose(bias.grad.data, ds.sum(0), atol=1e-12)
+
+
+_EXTREMES = np.array([-3e38, -1e30, -100.0, -1.0, 0.0, 1.0, 100.0, 1e30, 3e38, np.inf], np.float32)
+_SILENT = {
+    "exp": lambda t: t.exp(),
+    "log": lambda t: t.log(),
+    "sqrt": lambda t: t.sqrt(),
+    "rsqrt": lambda t: t.rsqrt(),
+    "reciprocal": lambda t: 1.0 / t,
+    "div by 0": lambda t: t / 0.0,
+    "pow": lambda t: t**0.5,
+    "rpow": lambda t: 2.0**t,
+    "floordiv": lambda t: t // 0.0,
+    "remainder": lambda t: t % 0.0,
+    "logsumexp": lambda t: t.logsumexp(0),
+    "softmax": lambda t: t.softmax(0),
+    "log_softmax": lambda t: t.log_softmax(0),
+    "var": lambda t: t.var(),
+    "prod": lambda t: t.prod(),
+    "sigmoid": lambda t: t.sigmoid(),
+    "tanh": lambda t: t.tanh(),
+    "softplus": lambda t: F.softplus(t),
+    "logsigmoid": lambda t: F.logsigmoid(t),
+    "normalize": lambda t: F.normalize(t, dim=0),
+    "rms_norm": lambda t: F.rms_norm(t, 10),
+    "cosh": lambda t: t.cosh(),
+}
+
+
+@pytest.mark.parametrize("name", sorted(_SILENT))
+def test_ieee_edge_cases_give_no_numpy_warnings(name):
+    """log 0 = -inf, 1/0 = inf, e^1000 = inf, ... silently, as in PyTorch, forward and backward."""
+    import warnings
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        x = mi.tensor(_EXTREMES.copy(), requires_grad=True)
+        out = _SILENT[name](x)
+        if out.requires_grad:  # floor division has no gradient, as in PyTorch
+            out.backward(mi.ones_like(out))
+            assert x.grad is not None

@@ -21,6 +21,7 @@ from typing import Any
 
 import numpy as np
 
+from minillm.ops.elementwise import ieee
 from minillm.tensor import Tensor, _wrap
 
 SELU_ALPHA = 1.6732632423543772848170429916717
@@ -172,11 +173,12 @@ def normalize(input: Any, p: float = 2.0, dim: int = 1, eps: float = 1e-12) -> T
     [0.6, 0.8]
     """
     x = _t(input)
-    if p == 2:
-        norm = (x * x).sum(dim, keepdims=True).sqrt()
-    else:
-        norm = (x.abs() ** p).sum(dim, keepdims=True) ** (1.0 / p)
-    return x / norm.clamp(min=eps)
+    with ieee():  # a huge x overflows the squares to inf, and x / inf = 0 (as PyTorch, silently)
+        if p == 2:
+            norm = (x * x).sum(dim, keepdims=True).sqrt()
+        else:
+            norm = (x.abs() ** p).sum(dim, keepdims=True) ** (1.0 / p)
+        return x / norm.clamp(min=eps)
 
 
 def rms_norm(
@@ -204,7 +206,8 @@ def rms_norm(
         raise ValueError(f"rms_norm: weight of shape {weight.shape} must be {shape}")
     eps = float(np.finfo(x.dtype).eps) if eps is None else eps
     axes = tuple(range(x.ndim - len(shape), x.ndim))
-    y = x * ((x * x).mean(axes, keepdims=True) + eps).rsqrt()
+    with ieee():  # as normalize: squares past the range are inf, and the scale then 0
+        y = x * ((x * x).mean(axes, keepdims=True) + eps).rsqrt()
     return y if weight is None else y * weight
 
 

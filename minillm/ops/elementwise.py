@@ -2,20 +2,36 @@
 
 Inputs may broadcast against each other; backward returns gradients of the *output's* shape and the
 engine sums them back to each input's shape (``minillm.autograd.unbroadcast``). Each docstring gives
-the forward formula and its local derivative. Constants are Python floats so float32 inputs stay
-float32 (NumPy 2 promotes a float32 array times an ``np.float64`` scalar to float64).
+the forward formula and its local derivative; ``backward`` applies it to arrays, and
+``backward_graph`` writes it again with Tensor ops, for gradients of gradients (``create_graph``).
+Constants are Python floats so float32 inputs stay float32 (NumPy 2 promotes a float32 array
+times an ``np.float64`` scalar to float64).
 
 Read next: ``reduce.py``.
 """
 
 from __future__ import annotations
 
+import math
+from typing import TYPE_CHECKING
+
 import numpy as np
 
-from minillm.autograd import Context, Function
+from minillm.autograd import Context, Function, constant
 from minillm.kernels import kernel
 
+if TYPE_CHECKING:
+    from minillm.tensor import Tensor
+
 Grads = tuple[np.ndarray | None, ...]
+TensorGrads = tuple["Tensor | None", ...]
+
+
+def ieee() -> np.errstate:
+    """Compute silently, as IEEE arithmetic and PyTorch do: ln 0 = -inf, sqrt(-1) = NaN,
+    1/0 = inf, e^1000 = inf, with no NumPy RuntimeWarning. (About 2 us per use, so the hot
+    arithmetic of + - * does without it: only its true overflows warn.)"""
+    return np.errstate(divide="ignore", over="ignore", invalid="ignore")
 
 
 def _broadcast_error(op: str, *arrays: np.ndarray) -> ValueError:
@@ -38,6 +54,10 @@ class Add(Function):
     def backward(ctx: Context, g: np.ndarray) -> Grads:
         return g, g
 
+    @staticmethod
+    def backward_graph(ctx: Context, g: Tensor, out: Tensor) -> TensorGrads:
+        return g, g
+
 
 class Sub(Function):
     """y = a - b;  dy/da = 1, dy/db = -1."""
@@ -52,6 +72,10 @@ class Sub(Function):
     @staticmethod
     def backward(ctx: Context, g: np.ndarray) -> Grads:
         return g, (-g if ctx.needs_input_grad[1] else None)
+
+    @staticmethod
+    def backward_graph(ctx: Context, g: Tensor, out: Tensor) -> TensorGrads:
+        return g, -g
 
 
 class Mul(Function):
@@ -71,24 +95,37 @@ class Mul(Function):
         ga, gb = ctx.needs_input_grad
         return (g * b if ga else None), (g * a if gb else None)
 
+    @staticmethod
+    def backward_graph(ctx: Context, g: Tensor, out: Tensor) -> TensorGrads:
+        a, b = ctx.parents
+        return g * b, g * a
+
 
 class Div(Function):
     """y = a / b;  dy/da = 1/b, dy/db = -a/b^2."""
 
     @staticmethod
     def forward(ctx: Context, a: np.ndarray, b: np.ndarray) -> np.ndarray:
-        ctx.save_for_backward(a, b)
-        try:
-            return a / b
-        except ValueError:
-            raise _broadcast_error("div", a, b) from None
+        with ieee():
+            ctx.save_for_backward(a, b)
+            try:
+                return a / b
+            except ValueError:
+                raise _broadcast_error("div", a, b) from None
 
     @staticmethod
     def backward(ctx: Context, g: np.ndarray) -> Grads:
-        a, b = ctx.saved_tensors
+        with ieee():
+            a, b = ctx.saved_tensors
+            ga = g / b
+            gb = -ga * a / b if ctx.needs_input_grad[1] else None
+            return ga, gb
+
+    @staticmethod
+    def backward_graph(ctx: Context, g: Tensor, out: Tensor) -> TensorGrads:
+        a, b = ctx.parents
         ga = g / b
-        gb = -ga * a / b if ctx.needs_input_grad[1] else None
-        return ga, gb
+        return ga, -ga * a / b
 
 
 class Neg(Function):
@@ -102,23 +139,35 @@ class Neg(Function):
     def backward(ctx: Context, g: np.ndarray) -> Grads:
         return (-g,)
 
+    @staticmethod
+    def backward_graph(ctx: Context, g: Tensor, out: Tensor) -> TensorGrads:
+        return (-g,)
+
 
 class PowScalar(Function):
     """y = x^p for a constant p;  dy/dx = p x^(p-1)."""
 
     @staticmethod
     def forward(ctx: Context, x: np.ndarray, *, exponent: float) -> np.ndarray:
-        ctx.save_for_backward(x)
-        ctx.exponent = exponent
-        return x**exponent
+        with ieee():
+            ctx.save_for_backward(x)
+            ctx.exponent = exponent
+            return x**exponent
 
     @staticmethod
     def backward(ctx: Context, g: np.ndarray) -> Grads:
-        (x,) = ctx.saved_tensors
+        with ieee():
+            (x,) = ctx.saved_tensors
+            p = ctx.exponent
+            if p == 0:
+                return (np.zeros_like(g),)
+            return (g * p * x ** (p - 1),)
+
+    @staticmethod
+    def backward_graph(ctx: Context, g: Tensor, out: Tensor) -> TensorGrads:
+        (x,) = ctx.parents
         p = ctx.exponent
-        if p == 0:
-            return (np.zeros_like(g),)
-        return (g * p * x ** (p - 1),)
+        return (g * 0.0,) if p == 0 else (g * p * x ** (p - 1),)
 
 
 class Pow(Function):
@@ -129,27 +178,38 @@ class Pow(Function):
 
     @staticmethod
     def forward(ctx: Context, a: np.ndarray, b: np.ndarray) -> np.ndarray:
-        try:
-            out = a**b
-        except ValueError:
-            raise _broadcast_error("pow", a, b) from None
-        ctx.save_for_backward(a, b, out)
-        return out
+        with ieee():
+            try:
+                out = a**b
+            except ValueError:
+                raise _broadcast_error("pow", a, b) from None
+            ctx.save_for_backward(a, b, out)
+            return out
 
     @staticmethod
     def backward(ctx: Context, g: np.ndarray) -> Grads:
         a, b, out = ctx.saved_tensors
         ga = None
         if ctx.needs_input_grad[0]:
-            with np.errstate(divide="ignore", invalid="ignore"):
+            with ieee():
                 ga = g * b * a ** (b - 1)
             # a^0 is constant, so its derivative is 0 even at a = 0, where b a^(b-1) is 0 * inf
             ga = np.where(b == 0, 0.0, ga).astype(ga.dtype, copy=False)
         gb = None
         if ctx.needs_input_grad[1]:
-            with np.errstate(divide="ignore", invalid="ignore"):
+            with ieee():
                 gb = g * out * np.log(a)
             gb = np.where((a == 0) & (b >= 0), 0.0, gb).astype(gb.dtype, copy=False)
+        return ga, gb
+
+    @staticmethod
+    def backward_graph(ctx: Context, g: Tensor, out: Tensor) -> TensorGrads:
+        a, b = ctx.parents
+        # the masks of backward's zero cases are constants; away from them the formulas are smooth.
+        # b a^(b-1) needs its mask only where it is 0 * inf (a = 0): elsewhere it is already 0 at
+        # b = 0, and masking there would hide its derivative with respect to b (1/a).
+        ga = Where.apply(constant((b.data == 0) & (a.data == 0)), g * 0.0, g * b * a ** (b - 1.0))
+        gb = Where.apply(constant((a.data == 0) & (b.data >= 0)), g * 0.0, g * out * a.log())
         return ga, gb
 
 
@@ -158,14 +218,19 @@ class Exp(Function):
 
     @staticmethod
     def forward(ctx: Context, x: np.ndarray) -> np.ndarray:
-        y = np.exp(x)
-        ctx.save_for_backward(y)
-        return y
+        with ieee():
+            y = np.exp(x)
+            ctx.save_for_backward(y)
+            return y
 
     @staticmethod
     def backward(ctx: Context, g: np.ndarray) -> Grads:
         (y,) = ctx.saved_tensors
         return (g * y,)
+
+    @staticmethod
+    def backward_graph(ctx: Context, g: Tensor, out: Tensor) -> TensorGrads:
+        return (g * out,)
 
 
 class Log(Function):
@@ -173,13 +238,19 @@ class Log(Function):
 
     @staticmethod
     def forward(ctx: Context, x: np.ndarray) -> np.ndarray:
-        ctx.save_for_backward(x)
-        return np.log(x)
+        with ieee():
+            ctx.save_for_backward(x)
+            return np.log(x)
 
     @staticmethod
     def backward(ctx: Context, g: np.ndarray) -> Grads:
-        (x,) = ctx.saved_tensors
-        return (g / x,)
+        with ieee():
+            (x,) = ctx.saved_tensors
+            return (g / x,)
+
+    @staticmethod
+    def backward_graph(ctx: Context, g: Tensor, out: Tensor) -> TensorGrads:
+        return (g / ctx.parents[0],)
 
 
 class Sqrt(Function):
@@ -187,14 +258,20 @@ class Sqrt(Function):
 
     @staticmethod
     def forward(ctx: Context, x: np.ndarray) -> np.ndarray:
-        y = np.sqrt(x)
-        ctx.save_for_backward(y)
-        return y
+        with ieee():
+            y = np.sqrt(x)
+            ctx.save_for_backward(y)
+            return y
 
     @staticmethod
     def backward(ctx: Context, g: np.ndarray) -> Grads:
-        (y,) = ctx.saved_tensors
-        return (g / (2.0 * y),)
+        with ieee():
+            (y,) = ctx.saved_tensors
+            return (g / (2.0 * y),)
+
+    @staticmethod
+    def backward_graph(ctx: Context, g: Tensor, out: Tensor) -> TensorGrads:
+        return (g / (2.0 * out),)
 
 
 class Abs(Function):
@@ -209,6 +286,10 @@ class Abs(Function):
     def backward(ctx: Context, g: np.ndarray) -> Grads:
         (x,) = ctx.saved_tensors
         return (g * np.sign(x),)
+
+    @staticmethod
+    def backward_graph(ctx: Context, g: Tensor, out: Tensor) -> TensorGrads:
+        return (g * constant(np.sign(ctx.parents[0].data)),)  # sign x is locally constant
 
 
 class Clamp(Function):
@@ -233,6 +314,17 @@ class Clamp(Function):
             inside &= x <= hi
         return (g * inside,)
 
+    @staticmethod
+    def backward_graph(ctx: Context, g: Tensor, out: Tensor) -> TensorGrads:
+        x = ctx.parents[0].data
+        lo, hi = ctx.bounds
+        inside = np.ones(x.shape, dtype=bool)
+        if lo is not None:
+            inside &= x >= lo
+        if hi is not None:
+            inside &= x <= hi
+        return (g * constant(inside.astype(g.dtype)),)
+
 
 class Maximum(Function):
     """y = max(a, b);  the gradient goes to the larger input, split in half on ties (PyTorch)."""
@@ -250,6 +342,12 @@ class Maximum(Function):
         a, b = ctx.saved_tensors
         share = ((a > b) + 0.5 * (a == b)).astype(g.dtype)
         return g * share, g * (1.0 - share)
+
+    @staticmethod
+    def backward_graph(ctx: Context, g: Tensor, out: Tensor) -> TensorGrads:
+        a, b = ctx.parents
+        share = ((a.data > b.data) + 0.5 * (a.data == b.data)).astype(g.dtype)
+        return g * constant(share), g * constant(1.0 - share)
 
 
 class Minimum(Function):
@@ -269,6 +367,12 @@ class Minimum(Function):
         share = ((a < b) + 0.5 * (a == b)).astype(g.dtype)
         return g * share, g * (1.0 - share)
 
+    @staticmethod
+    def backward_graph(ctx: Context, g: Tensor, out: Tensor) -> TensorGrads:
+        a, b = ctx.parents
+        share = ((a.data < b.data) + 0.5 * (a.data == b.data)).astype(g.dtype)
+        return g * constant(share), g * constant(1.0 - share)
+
 
 class ReLU(Function):
     """y = max(x, 0);  dy/dx = 1 where x > 0, else 0."""
@@ -283,6 +387,10 @@ class ReLU(Function):
     def backward(ctx: Context, g: np.ndarray) -> Grads:
         (y,) = ctx.saved_tensors
         return (g * (y > 0),)
+
+    @staticmethod
+    def backward_graph(ctx: Context, g: Tensor, out: Tensor) -> TensorGrads:
+        return (g * constant((out.data > 0).astype(g.dtype)),)
 
 
 class Sigmoid(Function):
@@ -302,6 +410,10 @@ class Sigmoid(Function):
         (y,) = ctx.saved_tensors
         return (g * y * (1.0 - y),)
 
+    @staticmethod
+    def backward_graph(ctx: Context, g: Tensor, out: Tensor) -> TensorGrads:
+        return (g * out * (1.0 - out),)
+
 
 class Tanh(Function):
     """y = tanh x;  dy/dx = 1 - y^2."""
@@ -316,6 +428,10 @@ class Tanh(Function):
     def backward(ctx: Context, g: np.ndarray) -> Grads:
         (y,) = ctx.saved_tensors
         return (g * (1.0 - y * y),)
+
+    @staticmethod
+    def backward_graph(ctx: Context, g: Tensor, out: Tensor) -> TensorGrads:
+        return (g * (1.0 - out * out),)
 
 
 class GELU(Function):
@@ -342,6 +458,18 @@ class GELU(Function):
         kernel("gelu_backward")(dx.reshape(-1), g.reshape(-1), x.reshape(-1), ctx.tanh)
         return (dx,)
 
+    @staticmethod
+    def backward_graph(ctx: Context, g: Tensor, out: Tensor) -> TensorGrads:
+        (x,) = ctx.parents
+        if not ctx.tanh:  # d/dx x Phi(x) = Phi(x) + x phi(x)
+            cdf = 0.5 * (1.0 + (x * (1.0 / math.sqrt(2.0))).erf())
+            pdf = (x * x * -0.5).exp() * (1.0 / math.sqrt(2.0 * math.pi))
+            return (g * (cdf + x * pdf),)
+        c = math.sqrt(2.0 / math.pi)  # y = x (1 + tanh u) / 2, u = c (x + 0.044715 x^3)
+        t = ((x + 0.044715 * x * x * x) * c).tanh()
+        du = c * (1.0 + 3.0 * 0.044715 * x * x)
+        return (g * (0.5 * (1.0 + t) + 0.5 * x * (1.0 - t * t) * du),)
+
 
 class Where(Function):
     """y = a where cond else b;  dy/da = cond, dy/db = not cond (cond gets no gradient)."""
@@ -363,6 +491,12 @@ class Where(Function):
         gb = np.where(cond, zero, g) if ctx.needs_input_grad[2] else None
         return None, ga, gb
 
+    @staticmethod
+    def backward_graph(ctx: Context, g: Tensor, out: Tensor) -> TensorGrads:
+        cond = constant(ctx.saved_tensors[0])
+        zero = constant(np.zeros((), dtype=g.dtype))
+        return None, Where.apply(cond, g, zero), Where.apply(cond, zero, g)
+
 
 class Cast(Function):
     """y = x converted to another dtype;  the gradient is converted back to x's dtype."""
@@ -375,3 +509,7 @@ class Cast(Function):
     @staticmethod
     def backward(ctx: Context, g: np.ndarray) -> Grads:
         return (g.astype(ctx.src),)
+
+    @staticmethod
+    def backward_graph(ctx: Context, g: Tensor, out: Tensor) -> TensorGrads:
+        return (Cast.apply(g, dtype=ctx.src),)

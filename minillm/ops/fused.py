@@ -24,6 +24,7 @@ import numpy as np
 
 from minillm.autograd import Context, Function
 from minillm.kernels import kernel
+from minillm.ops.movement import IndexAdd
 from minillm.random import generator
 from minillm.tensor import Tensor, _wrap
 
@@ -84,6 +85,20 @@ class CrossEntropy(Function):
         dx = np.empty_like(x)
         kernel("cross_entropy_backward")(dx, dlosses, x, lse, t, ignore_index, smoothing, N, C)
         return dx, None
+
+    @staticmethod
+    def backward_graph(ctx: Context, g: Tensor, out: Tensor) -> tuple[Tensor | None, ...]:
+        # the same formula, softmax(x) - target distribution, with the softmax recorded
+        x, t, _ = ctx.saved_tensors
+        ignore_index, smoothing, reduction, count = ctx.params
+        N, C = x.shape
+        kept = (t != ignore_index).astype(x.dtype)[:, None]
+        target = np.full((N, C), smoothing / C, dtype=x.dtype)
+        target[np.arange(N), np.where(t != ignore_index, t, 0)] += 1.0 - smoothing
+        rows = ctx.parents[0].softmax(-1) * _wrap(kept) - _wrap(target * kept)
+        if reduction == "none":
+            return rows * g.reshape(N, 1), None
+        return rows * (g / count if reduction == "mean" and count else g), None
 
 
 def cross_entropy(
@@ -162,7 +177,7 @@ class LayerNorm(Function):
         rstd = np.empty(N, dtype=np.float64)
         kernel("layernorm_forward")(y, mean, rstd, x2, w, b, eps, N, C)
         ctx.save_for_backward(x2, w, mean, rstd)
-        ctx.shape = x.shape
+        ctx.shape, ctx.eps = x.shape, eps
         return y.reshape(x.shape)
 
     @staticmethod
@@ -176,6 +191,20 @@ class LayerNorm(Function):
         kernel("layernorm_backward")(dx, dw, db, dy, x2, mean, rstd, w, N, C)
         need_w, need_b = ctx.needs_input_grad[1:]
         return dx.reshape(ctx.shape), (dw if need_w else None), (db if need_b else None)
+
+    @staticmethod
+    def backward_graph(ctx: Context, g: Tensor, out: Tensor) -> tuple[Tensor | None, ...]:
+        # the kernel's formula, recomputed with recorded ops: with xhat = (x - mean) rstd and
+        # gh = g w,  dx = rstd (gh - mean(gh) - xhat mean(gh xhat)),  dw = sum g xhat,  db = sum g
+        x, w, _ = ctx.parents
+        C = x.shape[-1]
+        xc = x - x.mean(axis=-1, keepdims=True)
+        rstd = ((xc * xc).mean(axis=-1, keepdims=True) + ctx.eps).rsqrt()
+        xhat = xc * rstd
+        gh = g * w
+        mean_gh = gh.mean(axis=-1, keepdims=True)
+        dx = rstd * (gh - mean_gh - xhat * (gh * xhat).mean(axis=-1, keepdims=True))
+        return dx, (g * xhat).reshape(-1, C).sum(axis=0), g.reshape(-1, C).sum(axis=0)
 
 
 def layer_norm(x: Tensor, weight: Tensor | None, bias: Tensor | None, eps: float = 1e-5) -> Tensor:
@@ -230,6 +259,15 @@ class Embedding(Function):
         dW = np.zeros((V, C), dtype=g.dtype)
         kernel("embedding_backward")(dW, dy, idx, ctx.padding_idx, idx.size, C)
         return dW, None
+
+    @staticmethod
+    def backward_graph(ctx: Context, g: Tensor, out: Tensor) -> tuple[Tensor | None, ...]:
+        (idx,) = ctx.saved_tensors
+        rows = g.reshape(-1, ctx.weight_shape[1])
+        keep = idx != ctx.padding_idx
+        if not keep.all():
+            rows, idx = rows[keep], idx[keep]
+        return IndexAdd.apply(rows, index=idx, shape=ctx.weight_shape), None
 
 
 def embedding(weight: Tensor, indices: Tensor, padding_idx: int | None = None) -> Tensor:

@@ -16,11 +16,18 @@ Read next: ``minillm/ops/linalg.py``.
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 import numpy as np
 
-from minillm.autograd import Context, Function
+from minillm.autograd import Context, Function, constant
+from minillm.ops.movement import GetItem, IndexAdd, SetItem
+
+if TYPE_CHECKING:
+    from minillm.tensor import Tensor
 
 Grads = tuple[np.ndarray | None, ...]
+TensorGrads = tuple["Tensor | None", ...]
 
 
 def full_index(index: np.ndarray, axis: int, ndim: int) -> tuple[np.ndarray, ...]:
@@ -62,6 +69,10 @@ class Gather(Function):
         np.add.at(dx, ctx.where, g)  # a position gathered twice gets both gradients
         return (dx,)
 
+    @staticmethod
+    def backward_graph(ctx: Context, g: Tensor, out: Tensor) -> TensorGrads:
+        return (IndexAdd.apply(g, index=ctx.where, shape=ctx.shape),)
+
 
 class Scatter(Function):
     """y = x with src written at ``index`` along ``axis`` (``add=True``: added there);
@@ -96,4 +107,13 @@ class Scatter(Function):
                 full = np.zeros(ctx.src_shape, dtype=g.dtype)
                 full[tuple(slice(n) for n in gsrc.shape)] = gsrc
                 gsrc = full
+        return gx, gsrc
+
+    @staticmethod
+    def backward_graph(ctx: Context, g: Tensor, out: Tensor) -> TensorGrads:
+        gx = g if ctx.add else SetItem.apply(g, constant(np.zeros((), g.dtype)), index=ctx.where)
+        gsrc = GetItem.apply(g, index=ctx.where)
+        if len(ctx.src_shape) and gsrc.shape != ctx.src_shape:
+            corner = tuple(slice(n) for n in gsrc.shape)
+            gsrc = IndexAdd.apply(gsrc, index=corner, shape=ctx.src_shape)
         return gx, gsrc

@@ -13,11 +13,17 @@ Read next: ``minillm/tensor.py``, where these primitives become Tensor methods.
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 import numpy as np
 
 from minillm.autograd import Context, Function
 
+if TYPE_CHECKING:
+    from minillm.tensor import Tensor
+
 Grads = tuple[np.ndarray | None, ...]
+TensorGrads = tuple["Tensor | None", ...]
 
 
 class MatMul(Function):
@@ -85,6 +91,17 @@ class MatMul(Function):
         gb = a.reshape(-1, K).T @ g2 if ctx.needs_input_grad[1] else None
         return ga, gb
 
+    @staticmethod
+    def backward_graph(ctx: Context, g: Tensor, out: Tensor) -> TensorGrads:
+        a, b = ctx.parents
+        a2 = a.unsqueeze(0) if a.ndim == 1 else a
+        b2 = b.unsqueeze(-1) if b.ndim == 1 else b
+        g2 = g.unsqueeze(-1) if b.ndim == 1 else g
+        g2 = g2.unsqueeze(-2) if a.ndim == 1 else g2
+        ga = g2 @ b2.transpose(-1, -2)  # batch axes broadcast; the engine sums them back
+        gb = a2.transpose(-1, -2) @ g2
+        return (ga[..., 0, :] if a.ndim == 1 else ga), (gb[..., :, 0] if b.ndim == 1 else gb)
+
 
 class Linear(Function):
     """y = x W^T + b over the last axis of x, with W (out, in) as PyTorch stores it.
@@ -112,6 +129,13 @@ class Linear(Function):
         if not ctx.has_bias:
             return gx, gw
         return gx, gw, (g2.sum(axis=0) if need[2] else None)
+
+    @staticmethod
+    def backward_graph(ctx: Context, g: Tensor, out: Tensor) -> TensorGrads:
+        x, w = ctx.parents[:2]
+        g2 = g.reshape(-1, w.shape[0])
+        gw = g2.transpose(0, 1) @ x.reshape(-1, w.shape[1])
+        return (g @ w, gw, g2.sum(axis=0))[: len(ctx.parents)]
 
 
 def parse_einsum(equation: str, count: int) -> tuple[list[str], str]:
@@ -171,4 +195,18 @@ class Einsum(Function):
             gi = np.einsum(eq, g, *[o for o, _ in others], optimize=True)
             gi = gi.reshape([a.shape[k] if c in seen else 1 for k, c in enumerate(sub)])
             grads.append(np.broadcast_to(gi, a.shape))
+        return tuple(grads)
+
+    @staticmethod
+    def backward_graph(ctx: Context, g: Tensor, out: Tensor) -> TensorGrads:
+        ops, subs, out_sub = ctx.parents, ctx.subs, ctx.out
+        grads = []
+        for i, (a, sub) in enumerate(zip(ops, subs)):
+            others = [(o, s) for j, (o, s) in enumerate(zip(ops, subs)) if j != i]
+            seen = set(out_sub).union(*[set(s) for _, s in others])
+            kept = "".join(c for c in sub if c in seen)
+            subs_i = [out_sub, *[s for _, s in others]]
+            gi = Einsum.apply(g, *[o for o, _ in others], subs=subs_i, out=kept)
+            gi = gi.reshape([a.shape[k] if c in seen else 1 for k, c in enumerate(sub)])
+            grads.append(gi.expand(a.shape))
         return tuple(grads)

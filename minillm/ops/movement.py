@@ -10,13 +10,18 @@ Read next: ``linalg.py``.
 
 from __future__ import annotations
 
-from typing import Any
+import itertools
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from minillm.autograd import Context, Function
+from minillm.autograd import Context, Function, constant
+
+if TYPE_CHECKING:
+    from minillm.tensor import Tensor
 
 Grads = tuple[np.ndarray | None, ...]
+TensorGrads = tuple["Tensor | None", ...]
 Shape = tuple[int, ...]
 
 
@@ -38,6 +43,10 @@ class Reshape(Function):
     def backward(ctx: Context, g: np.ndarray) -> Grads:
         return (g.reshape(ctx.shape),)
 
+    @staticmethod
+    def backward_graph(ctx: Context, g: Tensor, out: Tensor) -> TensorGrads:
+        return (g.reshape(ctx.shape),)
+
 
 class Permute(Function):
     """y = x with axes reordered: y.shape[i] = x.shape[axes[i]];  dx = g in the inverse order."""
@@ -55,6 +64,10 @@ class Permute(Function):
     @staticmethod
     def backward(ctx: Context, g: np.ndarray) -> Grads:
         return (np.transpose(g, np.argsort([a % g.ndim for a in ctx.axes])),)
+
+    @staticmethod
+    def backward_graph(ctx: Context, g: Tensor, out: Tensor) -> TensorGrads:
+        return (g.permute(*np.argsort([a % g.ndim for a in ctx.axes]).tolist()),)
 
 
 class Expand(Function):
@@ -77,11 +90,25 @@ class Expand(Function):
     def backward(ctx: Context, g: np.ndarray) -> Grads:
         return (g,)
 
+    @staticmethod
+    def backward_graph(ctx: Context, g: Tensor, out: Tensor) -> TensorGrads:
+        return (g,)
+
 
 def _is_basic(index: Any) -> bool:
     """True when ``index`` has only ints, slices, None and Ellipsis: no element is taken twice."""
     parts = index if isinstance(index, tuple) else (index,)
     return all(isinstance(p, (int, np.integer, slice)) or p is None or p is Ellipsis for p in parts)
+
+
+def _index_add(g: np.ndarray, index: Any, shape: Shape) -> np.ndarray:
+    """Zeros of ``shape`` with ``g`` added at ``index``: indexing's backward."""
+    dx = np.zeros(shape, dtype=g.dtype)
+    if _is_basic(index):
+        dx[index] = g
+    else:
+        np.add.at(dx, index, g)  # unbuffered: a repeated index accumulates every gradient
+    return dx
 
 
 class GetItem(Function):
@@ -97,12 +124,29 @@ class GetItem(Function):
 
     @staticmethod
     def backward(ctx: Context, g: np.ndarray) -> Grads:
-        dx = np.zeros(ctx.shape, dtype=g.dtype)
-        if _is_basic(ctx.index):
-            dx[ctx.index] = g
-        else:
-            np.add.at(dx, ctx.index, g)  # unbuffered: a repeated index accumulates every gradient
-        return (dx,)
+        return (_index_add(g, ctx.index, ctx.shape),)
+
+    @staticmethod
+    def backward_graph(ctx: Context, g: Tensor, out: Tensor) -> TensorGrads:
+        return (IndexAdd.apply(g, index=ctx.index, shape=ctx.shape),)
+
+
+class IndexAdd(Function):
+    """y = zeros(shape) with g added at ``index`` (indexing's backward, as an op of its own so
+    ``create_graph`` can record it);  dg = gy[index]."""
+
+    @staticmethod
+    def forward(ctx: Context, g: np.ndarray, *, index: Any, shape: Shape) -> np.ndarray:
+        ctx.index = index
+        return _index_add(g, index, shape)
+
+    @staticmethod
+    def backward(ctx: Context, gy: np.ndarray) -> Grads:
+        return (gy[ctx.index],)
+
+    @staticmethod
+    def backward_graph(ctx: Context, gy: Tensor, out: Tensor) -> TensorGrads:
+        return (GetItem.apply(gy, index=ctx.index),)
 
 
 class SetItem(Function):
@@ -127,6 +171,11 @@ class SetItem(Function):
             gx[ctx.index] = 0
         gv = g[ctx.index] if ctx.needs_input_grad[1] else None
         return gx, gv
+
+    @staticmethod
+    def backward_graph(ctx: Context, g: Tensor, out: Tensor) -> TensorGrads:
+        zero = constant(np.zeros((), dtype=g.dtype))
+        return SetItem.apply(g, zero, index=ctx.index), GetItem.apply(g, index=ctx.index)
 
 
 class Cat(Function):
@@ -158,6 +207,13 @@ class Cat(Function):
     def backward(ctx: Context, g: np.ndarray) -> Grads:
         return tuple(np.split(g, ctx.bounds, axis=ctx.axis))
 
+    @staticmethod
+    def backward_graph(ctx: Context, g: Tensor, out: Tensor) -> TensorGrads:
+        edges = [0, *ctx.bounds.tolist(), g.shape[ctx.axis]]
+        lead = (slice(None),) * ctx.axis
+        pieces = itertools.pairwise(edges)
+        return tuple(GetItem.apply(g, index=(*lead, slice(lo, hi))) for lo, hi in pieces)
+
 
 class Pad(Function):
     """y = x with constant borders;  dx = the interior of g.
@@ -183,6 +239,10 @@ class Pad(Function):
     def backward(ctx: Context, g: np.ndarray) -> Grads:
         return (g[ctx.crop],)
 
+    @staticmethod
+    def backward_graph(ctx: Context, g: Tensor, out: Tensor) -> TensorGrads:
+        return (GetItem.apply(g, index=ctx.crop),)
+
 
 class Tri(Function):
     """y = the lower (or ``upper``) triangle of the last two axes from diagonal k;  dx likewise."""
@@ -199,3 +259,7 @@ class Tri(Function):
     @staticmethod
     def backward(ctx: Context, g: np.ndarray) -> Grads:
         return (np.triu(g, ctx.k) if ctx.upper else np.tril(g, ctx.k),)
+
+    @staticmethod
+    def backward_graph(ctx: Context, g: Tensor, out: Tensor) -> TensorGrads:
+        return (Tri.apply(g, k=ctx.k, upper=ctx.upper),)

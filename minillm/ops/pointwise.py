@@ -2,7 +2,9 @@
 
 Each of these is y = f(x) with a derivative that fits in one line, so each is one small class of a
 shared shape: ``f`` computes y, ``df(x, y)`` is dy/dx, and ``Pointwise`` does the rest (save x and
-y, multiply the incoming gradient by ``df``). Reading one of them is reading all of them::
+y, multiply the incoming gradient by ``df``). ``df`` uses only NumPy ufuncs and operators, so the
+same formula given Tensors is the recorded backward that ``create_graph=True`` differentiates.
+Reading one of them is reading all of them::
 
     class Sin(Pointwise):
         f = staticmethod(np.sin)               # y = sin x
@@ -18,13 +20,19 @@ Read next: ``minillm/ops/reduce.py``.
 from __future__ import annotations
 
 import math
+from typing import TYPE_CHECKING
 
 import numpy as np
 from scipy import special
 
-from minillm.autograd import Context, Function
+from minillm.autograd import Context, Function, constant
+from minillm.ops.elementwise import ieee
+
+if TYPE_CHECKING:
+    from minillm.tensor import Tensor
 
 Grads = tuple[np.ndarray | None, ...]
+TensorGrads = tuple["Tensor | None", ...]
 
 
 class Pointwise(Function):
@@ -35,7 +43,7 @@ class Pointwise(Function):
 
     @classmethod
     def forward(cls, ctx: Context, x: np.ndarray) -> np.ndarray:  # type: ignore[override]
-        with np.errstate(invalid="ignore", divide="ignore", over="ignore"):
+        with ieee():
             y = cls.f(x)
         ctx.save_for_backward(x, y)
         return y
@@ -43,8 +51,14 @@ class Pointwise(Function):
     @classmethod
     def backward(cls, ctx: Context, g: np.ndarray) -> Grads:  # type: ignore[override]
         x, y = ctx.saved_tensors
-        with np.errstate(invalid="ignore", divide="ignore", over="ignore"):
+        with ieee():
             return ((g * cls.df(x, y)).astype(g.dtype, copy=False),)
+
+    @classmethod
+    def backward_graph(cls, ctx: Context, g: Tensor, out: Tensor) -> TensorGrads:  # type: ignore[override]
+        # The same ``df``, now given Tensors: NumPy's ufuncs on a Tensor run minillm's op
+        # (``Tensor.__array_ufunc__``), so ``np.cos(x)`` is recorded and differentiable.
+        return (g * cls.df(ctx.parents[0], out),)
 
 
 def _zero(x: np.ndarray, y: np.ndarray) -> np.ndarray:
@@ -212,13 +226,19 @@ class _Modulo(Function):
     @classmethod
     def forward(cls, ctx: Context, a: np.ndarray, b: np.ndarray) -> np.ndarray:  # type: ignore[override]
         ctx.save_for_backward(a, b)
-        return cls.f(a, b)
+        with ieee():  # a remainder by 0 is NaN, silently
+            return cls.f(a, b)
 
     @classmethod
     def backward(cls, ctx: Context, g: np.ndarray) -> Grads:  # type: ignore[override]
         a, b = ctx.saved_tensors
         gb = -g * cls.rounding(a / b) if ctx.needs_input_grad[1] else None
         return g, gb
+
+    @classmethod
+    def backward_graph(cls, ctx: Context, g: Tensor, out: Tensor) -> TensorGrads:  # type: ignore[override]
+        a, b = ctx.parents
+        return g, -g * constant(cls.rounding(a.data / b.data))  # a step function: constant
 
 
 class Fmod(_Modulo):
@@ -245,6 +265,12 @@ class LogAddExp(Function):
     @staticmethod
     def backward(ctx: Context, g: np.ndarray) -> Grads:
         a, b, y = ctx.saved_tensors
-        ga = g * np.exp(a - y) if ctx.needs_input_grad[0] else None
-        gb = g * np.exp(b - y) if ctx.needs_input_grad[1] else None
+        with ieee():  # inf - inf where both inputs are inf: NaN, as PyTorch
+            ga = g * np.exp(a - y) if ctx.needs_input_grad[0] else None
+            gb = g * np.exp(b - y) if ctx.needs_input_grad[1] else None
         return ga, gb
+
+    @staticmethod
+    def backward_graph(ctx: Context, g: Tensor, out: Tensor) -> TensorGrads:
+        a, b = ctx.parents
+        return g * (a - out).exp(), g * (b - out).exp()

@@ -12,13 +12,20 @@ Read next: ``movement.py``.
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 import numpy as np
 
-from minillm.autograd import Context, Function
+from minillm.autograd import Context, Function, constant
 from minillm.kernels import kernel
+from minillm.ops.elementwise import ieee
 
 Axis = int | tuple[int, ...] | None
+if TYPE_CHECKING:
+    from minillm.tensor import Tensor
+
 Grads = tuple[np.ndarray | None, ...]
+TensorGrads = tuple["Tensor | None", ...]
 
 
 def normalize_axis(axis: Axis, ndim: int) -> tuple[int, ...]:
@@ -50,6 +57,16 @@ def _expand(g: np.ndarray, axes: tuple[int, ...], keepdims: bool) -> np.ndarray:
     return g if keepdims else np.expand_dims(g, axes)
 
 
+def _expand_graph(g: Tensor, axes: tuple[int, ...], keepdims: bool) -> Tensor:
+    """``_expand`` for a Tensor (recorded): the same size-1 axes, put back by a reshape."""
+    if keepdims:
+        return g
+    shape = list(g.shape)
+    for a in axes:  # sorted, so each insertion lands where the axis was
+        shape.insert(a, 1)
+    return g.reshape(tuple(shape))
+
+
 class Sum(Function):
     """y = sum of x over ``axis``;  dy/dx = 1 for every summed element (backward broadcasts g)."""
 
@@ -70,6 +87,10 @@ class Sum(Function):
         dx = np.empty(ctx.shape, dtype=g.dtype)
         dx[...] = g.reshape(ctx.kept)  # a fresh array: faster than broadcast_to for small tensors
         return (dx,)
+
+    @staticmethod
+    def backward_graph(ctx: Context, g: Tensor, out: Tensor) -> TensorGrads:
+        return (g.reshape(ctx.kept).expand(ctx.shape),)
 
 
 class Max(Function):
@@ -102,6 +123,13 @@ class Max(Function):
         count = hit.sum(axis=ctx.axes, keepdims=True)
         return (hit * (_expand(g, ctx.axes, ctx.keepdims) / count).astype(g.dtype),)
 
+    @staticmethod
+    def backward_graph(ctx: Context, g: Tensor, out: Tensor) -> TensorGrads:
+        x, y = ctx.saved_tensors
+        hit = x == y  # where the maxima are: locally constant
+        share = (hit / hit.sum(axis=ctx.axes, keepdims=True)).astype(g.dtype)
+        return (_expand_graph(g, ctx.axes, ctx.keepdims) * constant(share),)
+
 
 class LogSumExp(Function):
     """y = log sum exp x = m + log sum exp(x - m), m = max x;  dy/dx = softmax(x) = exp(x - y)."""
@@ -112,10 +140,9 @@ class LogSumExp(Function):
     ) -> np.ndarray:
         axes = normalize_axis(axis, x.ndim)
         m = np.max(x, axis=axes, keepdims=True)
-        m = np.where(np.isfinite(m), m, 0).astype(
-            x.dtype, copy=False
-        )  # all -inf rows give -inf, not NaN
-        y = np.log(np.sum(np.exp(x - m), axis=axes, keepdims=True)) + m
+        m = np.where(np.isfinite(m), m, 0).astype(x.dtype, copy=False)  # -inf rows: -inf, not NaN
+        with ieee():  # x - m may overflow to -inf (its exp is then 0, as it should be)
+            y = np.log(np.sum(np.exp(x - m), axis=axes, keepdims=True)) + m
         ctx.save_for_backward(x, y)
         ctx.axes, ctx.keepdims = axes, keepdims
         return y if keepdims else np.squeeze(y, axis=axes)
@@ -123,7 +150,14 @@ class LogSumExp(Function):
     @staticmethod
     def backward(ctx: Context, g: np.ndarray) -> Grads:
         x, y = ctx.saved_tensors
-        return (_expand(g, ctx.axes, ctx.keepdims) * np.exp(x - y),)
+        with ieee():
+            return (_expand(g, ctx.axes, ctx.keepdims) * np.exp(x - y),)
+
+    @staticmethod
+    def backward_graph(ctx: Context, g: Tensor, out: Tensor) -> TensorGrads:
+        (x,) = ctx.parents
+        y = _expand_graph(out, ctx.axes, ctx.keepdims)
+        return (_expand_graph(g, ctx.axes, ctx.keepdims) * (x - y).exp(),)
 
 
 def _rows(x: np.ndarray, axis: int) -> np.ndarray:
@@ -171,6 +205,10 @@ class Softmax(Function):
         _row_kernel("softmax_backward", dx, _rows(g.astype(y.dtype, copy=False), ctx.axis), y)
         return (_unrows(dx, ctx.shape, ctx.axis),)
 
+    @staticmethod
+    def backward_graph(ctx: Context, g: Tensor, out: Tensor) -> TensorGrads:
+        return (out * (g - (g * out).sum(axis=ctx.axis, keepdims=True)),)
+
 
 class LogSoftmax(Function):
     """y = x - logsumexp(x) along ``axis``;  dx = g - softmax(x) * sum(g).
@@ -195,6 +233,16 @@ class LogSoftmax(Function):
         _row_kernel("log_softmax_backward", dx, _rows(g.astype(y.dtype, copy=False), ctx.axis), y)
         return (_unrows(dx, ctx.shape, ctx.axis),)
 
+    @staticmethod
+    def backward_graph(ctx: Context, g: Tensor, out: Tensor) -> TensorGrads:
+        return (g - out.exp() * g.sum(axis=ctx.axis, keepdims=True),)
+
+
+def _leave_one_out(x: Tensor) -> Tensor:
+    """(..., n) -> (..., n, n): row i is x with x_i replaced by 1 (recorded)."""
+    eye = np.eye(x.shape[-1], dtype=x.dtype)
+    return x.unsqueeze(-2) * constant(1.0 - eye) + constant(eye)
+
 
 def _last(x: np.ndarray, axis: int) -> np.ndarray:
     return np.moveaxis(x, axis, -1)
@@ -211,7 +259,8 @@ class Prod(Function):
         axes = normalize_axis(axis, x.ndim)
         ctx.save_for_backward(x)
         ctx.axes, ctx.keepdims = axes, keepdims
-        return np.prod(x, axis=axes, keepdims=keepdims)
+        with ieee():  # a product past the dtype's range is inf, silently
+            return np.prod(x, axis=axes, keepdims=keepdims)
 
     @staticmethod
     def backward(ctx: Context, g: np.ndarray) -> Grads:
@@ -221,11 +270,25 @@ class Prod(Function):
         moved = np.transpose(x, rest + list(axes))  # reduced axes last, flattened into one
         flat = moved.reshape(*moved.shape[: len(rest)], -1)
         ones = np.ones_like(flat[..., :1])
-        left = np.cumprod(np.concatenate([ones, flat[..., :-1]], axis=-1), axis=-1)
-        right = np.cumprod(np.concatenate([ones, flat[..., :0:-1]], axis=-1), axis=-1)[..., ::-1]
-        others = (left * right).reshape(moved.shape)
+        with ieee():
+            left = np.cumprod(np.concatenate([ones, flat[..., :-1]], axis=-1), axis=-1)
+            right = np.cumprod(np.concatenate([ones, flat[..., :0:-1]], axis=-1), -1)[..., ::-1]
+            others = (left * right).reshape(moved.shape)
         others = np.transpose(others, np.argsort(rest + list(axes)))
         return (_expand(g, axes, ctx.keepdims) * others,)
+
+    @staticmethod
+    def backward_graph(ctx: Context, g: Tensor, out: Tensor) -> TensorGrads:
+        # others_i = prod_(k != i) x_k, zero-safe and recorded: row i of an (n, n) matrix holds x
+        # with x_i replaced by 1, and its product is others_i (O(n^2), fine for a second derivative)
+        (x,) = ctx.parents
+        axes = ctx.axes
+        rest = [i for i in range(x.ndim) if i not in axes]
+        moved = x.permute(*rest, *axes)
+        flat = moved.reshape(*moved.shape[: len(rest)], -1)
+        others = _leave_one_out(flat).prod(axis=-1).reshape(moved.shape)
+        others = others.permute(*np.argsort(rest + list(axes)).tolist())
+        return (_expand_graph(g, axes, ctx.keepdims) * others,)
 
 
 class Cumsum(Function):
@@ -243,6 +306,10 @@ class Cumsum(Function):
         flipped = np.flip(g, ctx.axis)
         return (np.flip(np.cumsum(flipped, axis=ctx.axis), ctx.axis),)
 
+    @staticmethod
+    def backward_graph(ctx: Context, g: Tensor, out: Tensor) -> TensorGrads:
+        return (g if g.ndim == 0 else g.flip(ctx.axis).cumsum(ctx.axis).flip(ctx.axis),)
+
 
 class Cumprod(Function):
     """y_i = x_0 ... x_i along ``axis``;  dx_i = L_i R_i with L_i = x_0 ... x_(i-1) and
@@ -252,7 +319,8 @@ class Cumprod(Function):
     def forward(ctx: Context, x: np.ndarray, *, axis: int) -> np.ndarray:
         (ctx.axis,) = normalize_axis(axis, max(x.ndim, 1))
         ctx.save_for_backward(x)
-        return np.cumprod(x, axis=ctx.axis) if x.ndim else x.copy()
+        with ieee():
+            return np.cumprod(x, axis=ctx.axis) if x.ndim else x.copy()
 
     @staticmethod
     def backward(ctx: Context, g: np.ndarray) -> Grads:
@@ -261,9 +329,22 @@ class Cumprod(Function):
             return (g,)
         xs, gs = _last(x, ctx.axis), _last(g, ctx.axis)
         n = xs.shape[-1]
-        left = np.cumprod(np.concatenate([np.ones_like(xs[..., :1]), xs[..., :-1]], -1), -1)
-        r = np.empty_like(gs)
-        r[..., n - 1] = gs[..., n - 1]
-        for i in range(n - 2, -1, -1):
-            r[..., i] = gs[..., i] + xs[..., i + 1] * r[..., i + 1]
-        return (np.moveaxis(left * r, -1, ctx.axis),)
+        with ieee():
+            left = np.cumprod(np.concatenate([np.ones_like(xs[..., :1]), xs[..., :-1]], -1), -1)
+            r = np.empty_like(gs)
+            r[..., n - 1] = gs[..., n - 1]
+            for i in range(n - 2, -1, -1):
+                r[..., i] = gs[..., i] + xs[..., i + 1] * r[..., i + 1]
+            return (np.moveaxis(left * r, -1, ctx.axis),)
+
+    @staticmethod
+    def backward_graph(ctx: Context, g: Tensor, out: Tensor) -> TensorGrads:
+        # dx_i = sum_(j >= i) g_j prod_(k <= j, k != i) x_k: the cumulative product of row i of the
+        # leave-one-out matrix, masked to j >= i (O(n^2), fine for a second derivative)
+        (x,) = ctx.parents
+        if x.ndim == 0:
+            return (g,)
+        xs, gs = x.transpose(ctx.axis, -1), g.transpose(ctx.axis, -1)
+        n = xs.shape[-1]
+        partial = _leave_one_out(xs).cumprod(-1) * constant(np.triu(np.ones((n, n), dtype=g.dtype)))
+        return ((partial * gs.unsqueeze(-2)).sum(axis=-1).transpose(ctx.axis, -1),)
