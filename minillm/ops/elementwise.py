@@ -304,25 +304,23 @@ class Clamp(Function):
         return np.clip(x, min, max)
 
     @staticmethod
-    def backward(ctx: Context, g: np.ndarray) -> Grads:
-        (x,) = ctx.saved_tensors
-        lo, hi = ctx.bounds
+    def inside(x: np.ndarray, lo: float | None, hi: float | None) -> np.ndarray:
+        """Where lo <= x <= hi: the elements the clamp passes through."""
         inside = np.ones(x.shape, dtype=bool)
         if lo is not None:
             inside &= x >= lo
         if hi is not None:
             inside &= x <= hi
-        return (g * inside,)
+        return inside
+
+    @staticmethod
+    def backward(ctx: Context, g: np.ndarray) -> Grads:
+        (x,) = ctx.saved_tensors
+        return (g * Clamp.inside(x, *ctx.bounds),)
 
     @staticmethod
     def backward_graph(ctx: Context, g: Tensor, out: Tensor) -> TensorGrads:
-        x = ctx.parents[0].data
-        lo, hi = ctx.bounds
-        inside = np.ones(x.shape, dtype=bool)
-        if lo is not None:
-            inside &= x >= lo
-        if hi is not None:
-            inside &= x <= hi
+        inside = Clamp.inside(ctx.parents[0].data, *ctx.bounds)
         return (g * constant(inside.astype(g.dtype)),)
 
 
