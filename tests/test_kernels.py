@@ -338,6 +338,32 @@ def test_vectorized_exp_is_accurate_and_handles_specials(dtype: type) -> None:
         np.testing.assert_array_equal(got, np.exp(specials))
 
 
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_vectorized_erfc_is_accurate_on_both_pieces_and_the_tails(dtype: type) -> None:
+    from scipy import special
+
+    from minillm.kernels._math import erfc_pos
+    from minillm.kernels._numba import jit
+
+    @jit(cache=False)
+    def erfc_all(out: np.ndarray, a: np.ndarray) -> None:
+        for i in range(a.size):
+            out[i] = erfc_pos(a[i])
+
+    a = np.concatenate([np.linspace(0, 8, 40001), np.geomspace(8, 1e4, 500), [1 - 1e-7, np.inf]])
+    a = a.astype(dtype)
+    out = np.empty_like(a)
+    erfc_all(out, a)
+    ref = special.erfc(a.astype(np.float64))
+    assert out.dtype == dtype
+    # absolute error, which is what 1 - erfc and Phi = erfc / 2 see; relative in the tail
+    assert np.abs(out - ref).max() < (2e-7 if dtype == np.float32 else 8e-15)
+    tiny = np.finfo(dtype).tiny
+    tail = (a > 1) & (ref > tiny / np.finfo(dtype).eps)  # away from exp's flush to zero
+    rel = np.abs(out[tail] - ref[tail]) / ref[tail]
+    assert rel.max() < (2e-5 if dtype == np.float32 else 1e-13)
+
+
 def test_row_helpers() -> None:
     from minillm.kernels._math import row_dot, row_max, row_sq_dev, row_sum
 

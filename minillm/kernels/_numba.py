@@ -36,7 +36,9 @@ except ImportError:  # pragma: no cover - exercised only where Numba is absent
         """The float32 whose bit pattern is the int32 ``bits``."""
         return float(np.int32(bits).view(np.float32))
 
-    def overload_by_float(python_fn: Callable, for32: Callable, for64: Callable) -> None:
+    def overload_by_float(
+        python_fn: Callable, for32: Callable, for64: Callable, inline_ir: bool = False
+    ) -> None:
         """Without Numba there is nothing to compile: ``python_fn`` is used as it is."""
 
 else:
@@ -61,12 +63,18 @@ else:
 
         return sig, codegen
 
-    def overload_by_float(python_fn: Callable, for32: Callable, for64: Callable) -> None:
+    def overload_by_float(
+        python_fn: Callable, for32: Callable, for64: Callable, inline_ir: bool = False
+    ) -> None:
         """Inside compiled code, calls of ``python_fn(x)`` run ``for32`` on a float32 ``x``, else
-        ``for64``: one name in the kernels, each dtype its own arithmetic."""
+        ``for64``: one name in the kernels, each dtype its own arithmetic.
+
+        A small body (exp) LLVM inlines by itself. ``inline_ir=True`` inlines a larger one (erfc)
+        in Numba's IR instead: left as a call, LLVM would not inline it, and a call in a loop
+        stops its SIMD."""
 
         # No annotations on ``_typed``: Numba requires its signature to match the returned impl's.
-        @overload(python_fn)
+        @overload(python_fn, inline="always" if inline_ir else "never")
         def _typed(x):
             impl = for32 if x == types.float32 else for64
             return lambda x: impl(x)
