@@ -82,8 +82,11 @@ class ReduceMethods:
         *,
         dim: Any = None,
         keepdim: bool | None = None,
+        unbiased: bool | None = None,
     ) -> Tensor:
-        return self.var(axis, keepdims, correction, dim=dim, keepdim=keepdim).sqrt()
+        """Standard deviation: the square root of ``var`` (same arguments)."""
+        return self.var(axis, keepdims, correction, dim=dim, keepdim=keepdim,
+                        unbiased=unbiased).sqrt()  # fmt: skip
 
     def max(
         self,
@@ -161,16 +164,18 @@ class ReduceMethods:
         return _wrap(np.asarray(np.all(self.data, axis=axes, keepdims=keepdim or keepdims)))
 
     def var_mean(self, axis: Any = None, keepdims: bool = False, correction: int = 1, *,
-                 dim: Any = None, keepdim: bool = False) -> tuple[Tensor, Tensor]:  # fmt: skip
+                 dim: Any = None, keepdim: bool = False,
+                 unbiased: bool | None = None) -> tuple[Tensor, Tensor]:  # fmt: skip
         """``(var, mean)`` over ``axis``, as ``torch.var_mean``."""
         axis, keep = _axis(axis, dim), keepdim or keepdims
-        return self.var(axis, keep, correction), self.mean(axis, keep)
+        return self.var(axis, keep, correction, unbiased=unbiased), self.mean(axis, keep)
 
     def std_mean(self, axis: Any = None, keepdims: bool = False, correction: int = 1, *,
-                 dim: Any = None, keepdim: bool = False) -> tuple[Tensor, Tensor]:  # fmt: skip
+                 dim: Any = None, keepdim: bool = False,
+                 unbiased: bool | None = None) -> tuple[Tensor, Tensor]:  # fmt: skip
         """``(std, mean)`` over ``axis``, as ``torch.std_mean``."""
         axis, keep = _axis(axis, dim), keepdim or keepdims
-        return self.std(axis, keep, correction), self.mean(axis, keep)
+        return self.std(axis, keep, correction, unbiased=unbiased), self.mean(axis, keep)
 
     # ---------------------------------------------------------------- order
     def argsort(self, axis: int = -1, descending: bool = False, *, dim: int | None = None,

@@ -145,3 +145,17 @@ def test_ieee_edge_cases_give_no_numpy_warnings(name):
         if out.requires_grad:  # floor division has no gradient, as in PyTorch
             out.backward(mi.ones_like(out))
             assert x.grad is not None
+
+
+@pytest.mark.parametrize("unbiased", [True, False])
+def test_std_and_var_take_unbiased_everywhere(unbiased):
+    data = np.array([[1.0, 2.0, 4.0], [0.5, -1.0, 3.0]])
+    x = mi.tensor(data)
+    ddof = int(unbiased)
+    np.testing.assert_allclose(x.var(1, unbiased=unbiased).data, data.var(1, ddof=ddof))
+    np.testing.assert_allclose(x.std(1, unbiased=unbiased).data, data.std(1, ddof=ddof))
+    np.testing.assert_allclose(mi.std(x, unbiased=unbiased).data, data.std(ddof=ddof))
+    for pair, ref in ((x.var_mean(dim=0, unbiased=unbiased), data.var(0, ddof=ddof)),
+                      (mi.std_mean(x, 0, unbiased=unbiased), data.std(0, ddof=ddof))):  # fmt: skip
+        np.testing.assert_allclose(pair[0].data, ref)
+        np.testing.assert_allclose(pair[1].data, data.mean(0))
