@@ -12,12 +12,23 @@ from pathlib import Path
 RESULTS = Path(__file__).with_name("RESULTS.md")
 
 
+def cpu_model() -> str:
+    """The CPU's model name from /proc/cpuinfo (ratios measured on one CPU do not carry over)."""
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor() or "unknown CPU"
+
+
 def machine() -> str:
     """One line naming the machine and library versions the figures came from."""
     import numpy as np
 
     parts = [
-        f"{platform.machine()}, {os.cpu_count()} cores",
+        f"{cpu_model()} ({platform.machine()}), {os.cpu_count()} cores",
         f"Python {platform.python_version()}",
         f"NumPy {np.__version__}",
     ]
