@@ -557,3 +557,59 @@ def einsum(equation: str, *operands: Any) -> Tensor:
         if t.ndim != len(sub):
             raise ValueError(f"einsum: operand {sub!r} has {len(sub)} letters but shape {t.shape}")
     return L.Einsum.apply(*tensors, subs=subs, out=out)
+
+
+def mm(a: Any, b: Any) -> Tensor:
+    return _t(a).mm(b)
+
+
+def bmm(a: Any, b: Any) -> Tensor:
+    return _t(a).bmm(b)
+
+
+def mv(a: Any, b: Any) -> Tensor:
+    return _t(a).mv(b)
+
+
+def dot(a: Any, b: Any) -> Tensor:
+    return _t(a).dot(b)
+
+
+def outer(a: Any, b: Any) -> Tensor:
+    return _t(a).outer(b)
+
+
+def amax(x: Any, dim: Any = None, keepdim: bool = False) -> Tensor:
+    return _t(x).amax(dim, keepdim)
+
+
+def amin(x: Any, dim: Any = None, keepdim: bool = False) -> Tensor:
+    return _t(x).amin(dim, keepdim)
+
+
+def norm(x: Any, p: Any = "fro", dim: Any = None, keepdim: bool = False) -> Tensor:
+    return _t(x).norm(p, dim, keepdim)
+
+
+def movedim(x: Any, source: Any, destination: Any) -> Tensor:
+    return _t(x).movedim(source, destination)
+
+
+def swapaxes(x: Any, axis0: int, axis1: int) -> Tensor:
+    return _t(x).transpose(axis0, axis1)
+
+
+def narrow(x: Any, dim: int, start: int, length: int) -> Tensor:
+    return _t(x).narrow(dim, start, length)
+
+
+def select(x: Any, dim: int, index: int) -> Tensor:
+    return _t(x).select(dim, index)
+
+
+def clamp_min(x: Any, min: float) -> Tensor:  # noqa: A002
+    return _t(x).clamp(min=min)
+
+
+def clamp_max(x: Any, max: float) -> Tensor:  # noqa: A002
+    return _t(x).clamp(max=max)

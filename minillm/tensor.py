@@ -315,6 +315,34 @@ class Tensor(MathMethods, ReduceMethods, ShapeMethods, InplaceMethods):
         """The dtype's name with no argument; else ``to(dtype)``."""
         return str(self.data.dtype) if dtype is None else self.to(dtype)
 
+    def type_as(self, other: Tensor) -> Tensor:
+        return self.to(other.dtype)
+
+    def dim(self) -> int:
+        """The number of axes (``ndim``), as PyTorch's method."""
+        return self.data.ndim
+
+    # new_*: a fresh tensor with this tensor's dtype unless told otherwise (PyTorch's factories)
+    def new_tensor(self, data: Any, dtype: Any = None, requires_grad: bool = False) -> Tensor:
+        array = np.array(data.data if isinstance(data, Tensor) else data, dtype=dtype or self.dtype)
+        return Tensor(array, requires_grad=requires_grad)
+
+    def new_full(self, size: Any, fill_value: Any, dtype: Any = None,
+                 requires_grad: bool = False) -> Tensor:  # fmt: skip
+        shape = (size,) if isinstance(size, int) else tuple(size)
+        return Tensor(np.full(shape, fill_value, dtype=dtype or self.dtype),
+                      requires_grad=requires_grad)  # fmt: skip
+
+    def new_zeros(self, *size: Any, dtype: Any = None, requires_grad: bool = False) -> Tensor:
+        size = size[0] if len(size) == 1 and not isinstance(size[0], int) else size
+        return self.new_full(size, 0, dtype, requires_grad)
+
+    def new_ones(self, *size: Any, dtype: Any = None, requires_grad: bool = False) -> Tensor:
+        size = size[0] if len(size) == 1 and not isinstance(size[0], int) else size
+        return self.new_full(size, 1, dtype, requires_grad)
+
+    new_empty = new_zeros  # zeros, as minillm.empty: runs never differ by chance
+
     def contiguous(self) -> Tensor:
         """Self if its array is C-contiguous, else a differentiable C-ordered copy."""
         if self.data.flags.c_contiguous:

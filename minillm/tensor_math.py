@@ -49,6 +49,12 @@ class MathMethods:
         hi = max.item() if isinstance(max, np.generic) else max
         return E.Clamp.apply(self, min=lo, max=hi)
 
+    def clamp_min(self, min: float) -> Tensor:  # noqa: A002
+        return self.clamp(min=min)
+
+    def clamp_max(self, max: float) -> Tensor:  # noqa: A002
+        return self.clamp(max=max)
+
     def maximum(self, other: Any) -> Tensor:
         return E.Maximum.apply(*self._pair(other))
 
@@ -77,6 +83,39 @@ class MathMethods:
         """``value`` where ``mask`` is True, else ``self`` (which keeps its dtype)."""
         fill = _wrap(np.array(value, dtype=self.data.dtype))
         return E.Where.apply(self._lift(mask), fill, self)
+
+    # ---------------------------------------------------------------- products with fixed ranks
+    # matmul with a rank check first, as torch's mm (2-D @ 2-D), bmm (3-D @ 3-D, equal batches),
+    # mv (2-D @ 1-D), dot (1-D . 1-D) and outer (1-D x 1-D): no broadcasting hides a wrong shape.
+    def _ranked(self, other: Any, name: str, ranks: tuple[int, int]) -> tuple[Tensor, Tensor]:
+        b = self._lift(other)
+        if (self.ndim, b.ndim) != ranks:
+            raise ValueError(f"{name}: expects {ranks[0]}-D and {ranks[1]}-D tensors, got shapes "
+                             f"{self.shape} and {b.shape}")  # fmt: skip
+        return self, b
+
+    def mm(self, other: Any) -> Tensor:
+        a, b = self._ranked(other, "mm", (2, 2))
+        return a @ b
+
+    def bmm(self, other: Any) -> Tensor:
+        a, b = self._ranked(other, "bmm", (3, 3))
+        if a.shape[0] != b.shape[0]:
+            raise ValueError(f"bmm: batch sizes differ: {a.shape} and {b.shape}")
+        return a @ b
+
+    def mv(self, other: Any) -> Tensor:
+        a, b = self._ranked(other, "mv", (2, 1))
+        return a @ b
+
+    def dot(self, other: Any) -> Tensor:
+        a, b = self._ranked(other, "dot", (1, 1))
+        return a @ b
+
+    def outer(self, other: Any) -> Tensor:
+        """``out[i, j] = self[i] * other[j]``."""
+        a, b = self._ranked(other, "outer", (1, 1))
+        return a.reshape(-1, 1) * b.reshape(1, -1)
 
     # ---------------------------------------------------------------- the pointwise family
     def sin(self) -> Tensor:

@@ -109,6 +109,37 @@ class ReduceMethods:
     ) -> Tensor:
         return R.Max.apply(self, axis=_axis(axis, dim), keepdims=keepdim or keepdims, largest=False)
 
+    def amax(self, dim: Any = None, keepdim: bool = False) -> Tensor:
+        """Largest value over ``dim`` (all axes if None); ties share the gradient evenly."""
+        return self.max(dim, keepdim)
+
+    def amin(self, dim: Any = None, keepdim: bool = False) -> Tensor:
+        return self.min(dim, keepdim)
+
+    def norm(self, p: Any = "fro", dim: Any = None, keepdim: bool = False) -> Tensor:
+        """The vector p-norm over ``dim`` (all elements if None): p = 2 or "fro" (the default),
+        1, inf, -inf, 0 (the count of non-zeros) or any other number, ``(sum |x|^p)^(1/p)``.
+
+        The 2-norm of an all-zero vector has gradient 0, as in PyTorch (not 0/0)."""
+        keep = keepdim
+        if p in ("fro", 2, 2.0):
+            sq = (self * self).sum(dim, keep)
+            positive = sq.data > 0
+            safe = E.Where.apply(_wrap(positive), sq, _wrap(np.ones((), sq.dtype)))
+            return E.Where.apply(_wrap(positive), safe.sqrt(), _wrap(np.zeros((), sq.dtype)))
+        if isinstance(p, str):
+            raise ValueError(f"norm: p must be a number or 'fro', got {p!r}")
+        a = self.abs()
+        if p == np.inf:
+            return a.max(dim, keep)
+        if p == -np.inf:
+            return a.min(dim, keep)
+        if p == 0:
+            return (a > 0).astype(self.dtype).sum(dim, keep)
+        if p == 1:
+            return a.sum(dim, keep)
+        return (a ** float(p)).sum(dim, keep) ** (1.0 / float(p))
+
     def logsumexp(
         self,
         axis: Any = None,

@@ -44,6 +44,57 @@ class ShapeMethods:
         axes[dim0], axes[dim1] = axes[dim1], axes[dim0]
         return self.permute(*axes)
 
+    swapaxes = swapdims = transpose
+
+    def t(self) -> Tensor:
+        """The transpose of a matrix (a 0-d or 1-D tensor is returned as it is), as ``Tensor.t``."""
+        if self.ndim > 2:
+            raise ValueError(f"t(): expects at most 2 dimensions, got shape {self.shape}; use "
+                             "transpose(dim0, dim1) or mT")  # fmt: skip
+        return self if self.ndim < 2 else self.transpose(0, 1)
+
+    def movedim(self, source: Any, destination: Any) -> Tensor:
+        """Move the axes ``source`` to the positions ``destination``, the others keeping their
+        order (``torch.movedim``, NumPy's ``moveaxis``)."""
+        src = (source,) if isinstance(source, int) else tuple(source)
+        dst = (destination,) if isinstance(destination, int) else tuple(destination)
+        if len(src) != len(dst):
+            raise ValueError(f"movedim: {len(src)} source axes but {len(dst)} destinations")
+        src_n = [R.normalize_axis(a, self.ndim)[0] for a in src]
+        dst_n = [R.normalize_axis(a, self.ndim)[0] for a in dst]
+        if len(set(src_n)) != len(src_n) or len(set(dst_n)) != len(dst_n):
+            raise ValueError(f"movedim: repeated axis in {src} -> {dst}")
+        order = [a for a in range(self.ndim) if a not in src_n]
+        for d, a in sorted(zip(dst_n, src_n)):  # each moved axis into its place, left to right
+            order.insert(d, a)
+        return self.permute(*order)
+
+    moveaxis = movedim
+
+    def narrow(self, dim: int, start: int, length: int) -> Tensor:
+        """``length`` entries from ``start`` along ``dim`` (a view, as ``torch.narrow``)."""
+        (axis,) = R.normalize_axis(dim, self.ndim)
+        n = self.shape[axis]
+        start = start + n if start < 0 else start
+        if not (0 <= start <= n and 0 <= length <= n - start):
+            raise IndexError(f"narrow: start {start} and length {length} do not fit axis {axis} "
+                             f"of size {n}")  # fmt: skip
+        return self[(slice(None),) * axis + (slice(start, start + length),)]
+
+    def select(self, dim: int, index: int) -> Tensor:
+        """The slice at ``index`` along ``dim``, without that axis (``x[:, 0]`` for dim 1)."""
+        (axis,) = R.normalize_axis(dim, self.ndim)
+        n = self.shape[axis]
+        if not -n <= index < n:
+            raise IndexError(f"select: index {index} is out of range for axis {axis} of size {n}")
+        return self[(slice(None),) * axis + (int(index),)]
+
+    def view_as(self, other: Any) -> Tensor:
+        """Reshaped to ``other``'s shape."""
+        return self.reshape(other.shape)
+
+    reshape_as = view_as
+
     def expand(self, *shape: Any) -> Tensor:
         """Broadcast to ``shape`` without copying; -1 keeps a dimension's size."""
         shape = shape[0] if len(shape) == 1 and isinstance(shape[0], (tuple, list)) else shape

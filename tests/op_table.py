@@ -1313,8 +1313,140 @@ def _torch_prod(torch: Any, x: Any, axis: Any, keepdims: bool) -> Any:
     return x
 
 
+@st.composite
+def _fixed_rank_shapes(draw: st.DrawFn, kind: str) -> Case:
+    """Operand shapes for mm (2-D, 2-D), bmm (3-D, 3-D), mv (2-D, 1-D) and outer (1-D, 1-D)."""
+    b, m, k, n = (draw(st.integers(1, 3)) for _ in range(4))
+    shapes_of = {"mm": ((m, k), (k, n)), "bmm": ((b, m, k), (b, k, n)), "mv": ((m, k), (k,)),
+                 "outer": ((m,), (n,))}  # fmt: skip
+    return shapes_of[kind], {}
+
+
+@st.composite
+def _narrow_case(draw: st.DrawFn) -> Case:
+    shape = draw(small_shapes(min_dims=1))
+    dim = draw(st.integers(-len(shape), len(shape) - 1))
+    n = shape[dim]
+    start = draw(st.integers(0, n - 1))
+    return (shape,), {"dim": dim, "start": start, "length": draw(st.integers(0, n - start))}
+
+
+@st.composite
+def _movedim_case(draw: st.DrawFn) -> Case:
+    shape = draw(small_shapes(min_dims=1))
+    d = len(shape)
+    src = draw(st.lists(st.integers(0, d - 1), min_size=1, max_size=d, unique=True))
+    dst = draw(st.permutations(range(d)).map(lambda p: p[: len(src)]))
+    return (shape,), {"source": tuple(src), "destination": tuple(dst)}
+
+
+def _norm_ref(a: np.ndarray, p: float, dim: Any, keepdim: bool) -> np.ndarray:
+    return np.sum(np.abs(a) ** p, axis=dim, keepdims=keepdim) ** (1.0 / p)
+
+
+def _huber_ref(a: np.ndarray, b: np.ndarray, delta: float) -> np.ndarray:
+    d = np.abs(a - b)
+    return np.where(d < delta, 0.5 * d * d, delta * (d - 0.5 * delta))
+
+
+def _cosine_ref(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    a, b = np.broadcast_arrays(a, b)
+    return np.sum(a * b, -1) / (np.linalg.norm(a, axis=-1) * np.linalg.norm(b, axis=-1))
+
+
+EVERYDAY = [
+    *(
+        Op(
+            kind,
+            getattr(mi, kind),
+            np.outer if kind == "outer" else np.matmul,
+            ("real", "real"),
+            _fixed_rank_shapes(kind),
+            lambda t, a, b, kind=kind: getattr(t, kind)(a, b),
+        )
+        for kind in ("mm", "bmm", "mv", "outer")
+    ),
+    Op(
+        "norm",
+        lambda x, p, dim, keepdim: mi.norm(x, p, dim, keepdim),
+        _norm_ref,
+        ("nonzero",),
+        with_params(
+            one(small_shapes()),
+            lambda s: st.fixed_dictionaries(
+                {
+                    "p": st.sampled_from([2, 1, 3, 0.5]),
+                    "dim": axis_choices(len(s[0])),
+                    "keepdim": st.booleans(),
+                }
+            ),
+        ),
+        lambda t, x, p, dim, keepdim: t.linalg.vector_norm(x, p, dim, keepdim),
+    ),
+    Op(
+        "movedim",
+        lambda x, **p: mi.movedim(x, **p),
+        lambda a, source, destination: np.moveaxis(a, source, destination),
+        ("real",),
+        _movedim_case(),
+        lambda t, x, source, destination: t.movedim(x, source, destination),
+    ),
+    Op(
+        "narrow",
+        lambda x, **p: mi.narrow(x, **p),
+        lambda a, dim, start, length: np.take(a, np.arange(start, start + length), axis=dim),
+        ("real",),
+        _narrow_case(),
+        lambda t, x, dim, start, length: t.narrow(x, dim, start, length),
+    ),
+    Op(
+        "select",
+        lambda x, dim: mi.select(x, dim, -1),
+        lambda a, dim: np.take(a, -1, axis=dim),
+        ("real",),
+        _axis_case(),
+        lambda t, x, dim: t.select(x, dim, -1),
+    ),
+    Op(
+        "F.huber_loss",
+        lambda a, b: mi.nn.functional.huber_loss(a, b, reduction="none", delta=0.5),
+        lambda a, b: _huber_ref(a, b, 0.5),
+        ("grid", "off_grid"),
+        BINARY,
+        lambda t, a, b: t.nn.functional.huber_loss(
+            *t.broadcast_tensors(a, b), reduction="none", delta=0.5
+        ),
+    ),
+    Op(
+        "F.smooth_l1_loss",
+        lambda a, b: mi.nn.functional.smooth_l1_loss(a, b, reduction="none", beta=0.5),
+        lambda a, b: _huber_ref(a, b, 0.5) / 0.5,
+        ("grid", "off_grid"),
+        BINARY,
+        lambda t, a, b: t.nn.functional.smooth_l1_loss(
+            *t.broadcast_tensors(a, b), reduction="none", beta=0.5
+        ),
+    ),
+    Op(
+        "F.cosine_similarity",
+        lambda a, b: mi.nn.functional.cosine_similarity(a, b, dim=-1),
+        _cosine_ref,
+        ("nonzero", "nonzero"),
+        no_params(broadcastable_shapes(2, min_dims=1, max_dims=3, max_side=3)),
+        lambda t, a, b: t.nn.functional.cosine_similarity(a, b, dim=-1),
+    ),
+]
+
+
 DIFFERENTIABLE = (
-    ELEMENTWISE + POINTWISE + ACTIVATIONS + REDUCTIONS + LINALG + MOVEMENT + SCANS_AND_INDEXING
+    ELEMENTWISE
+    + POINTWISE
+    + ACTIVATIONS
+    + REDUCTIONS
+    + LINALG
+    + MOVEMENT
+    + SCANS_AND_INDEXING
+    + EVERYDAY
 )
 OPS = DIFFERENTIABLE + NON_DIFFERENTIABLE
 BY_NAME = {op.name: op for op in OPS}

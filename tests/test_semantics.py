@@ -159,3 +159,42 @@ def test_std_and_var_take_unbiased_everywhere(unbiased):
                       (mi.std_mean(x, 0, unbiased=unbiased), data.std(0, ddof=ddof))):  # fmt: skip
         np.testing.assert_allclose(pair[0].data, ref)
         np.testing.assert_allclose(pair[1].data, data.mean(0))
+
+
+def test_everyday_pytorch_methods():
+    x = mi.tensor(np.arange(6.0).reshape(2, 3))
+    assert x.t().shape == (3, 2) and x.swapaxes(0, 1).shape == (3, 2) and x.dim() == 2
+    assert mi.ones(4).view_as(x[:, :2]).shape == (2, 2) and x.reshape_as(mi.ones(3, 2)).shape == (
+        3,
+        2,
+    )
+    assert x.type_as(mi.ones(1, dtype="float64")).dtype == np.float64
+    assert x.new_zeros(2, 4).shape == (2, 4) and x.new_ones((3,)).dtype == x.dtype
+    assert x.new_full((2,), 7).tolist() == [7.0, 7.0] and x.new_tensor([1, 2]).dtype == x.dtype
+    assert x.clamp_min(2).tolist() == [[2, 2, 2], [3, 4, 5]] and x.clamp_max(1).max().item() == 1
+    assert x.narrow(1, 1, 2).tolist() == [[1, 2], [4, 5]] and x.select(1, -1).tolist() == [2, 5]
+    assert x.amax(1).tolist() == [2, 5] and mi.amin(x).item() == 0
+    for bad in (lambda: x.mm(mi.ones(3)), lambda: mi.ones(2, 2, 2).bmm(mi.ones(3, 2, 2)),
+                lambda: x.dot(x), lambda: mi.ones(2, 2, 2).t()):  # fmt: skip
+        with pytest.raises(ValueError):
+            bad()
+    with pytest.raises(IndexError, match="narrow"):
+        x.narrow(1, 2, 2)
+    with pytest.raises(IndexError, match="select"):
+        x.select(0, 2)
+    with pytest.raises(ValueError, match="repeated"):
+        mi.ones(2, 3, 4).movedim((0, 0), (1, 2))
+
+
+def test_norm_matches_pytorch_including_inf_zero_and_the_zero_vector():
+    torch = pytest.importorskip("torch")
+    data = np.array([[3.0, -4.0, 0.0], [0.0, 0.0, 0.0]])
+    for p in (2, 1, 3, np.inf, -np.inf, 0):
+        ours = mi.tensor(data, requires_grad=True)
+        theirs = torch.tensor(data, requires_grad=True)
+        out, ref = ours.norm(p, dim=1), torch.linalg.vector_norm(theirs, p, dim=1)
+        np.testing.assert_allclose(out.data, ref.detach().numpy())
+        if p == 2:  # the zero row's gradient is 0, not NaN
+            out.sum().backward()
+            ref.sum().backward()
+            np.testing.assert_allclose(ours.grad.data, theirs.grad.numpy())

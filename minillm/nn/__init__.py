@@ -41,10 +41,12 @@ from minillm.nn.loss_modules import (
     BCELoss,
     BCEWithLogitsLoss,
     CrossEntropyLoss,
+    HuberLoss,
     KLDivLoss,
     L1Loss,
     MSELoss,
     NLLLoss,
+    SmoothL1Loss,
 )
 from minillm.nn.module import IncompatibleKeys, Module, RemovableHandle
 from minillm.nn.normalization import LayerNorm, RMSNorm
@@ -65,6 +67,7 @@ __all__ = [
     "Hardsigmoid",
     "Hardswish",
     "Hardtanh",
+    "HuberLoss",
     "Identity",
     "IncompatibleKeys",
     "KLDivLoss",
@@ -88,6 +91,7 @@ __all__ = [
     "Sequential",
     "SiLU",
     "Sigmoid",
+    "SmoothL1Loss",
     "Softmax",
     "Softmin",
     "Softplus",

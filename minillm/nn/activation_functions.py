@@ -181,6 +181,22 @@ def normalize(input: Any, p: float = 2.0, dim: int = 1, eps: float = 1e-12) -> T
         return x / norm.clamp(min=eps)
 
 
+def cosine_similarity(x1: Any, x2: Any, dim: int = 1, eps: float = 1e-8) -> Tensor:
+    """``<x1, x2> / (max(||x1||, eps) max(||x2||, eps))`` along ``dim`` (inputs broadcast).
+
+    >>> import minillm
+    >>> a, b = minillm.tensor([[1.0, 0.0]]), minillm.tensor([[1.0, 1.0]])
+    >>> round(cosine_similarity(a, b).item(), 4)
+    0.7071
+    """
+    a, b = _t(x1), _t(x2)
+    shape = np.broadcast_shapes(a.shape, b.shape)  # broadcast first: the norms are of the pairs
+    a, b = a.expand(shape), b.expand(shape)
+    na = a.norm(dim=dim, keepdim=True).clamp(min=eps)
+    nb = b.norm(dim=dim, keepdim=True).clamp(min=eps)
+    return ((a / na) * (b / nb)).sum(dim)
+
+
 def rms_norm(
     input: Any,  # noqa: A002
     normalized_shape: int | Sequence[int],

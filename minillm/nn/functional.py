@@ -24,6 +24,7 @@ import numpy as np
 import minillm.functions as _functions
 from minillm.nn.activation_functions import (
     celu,
+    cosine_similarity,
     elu,
     glu,
     hardsigmoid,
@@ -45,10 +46,12 @@ from minillm.nn.losses import (
     binary_cross_entropy,
     binary_cross_entropy_with_logits,
     cross_entropy,
+    huber_loss,
     kl_div,
     l1_loss,
     mse_loss,
     nll_loss,
+    smooth_l1_loss,
 )
 from minillm.ops import fused
 from minillm.ops import linalg as L
@@ -59,6 +62,7 @@ __all__ = [
     "binary_cross_entropy",
     "binary_cross_entropy_with_logits",
     "celu",
+    "cosine_similarity",
     "cross_entropy",
     "dropout",
     "elu",
@@ -68,6 +72,7 @@ __all__ = [
     "hardsigmoid",
     "hardswish",
     "hardtanh",
+    "huber_loss",
     "kl_div",
     "l1_loss",
     "layer_norm",
@@ -88,6 +93,7 @@ __all__ = [
     "selu",
     "sigmoid",
     "silu",
+    "smooth_l1_loss",
     "softmax",
     "softmin",
     "softplus",

@@ -101,6 +101,28 @@ class L1Loss(_Loss):
         return losses.l1_loss(input, target, self.reduction)
 
 
+class HuberLoss(_Loss):
+    """``F.huber_loss``: squared near zero, absolute beyond ``delta``."""
+
+    def __init__(self, reduction: str = "mean", delta: float = 1.0) -> None:
+        super().__init__(reduction)
+        self.delta = delta
+
+    def forward(self, input: Tensor, target: Any) -> Tensor:  # noqa: A002
+        return losses.huber_loss(input, target, self.reduction, self.delta)
+
+
+class SmoothL1Loss(_Loss):
+    """``F.smooth_l1_loss``: the Huber loss divided by ``beta``."""
+
+    def __init__(self, reduction: str = "mean", beta: float = 1.0) -> None:
+        super().__init__(reduction)
+        self.beta = beta
+
+    def forward(self, input: Tensor, target: Any) -> Tensor:  # noqa: A002
+        return losses.smooth_l1_loss(input, target, self.reduction, self.beta)
+
+
 class BCELoss(_Loss):
     """Binary cross entropy on probabilities (``F.binary_cross_entropy``).
 

@@ -266,6 +266,39 @@ def l1_loss(input: Any, target: Any, reduction: str = "mean") -> Tensor:  # noqa
     return _reduce((_t(input) - _t(target)).abs(), reduction)
 
 
+def huber_loss(input: Any, target: Any, reduction: str = "mean", delta: float = 1.0) -> Tensor:  # noqa: A002
+    """Squared error near zero, absolute beyond ``delta``: ``d^2 / 2`` for ``|d| < delta``, else
+    ``delta (|d| - delta / 2)``, with ``d = input - target`` (the two meet smoothly at ``delta``).
+
+    >>> import minillm
+    >>> huber_loss(minillm.tensor([0.5, 3.0]), minillm.zeros(2), reduction="none").tolist()
+    [0.125, 2.5]
+    """
+    _check_reduction(reduction)
+    if not delta > 0:
+        raise ValueError(f"huber_loss: delta must be positive, got {delta}")
+    a = (_t(input) - _t(target)).abs()
+    small = a < delta
+    loss = (a * a * 0.5).where(small, (a - 0.5 * delta) * delta)
+    return _reduce(loss, reduction)
+
+
+def smooth_l1_loss(input: Any, target: Any, reduction: str = "mean", beta: float = 1.0) -> Tensor:  # noqa: A002
+    """``huber_loss / beta``: ``d^2 / (2 beta)`` for ``|d| < beta``, else ``|d| - beta / 2``
+    (``beta = 0`` is the L1 loss).
+
+    >>> import minillm
+    >>> smooth_l1_loss(minillm.tensor([0.5, 3.0]), minillm.zeros(2), reduction="none").tolist()
+    [0.125, 2.5]
+    """
+    _check_reduction(reduction)
+    if beta < 0:
+        raise ValueError(f"smooth_l1_loss: beta must be >= 0, got {beta}")
+    if beta == 0:
+        return l1_loss(input, target, reduction)
+    return huber_loss(input, target, reduction, delta=beta) / float(beta)
+
+
 def binary_cross_entropy(
     input: Any,  # noqa: A002
     target: Any,
