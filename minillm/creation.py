@@ -103,6 +103,50 @@ def rand(*shape: Any, dtype: Any = None, requires_grad: bool = False) -> Tensor:
     return Tensor(data, requires_grad=requires_grad)
 
 
+def rand_like(t: Any, dtype: Any = None, requires_grad: bool = False) -> Tensor:
+    return rand(*np.shape(t), dtype=dtype or _like_float(t), requires_grad=requires_grad)
+
+
+def randn_like(t: Any, dtype: Any = None, requires_grad: bool = False) -> Tensor:
+    return randn(*np.shape(t), dtype=dtype or _like_float(t), requires_grad=requires_grad)
+
+
+def _like_float(t: Any) -> Any:
+    dtype = as_array(t).dtype
+    if dtype.kind != "f":
+        raise TypeError(f"rand_like/randn_like: draws are floating point; {dtype} is not")
+    return dtype
+
+
+def multinomial(input: Any, num_samples: int, replacement: bool = False) -> Tensor:  # noqa: A002
+    """Draw ``num_samples`` category indices per row of ``input`` (1-D or 2-D non-negative
+    weights, normalized per row), as ``torch.multinomial``; without ``replacement`` each index at
+    most once per row, so a row needs that many non-zero weights.
+
+    >>> import minillm
+    >>> _ = minillm.manual_seed(0)
+    >>> multinomial(minillm.tensor([0.0, 1.0, 0.0]), 2, replacement=True).tolist()
+    [1, 1]
+    """
+    w = np.asarray(as_array(input), dtype=np.float64)
+    if w.ndim not in (1, 2):
+        raise ValueError(f"multinomial: expects 1-D or 2-D weights, got shape {w.shape}")
+    if not np.isfinite(w).all() or (w < 0).any():
+        raise ValueError("multinomial: weights must be finite and non-negative")
+    rows = w.reshape(-1, w.shape[-1])
+    totals = rows.sum(axis=1)
+    if (totals <= 0).any():
+        raise ValueError("multinomial: a row of weights sums to 0")
+    if not replacement and num_samples > int((rows > 0).sum(axis=1).min()):
+        raise ValueError(f"multinomial: cannot draw {num_samples} distinct categories without "
+                         f"replacement from a row with fewer non-zero weights")  # fmt: skip
+    rng = generator()
+    picks = [rng.choice(rows.shape[1], size=num_samples, replace=replacement, p=r / r.sum())
+             for r in rows]  # fmt: skip
+    out = np.array(picks, dtype=np.int64).reshape(*w.shape[:-1], num_samples)
+    return Tensor(out)
+
+
 def randint(low: int, high: int | None = None, size: Any = (), dtype: Any = np.int64) -> Tensor:
     """Integers drawn uniformly from [low, high) (from [0, low) when ``high`` is omitted)."""
     if high is None:

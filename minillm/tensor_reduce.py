@@ -46,10 +46,12 @@ class ReduceMethods:
         *,
         dim: Any = None,
         keepdim: bool | None = None,
+        dtype: Any = None,
     ) -> Tensor:
         axes = R.normalize_axis(_axis(axis, dim), self.ndim)
         count = int(np.prod([self.shape[a] for a in axes]))
-        x = self if self.data.dtype.kind == "f" else self.astype(DEFAULT_FLOAT)
+        x = self.astype(dtype) if dtype is not None else self
+        x = x if x.data.dtype.kind == "f" else x.astype(DEFAULT_FLOAT)
         return x.sum(axes, keepdim or keepdims) * (1.0 / count if count else float("nan"))
 
     def var(
@@ -152,22 +154,31 @@ class ReduceMethods:
             self._floating(), axis=_axis(axis, dim), keepdims=keepdim or keepdims
         )
 
-    def softmax(self, axis: int = -1, *, dim: int | None = None) -> Tensor:
-        return R.Softmax.apply(self._floating(), axis=_axis(axis, dim))
+    def softmax(self, axis: int = -1, *, dim: int | None = None, dtype: Any = None) -> Tensor:
+        """``dtype`` casts the input first (PyTorch's way to softmax float32 logits in float64)."""
+        x = self if dtype is None else self.astype(dtype)
+        return R.Softmax.apply(x._floating(), axis=_axis(axis, dim))
 
-    def log_softmax(self, axis: int = -1, *, dim: int | None = None) -> Tensor:
-        return R.LogSoftmax.apply(self._floating(), axis=_axis(axis, dim))
+    def log_softmax(self, axis: int = -1, *, dim: int | None = None, dtype: Any = None) -> Tensor:
+        x = self if dtype is None else self.astype(dtype)
+        return R.LogSoftmax.apply(x._floating(), axis=_axis(axis, dim))
 
-    def argmax(
-        self, axis: int | None = None, keepdims: bool = False, *, dim: int | None = None
-    ) -> Tensor:
+    def argmax(self, axis: int | None = None, keepdims: bool = False, *, dim: int | None = None,
+               keepdim: bool | None = None) -> Tensor:  # fmt: skip
         """Index of the largest value (in the flattened tensor if axis is None); no gradient."""
-        return _wrap(np.asarray(np.argmax(self.data, axis=_axis(axis, dim), keepdims=keepdims)))
+        keep = bool(keepdim or keepdims)
+        return _wrap(np.asarray(np.argmax(self.data, axis=_axis(axis, dim), keepdims=keep)))
 
-    def argmin(
-        self, axis: int | None = None, keepdims: bool = False, *, dim: int | None = None
-    ) -> Tensor:
-        return _wrap(np.asarray(np.argmin(self.data, axis=_axis(axis, dim), keepdims=keepdims)))
+    def argmin(self, axis: int | None = None, keepdims: bool = False, *, dim: int | None = None,
+               keepdim: bool | None = None) -> Tensor:  # fmt: skip
+        keep = bool(keepdim or keepdims)
+        return _wrap(np.asarray(np.argmin(self.data, axis=_axis(axis, dim), keepdims=keep)))
+
+    def trace(self) -> Tensor:
+        """The sum of a matrix's diagonal."""
+        if self.ndim != 2:
+            raise ValueError(f"trace: expects a matrix, got shape {self.shape}")
+        return self.diagonal().sum()
 
     # ---------------------------------------------------------------- more reductions
     def prod(

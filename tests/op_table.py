@@ -881,16 +881,26 @@ def einsum_cases(draw: st.DrawFn, operands: int) -> Case:
                     "bhtd,bhsd->bhts",
                     "i,j->ij",
                     "ij,ij",
+                    "...ij,...jk->...ik",
+                    "...i,...i->...",
+                    "...ij,...jk",
                 ],
-                1: ["ij->ji", "ij->j", "ijk->ki", "ij->"],
+                1: ["ij->ji", "ij->j", "ijk->ki", "ij->", "...ij->...ji", "i...->..."],
             }[operands]
         )
     )
-    if "->" not in eq:
+    if "->" not in eq and "..." not in eq:
         eq += "->"  # the reference is given the implicit output the same way
     lhs = eq.split("->")[0]
-    sizes = {c: draw(st.integers(1, 3)) for c in set(lhs.replace(",", ""))}
-    return tuple(tuple(sizes[c] for c in sub) for sub in lhs.split(",")), {"equation": eq}
+    batch = draw(small_shapes(max_dims=2)) if "..." in eq else ()
+    sizes = {c: draw(st.integers(1, 3)) for c in set(lhs.replace(",", "").replace(".", ""))}
+
+    def shape(sub: str) -> Shape:
+        at = sub.find("...")
+        letters = [sizes[c] for c in sub.replace("...", "")]
+        return tuple(letters) if at < 0 else (*letters[:at], *batch, *letters[at:])
+
+    return tuple(shape(sub) for sub in lhs.split(",")), {"equation": eq}
 
 
 def _axis_case(min_dims: int = 1) -> st.SearchStrategy[Case]:

@@ -198,3 +198,38 @@ def test_norm_matches_pytorch_including_inf_zero_and_the_zero_vector():
             out.sum().backward()
             ref.sum().backward()
             np.testing.assert_allclose(ours.grad.data, theirs.grad.numpy())
+
+
+def test_einsum_names_the_ellipsis_and_broadcasts_it():
+    rng = np.random.default_rng(0)
+    a, b = rng.standard_normal((2, 1, 3, 4)), rng.standard_normal((5, 4, 2))
+    ta, tb = mi.tensor(a, requires_grad=True), mi.tensor(b, requires_grad=True)
+    out = mi.einsum("...ij,...jk->...ik", ta, tb)
+    np.testing.assert_allclose(out.data, np.einsum("...ij,...jk->...ik", a, b))
+    out.sum().backward()
+    assert ta.grad.shape == a.shape and tb.grad.shape == b.shape
+    np.testing.assert_allclose(mi.einsum("i...", ta).data, np.einsum("i...", a))  # implicit
+    with pytest.raises(ValueError, match="more axes"):
+        mi.einsum("...ijk", mi.ones(2, 2))
+
+
+def test_dtype_and_keepdim_arguments_and_random_factories():
+    x = mi.tensor([[1.0, 3.0], [4.0, 2.0]])
+    assert x.argmax(dim=1, keepdim=True).tolist() == [[1], [0]]
+    assert mi.argmin(x, dim=0, keepdim=True).shape == (1, 2)
+    assert x.mean(dtype="float64").dtype == np.float64 and mi.tensor([1, 2]).mean().item() == 1.5
+    assert F.softmax(x, dim=-1, dtype="float64").dtype == np.float64
+    assert x.log_softmax(dim=0, dtype="float64").dtype == np.float64
+    assert mi.trace(x).item() == 3.0
+    assert mi.randn_like(x).shape == x.shape and mi.rand_like(x).dtype == x.dtype
+    with pytest.raises(TypeError, match="floating"):
+        mi.rand_like(mi.tensor([1, 2]))
+    mi.manual_seed(0)
+    draws = mi.multinomial(mi.tensor([[0.0, 1.0, 3.0], [1.0, 0.0, 0.0]]), 2, replacement=True)
+    assert draws.shape == (2, 2) and draws.dtype == np.int64
+    assert (draws.data[0] > 0).all() and (draws.data[1] == 0).all()
+    assert sorted(mi.multinomial(mi.tensor([1.0, 1.0, 1.0]), 3).tolist()) == [0, 1, 2]
+    with pytest.raises(ValueError, match="without replacement"):
+        mi.multinomial(mi.tensor([1.0, 0.0]), 2)
+    with pytest.raises(ValueError, match="non-negative"):
+        mi.multinomial(mi.tensor([1.0, -1.0]), 1)

@@ -169,7 +169,7 @@ def sigmoid(input: Any) -> Tensor:  # noqa: A002
     return _t(input).sigmoid()
 
 
-def softmax(input: Any, dim: int = -1) -> Tensor:  # noqa: A002
+def softmax(input: Any, dim: int = -1, dtype: Any = None) -> Tensor:  # noqa: A002
     """``exp(x_i) / sum_j exp(x_j)`` along ``dim``.
 
     Unlike PyTorch, ``dim`` defaults to the last axis instead of a deprecated guess.
@@ -178,17 +178,17 @@ def softmax(input: Any, dim: int = -1) -> Tensor:  # noqa: A002
     >>> softmax(minillm.tensor([[0.0, 0.0]]), dim=1).tolist()
     [[0.5, 0.5]]
     """
-    return _t(input).softmax(dim)
+    return _t(input).softmax(dim, dtype=dtype)
 
 
-def log_softmax(input: Any, dim: int = -1) -> Tensor:  # noqa: A002
+def log_softmax(input: Any, dim: int = -1, dtype: Any = None) -> Tensor:  # noqa: A002
     """``x_i - log sum_j exp(x_j)`` along ``dim`` (stable; prefer it to ``softmax(x).log()``).
 
     >>> import minillm
     >>> round(float(log_softmax(minillm.tensor([0.0, 0.0]))[0]), 4)
     -0.6931
     """
-    return _t(input).log_softmax(dim)
+    return _t(input).log_softmax(dim, dtype=dtype)
 
 
 def dropout(input: Any, p: float = 0.5, training: bool = True) -> Tensor:  # noqa: A002
