@@ -227,3 +227,11 @@ def test_creation_and_selection_helpers():
     assert mi.masked_select(x, x > 1).tolist() == [1.5, 2.0]
     assert mi.full_like(x, 7).tolist() == [[7.0, 7.0], [7.0, 7.0]]
     assert mi.empty(2, 3).shape == (2, 3)
+
+
+def test_the_hessian_example_runs():
+    import runpy
+    from pathlib import Path
+
+    example = Path(__file__).parent.parent / "examples" / "05_hessian_vector_product.py"
+    runpy.run_path(str(example), run_name="__main__")  # it asserts its own checks
