@@ -10,6 +10,7 @@ field. ``overload_by_float`` gives a plain Python function a Numba implementatio
 
 from __future__ import annotations
 
+import inspect
 from collections.abc import Callable
 from typing import Any
 
@@ -66,18 +67,29 @@ else:
     def overload_by_float(
         python_fn: Callable, for32: Callable, for64: Callable, inline_ir: bool = False
     ) -> None:
-        """Inside compiled code, calls of ``python_fn(x)`` run ``for32`` on a float32 ``x``, else
-        ``for64``: one name in the kernels, each dtype its own arithmetic.
+        """Inside compiled code, calls of ``python_fn(x)`` (or ``python_fn(x, flag)``) run
+        ``for32`` on a float32 ``x``, else ``for64``: one name in the kernels, each dtype its own
+        arithmetic.
 
         A small body (exp) LLVM inlines by itself. ``inline_ir=True`` inlines a larger one (erfc)
         in Numba's IR instead: left as a call, LLVM would not inline it, and a call in a loop
         stops its SIMD."""
+        inline = "always" if inline_ir else "never"
 
         # No annotations on ``_typed``: Numba requires its signature to match the returned impl's.
-        @overload(python_fn, inline="always" if inline_ir else "never")
-        def _typed(x):
-            impl = for32 if x == types.float32 else for64
-            return lambda x: impl(x)
+        if len(inspect.signature(python_fn).parameters) == 1:
+
+            @overload(python_fn, inline=inline)
+            def _typed(x):
+                impl = for32 if x == types.float32 else for64
+                return lambda x: impl(x)
+
+        else:
+
+            @overload(python_fn, inline=inline)
+            def _typed2(x, flag):
+                impl = for32 if x == types.float32 else for64
+                return lambda x, flag: impl(x, flag)
 
 
 def jit(fn: Callable | None = None, **options: Any) -> Any:
