@@ -175,7 +175,10 @@ def say(*parts: object) -> None:
 
 
 def cmd_train(args: argparse.Namespace) -> int:
+    from minillm import machine
     from minillm.training import DivergedError, Trainer, TrainingError
+
+    machine.keep_freed_memory()  # this process is ours: reuse freed step arrays (no page faults)
 
     try:
         cfg = _train_config(args)

@@ -6,6 +6,12 @@ Two things a training run asks of the machine:
   threads than cores is never faster: the pools' threads spin while they wait for each other and
   for the cores. ``set_threads`` clamps the request to the cores this process may run on and
   limits every pool at once.
+* **Memory reuse.** A training step allocates and frees the same few megabyte-sized arrays every
+  step. glibc's malloc serves blocks above its mmap threshold (dynamic, from 128 KiB) with fresh
+  ``mmap`` pages and unmaps them on free, so the next step touches new pages again: tens of
+  thousands of page faults per step. ``keep_freed_memory`` raises the threshold to 32 MiB (glibc's
+  maximum) and stops trimming the heap, so freed blocks are reused. It is process-wide, so the
+  library never calls it on import: ``minillm train``, which owns its process, does.
 * **Peak float32 throughput**, for MFU (model FLOPs utilization = the FLOPs the model needs per
   second of training, divided by what the machine can do). There is no datasheet number for a
   shared CPU, so the peak is *measured*: the best rate over several matrix products at the model's
@@ -64,6 +70,34 @@ def set_threads(threads: int) -> str | None:
     threadpool_limits(threads)  # every BLAS and OpenMP pool loaded in this process
     kernels.set_num_threads(threads)
     return warning
+
+
+_M_TRIM_THRESHOLD, _M_MMAP_THRESHOLD = -1, -3  # glibc's mallopt parameter numbers (malloc.h)
+
+
+def keep_freed_memory(mmap_threshold: int = 32 << 20, trim_threshold: int = 256 << 20) -> bool:
+    """Ask glibc's malloc to keep freed blocks below ``mmap_threshold`` bytes in the heap for
+    reuse, and to return the heap's free top to the OS only past ``trim_threshold`` bytes.
+
+    A process-wide setting (the memory stays with the process after a free), so call it only in a
+    process you own. Returns False, changing nothing, where the C library is not glibc.
+
+    >>> isinstance(keep_freed_memory(), bool)
+    True
+    """
+    import ctypes
+    import ctypes.util
+
+    if platform.system() != "Linux" or platform.libc_ver()[0] != "glibc":
+        return False
+    try:
+        libc = ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6")
+        mallopt = libc.mallopt
+    except (OSError, AttributeError):
+        return False
+    mallopt.argtypes, mallopt.restype = [ctypes.c_int, ctypes.c_int], ctypes.c_int
+    return bool(mallopt(_M_MMAP_THRESHOLD, mmap_threshold) and
+                mallopt(_M_TRIM_THRESHOLD, trim_threshold))  # fmt: skip
 
 
 def blas_threads() -> int:
