@@ -302,6 +302,44 @@ def test_attention_gradcheck_and_composed(
         close(a, b)
 
 
+@given(
+    B=st.integers(1, 2),
+    T=st.integers(1, 5),
+    H=st.integers(1, 3),
+    D=st.integers(1, 3),
+    causal=st.booleans(),
+    seed=SEEDS,
+)
+def test_packed_qkv_attention_gradcheck_and_equals_the_three_steps(B, T, H, D, causal, seed):
+    from minillm.nn import functional as F
+
+    qkv = leaf(np.random.default_rng(seed).standard_normal((B, T, 3 * H * D)))
+    fused = lambda t: F.qkv_attention(t, H, is_causal=causal)  # noqa: E731
+    assert gradcheck(fused, [qkv])
+    out, g = grads(fused, [qkv])
+    out2, g2 = grads(lambda t: F.qkv_attention_reference(t, H, is_causal=causal), [qkv])
+    close(out, out2)
+    close(g[0], g2[0])
+
+
+def test_packed_qkv_attention_float32_dropout_and_errors() -> None:
+    from minillm.nn import functional as F
+
+    qkv = Tensor(np.random.default_rng(0).standard_normal((2, 4, 12)).astype(np.float32),
+                 requires_grad=True)  # fmt: skip
+    out = F.qkv_attention(qkv, 2, is_causal=True)
+    assert out.dtype == np.float32 and out.shape == (2, 4, 4)
+    out.sum().backward()
+    assert qkv.grad.dtype == np.float32 and qkv.grad.shape == qkv.shape
+    minillm.manual_seed(0)
+    dropped = F.qkv_attention(qkv, 2, dropout_p=0.5)
+    minillm.manual_seed(0)
+    close(dropped, F.qkv_attention_reference(qkv, 2, dropout_p=0.5), 1e-6)
+    for bad in (minillm.ones(2, 4, 10), minillm.ones(4, 12)):
+        with pytest.raises(ValueError, match=r"\(B, T, 3C\)"):
+            F.qkv_attention(bad, 2)
+
+
 def test_attention_fully_masked_rows_give_zeros_and_no_gradient() -> None:
     rng = np.random.default_rng(4)
     q, k, v = (leaf(rng.standard_normal((2, 3, 4))) for _ in range(3))

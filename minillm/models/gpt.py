@@ -80,25 +80,13 @@ class CausalSelfAttention(nn.Module):
         self.c_proj = nn.Linear(C, C, bias=config.bias)
         self.resid_dropout = nn.Dropout(config.dropout)
 
-    def split_heads(self, x: Tensor) -> tuple[Tensor, Tensor, Tensor]:
-        """(B, T, C) input -> q, k, v each (B, H, T, D)."""
-        B, T, C = x.shape
-        H = self.n_head
-        qkv = self.c_attn(x)  # (B, T, 3C)
-        qkv = qkv.reshape(B, T, 3, H, C // H).permute(2, 0, 3, 1, 4)  # (3, B, H, T, D)
-        return qkv[0], qkv[1], qkv[2]
-
-    def merge_heads(self, y: Tensor) -> Tensor:
-        """(B, H, T, D) attention output -> the residual update (B, T, C)."""
-        B, H, T, D = y.shape
-        y = y.transpose(1, 2).reshape(B, T, H * D)  # (B, T, C)
-        return self.resid_dropout(self.c_proj(y))  # (B, T, C)
-
     def forward(self, x: Tensor) -> Tensor:
-        q, k, v = self.split_heads(x)  # (B, H, T, D) each
+        qkv = self.c_attn(x)  # (B, T, 3C): q, k, v for all heads, side by side
         p = self.dropout if self.training else 0.0
-        y = F.scaled_dot_product_attention(q, k, v, is_causal=True, dropout_p=p)  # (B, H, T, D)
-        return self.merge_heads(y)  # (B, T, C)
+        # split into heads (B, H, T, D), attend causally, merge back: one fused op (the same three
+        # steps spelled out: F.qkv_attention_reference)
+        y = F.qkv_attention(qkv, self.n_head, is_causal=True, dropout_p=p)  # (B, T, C)
+        return self.resid_dropout(self.c_proj(y))  # (B, T, C)
 
 
 class MLP(nn.Module):

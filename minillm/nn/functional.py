@@ -86,6 +86,8 @@ __all__ = [
     "normalize",
     "one_hot",
     "pad",
+    "qkv_attention",
+    "qkv_attention_reference",
     "relu",
     "relu6",
     "rms_norm",
@@ -313,6 +315,53 @@ def one_hot(tensor: Any, num_classes: int = -1) -> Tensor:
     [[0, 1], [1, 0]]
     """
     return _functions.one_hot(tensor, num_classes)
+
+
+def qkv_attention(
+    qkv: Tensor,
+    n_head: int,
+    is_causal: bool = False,
+    dropout_p: float = 0.0,
+    scale: float | None = None,
+) -> Tensor:
+    """Multi-head self-attention on a packed projection: ``qkv`` (B, T, 3C) holds q, k and v side
+    by side, each C = n_head * D wide; the result is the heads' outputs merged back, (B, T, C).
+
+    The same as ``qkv_attention_reference`` (split, ``scaled_dot_product_attention``, merge), run
+    as one fused op (``ops.fused.PackedAttention``) when there is no dropout: a GPT block's
+    attention without the copies and zero-padded gradients of the split.
+
+    >>> import minillm
+    >>> qkv_attention(minillm.randn(2, 5, 3 * 8), n_head=2, is_causal=True).shape
+    (2, 5, 8)
+    """
+    qkv = _t(qkv)
+    if qkv.ndim != 3 or qkv.shape[-1] % 3 or (qkv.shape[-1] // 3) % max(n_head, 1) or n_head < 1:
+        raise ValueError(f"qkv_attention: qkv must be (B, T, 3C) with C divisible by n_head="
+                         f"{n_head}, got shape {qkv.shape}")  # fmt: skip
+    if qkv.dtype.kind != "f":
+        raise TypeError(f"qkv_attention: qkv must be floating point, not {qkv.dtype}")
+    if not 0.0 <= dropout_p <= 1.0:
+        raise ValueError(f"qkv_attention: dropout_p must be in [0, 1], got {dropout_p}")
+    if dropout_p > 0.0:
+        return qkv_attention_reference(qkv, n_head, is_causal, dropout_p, scale)
+    D = qkv.shape[-1] // 3 // n_head
+    scale = 1.0 / np.sqrt(D) if scale is None else float(scale)
+    return fused.PackedAttention.apply(qkv, n_head=int(n_head), causal=bool(is_causal),
+                                       scale=float(scale))  # fmt: skip
+
+
+def qkv_attention_reference(
+    qkv: Tensor, n_head: int, is_causal: bool = False, dropout_p: float = 0.0, scale: Any = None
+) -> Tensor:
+    """``qkv_attention`` spelled out in three steps (what the fused op is tested against)."""
+    B, T, C3 = qkv.shape
+    C = C3 // 3
+    heads = qkv.reshape(B, T, 3, n_head, C // n_head).permute(2, 0, 3, 1, 4)  # (3, B, H, T, D)
+    q, k, v = heads[0], heads[1], heads[2]
+    y = scaled_dot_product_attention(q, k, v, dropout_p=dropout_p, is_causal=is_causal,
+                                     scale=scale)  # (B, H, T, D)  # fmt: skip
+    return y.transpose(1, 2).reshape(B, T, C)  # (B, T, C)
 
 
 def pad(
