@@ -171,7 +171,7 @@ from minillm.functions import (
 )
 from minillm.io import load, load_checkpoint, save, save_checkpoint
 from minillm.random import get_rng_state, manual_seed, set_rng_state
-from minillm.tensor import Tensor
+from minillm.tensor import Tensor, as_tensor
 
 __version__ = "0.1.0"
 
@@ -199,6 +199,7 @@ __all__ = [
     "argmax",
     "argmin",
     "argsort",
+    "as_tensor",
     "asin",
     "asinh",
     "atan",

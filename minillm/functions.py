@@ -17,10 +17,7 @@ from minillm.ops import elementwise as E
 from minillm.ops import linalg as L
 from minillm.ops import movement as M
 from minillm.tensor import Tensor, _axis, _wrap
-
-
-def _t(x: Any) -> Tensor:
-    return x if isinstance(x, Tensor) else Tensor(x)
+from minillm.tensor import as_tensor as _t
 
 
 def _pair(a: Any, b: Any, true_divide: bool = False) -> tuple[Tensor, Tensor]:

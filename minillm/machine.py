@@ -178,11 +178,10 @@ class PeakFlops:
         return data if isinstance(data, dict) else {}
 
     def _write(self) -> None:
-        from minillm.io import atomic_write
+        from minillm.io import write_json
 
         data = self._read()
         data[self.key] = self.flops
         with contextlib.suppress(OSError):
             self.path.parent.mkdir(parents=True, exist_ok=True)
-            with atomic_write(self.path, "w") as f:
-                f.write(json.dumps(data, indent=1))
+            write_json(self.path, data)

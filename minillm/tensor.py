@@ -53,6 +53,19 @@ def as_array(data: Any, dtype: Any = None) -> np.ndarray:
     return arr
 
 
+def as_tensor(data: Any, dtype: Any = None) -> Tensor:
+    """``data`` itself if it is a Tensor (of ``dtype``, when given), else a new Tensor around it
+    (an ndarray's memory is shared, not copied), as ``torch.as_tensor``.
+
+    >>> t = Tensor([1.0])
+    >>> as_tensor(t) is t, as_tensor([1, 2]).dtype
+    (True, dtype('int64'))
+    """
+    if isinstance(data, Tensor):
+        return data if dtype is None or np.dtype(dtype) == data.dtype else data.to(dtype)
+    return Tensor(data, dtype=dtype)
+
+
 def _wrap(data: np.ndarray) -> Tensor:
     """A leaf Tensor around ``data`` with no checks: the fast path for internal constants."""
     t = Tensor.__new__(Tensor)

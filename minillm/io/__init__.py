@@ -7,7 +7,7 @@ Read in this order: ``atomic.py`` (replace a file so a crash never leaves half o
 
 from __future__ import annotations
 
-from minillm.io.atomic import atomic_write
+from minillm.io.atomic import atomic_write, write_json
 from minillm.io.checkpoint import (
     CheckpointError,
     load_checkpoint,
@@ -39,4 +39,5 @@ __all__ = [
     "save_checkpoint",
     "save_file",
     "save_tree",
+    "write_json",
 ]

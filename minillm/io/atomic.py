@@ -2,7 +2,7 @@
 
 Writing a checkpoint in place is dangerous: a crash, a full disk or Ctrl-C part-way leaves a file
 that is neither the old checkpoint nor the new one, and the run's only copy is gone.
-``atomic_write`` avoids that with the classic sequence:
+``atomic_write`` avoids that with the classic sequence (``write_json`` is it for a JSON file):
 
 1. create a temporary file in the *same directory* (``os.replace`` is atomic only within one file
    system, and the same directory guarantees that);
@@ -21,6 +21,7 @@ Read next: ``minillm/io/safetensors.py`` (the file format written through this).
 from __future__ import annotations
 
 import contextlib
+import json
 import os
 import uuid
 from collections.abc import Iterator
@@ -86,3 +87,17 @@ def atomic_write(
             os.unlink(tmp)
         raise
     _fsync_directory(directory)
+
+
+def write_json(path: str | os.PathLike[str], data: Any, indent: int | None = 1) -> None:
+    """Write ``data`` as UTF-8 JSON (non-ASCII kept as is) to ``path`` with ``atomic_write``.
+
+    >>> import json, os, tempfile
+    >>> path = os.path.join(tempfile.mkdtemp(), "x.json")
+    >>> write_json(path, {"a": [1, "é"]})
+    >>> json.load(open(path, encoding="utf-8"))
+    {'a': [1, 'é']}
+    """
+    with atomic_write(path, "w", encoding="utf-8") as f:
+        json.dump(data, f, ensure_ascii=False, indent=indent)
+        f.write("\n")

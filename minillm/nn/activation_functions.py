@@ -23,13 +23,10 @@ import numpy as np
 
 from minillm.ops.elementwise import ieee
 from minillm.tensor import Tensor, _wrap
+from minillm.tensor import as_tensor as _t
 
 SELU_ALPHA = 1.6732632423543772848170429916717
 SELU_SCALE = 1.0507009873554804934193349852946
-
-
-def _t(x: Any) -> Tensor:
-    return x if isinstance(x, Tensor) else Tensor(x)
 
 
 def silu(input: Any) -> Tensor:  # noqa: A002

@@ -57,6 +57,7 @@ from minillm.ops import fused
 from minillm.ops import linalg as L
 from minillm.random import generator
 from minillm.tensor import Tensor, _wrap
+from minillm.tensor import as_tensor as _t
 
 __all__ = [
     "binary_cross_entropy",
@@ -102,10 +103,6 @@ __all__ = [
     "softsign",
     "tanh",
 ]
-
-
-def _t(x: Any) -> Tensor:
-    return x if isinstance(x, Tensor) else Tensor(x)
 
 
 # --------------------------------------------------------------------------------------------------

@@ -31,12 +31,9 @@ import numpy as np
 import minillm.functions as _functions
 from minillm.ops import fused
 from minillm.tensor import Tensor, _wrap
+from minillm.tensor import as_tensor as _t
 
 _REDUCTIONS = ("none", "mean", "sum")
-
-
-def _t(x: Any) -> Tensor:
-    return x if isinstance(x, Tensor) else Tensor(x)
 
 
 def _check_reduction(reduction: str, allowed: tuple[str, ...] = _REDUCTIONS) -> None:

@@ -27,13 +27,10 @@ from minillm.kernels import kernel
 from minillm.ops.movement import IndexAdd
 from minillm.random import generator
 from minillm.tensor import Tensor, _wrap
+from minillm.tensor import as_tensor as _t
 
 Grads = tuple[np.ndarray | None, ...]
 _REDUCTIONS = ("mean", "sum", "none")
-
-
-def _t(x: Any) -> Tensor:
-    return x if isinstance(x, Tensor) else Tensor(x)
 
 
 # --------------------------------------------------------------------------------------------------

@@ -25,7 +25,7 @@ from typing import Any, ClassVar, TypeVar
 
 import numpy as np
 
-from minillm.io.atomic import atomic_write
+from minillm.io.atomic import write_json
 
 # Bumped when a saved file's layout changes, so an old reader refuses a file it cannot understand.
 FORMAT_VERSION = 1
@@ -76,7 +76,7 @@ class Tokenizer(ABC):
             path: Destination file. Its folder must exist.
         """
         data = {"type": self.type_name, "version": FORMAT_VERSION, **self.to_dict()}
-        write_json_atomic(path, data)
+        write_json(path, data)
 
     @classmethod
     def load(cls: type[T], path: str | os.PathLike[str]) -> T:
@@ -99,24 +99,6 @@ class Tokenizer(ABC):
                 "(use minillm.tokenizers.load_tokenizer to load any kind)"
             )
         return cls._from_dict(data, str(path))
-
-
-def write_json_atomic(path: str | os.PathLike[str], data: Any) -> None:
-    """Write ``data`` as UTF-8 JSON to ``path`` so that readers see the old file or the new one.
-
-    Args:
-        path: Destination file.
-        data: Anything ``json.dump`` accepts.
-
-    >>> import tempfile, os, json
-    >>> with tempfile.TemporaryDirectory() as d:
-    ...     write_json_atomic(os.path.join(d, "x.json"), {"a": [1, 2]})
-    ...     json.load(open(os.path.join(d, "x.json")))
-    {'a': [1, 2]}
-    """
-    with atomic_write(path, "w", encoding="utf-8") as f:
-        json.dump(data, f, ensure_ascii=False, indent=1)
-        f.write("\n")
 
 
 def read_tokenizer_json(path: str | os.PathLike[str]) -> dict[str, Any]:

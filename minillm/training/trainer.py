@@ -93,8 +93,8 @@ def _writing(path: Path) -> Iterator[None]:
 
 
 def _write_json(path: Path, data: Any) -> None:
-    with _writing(path), io.atomic_write(path) as f:
-        f.write(json.dumps(data, indent=2).encode("utf-8"))
+    with _writing(path):
+        io.write_json(path, data, indent=2)
 
 
 class Trainer:
