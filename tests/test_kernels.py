@@ -208,8 +208,10 @@ def test_adam_step_matches_twin(
     p, g = rng.standard_normal(n).astype(dtype), rng.standard_normal(n).astype(dtype)
     m = rng.standard_normal(n).astype(dtype) * 0.1
     v = rng.random(n).astype(dtype) * 0.01
+    v_max = v * rng.choice([0.5, 2.0], n).astype(dtype)  # amsgrad: some maxima above v, some below
     hyper = (1e-3, 0.9, 0.999, 1e-8, weight_decay, step, decoupled)
     run_both("adam_step", lambda: (p.copy(), g, m.copy(), v.copy(), *hyper), dtype)
+    run_both("adam_step", lambda: (p.copy(), g, m.copy(), v.copy(), *hyper, v_max.copy()), dtype)
 
 
 def test_adam_step_matches_torch_adamw() -> None:

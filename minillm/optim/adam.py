@@ -16,14 +16,13 @@ step is ``m/sqrt(v) = g/|g|``: every coordinate moves by about ``lr`` against it
 AdamW's decay shrinks weights at the same rate whatever their gradient scale; Adam's L2 penalty is
 divided by ``sqrt(v)`` like the gradient, so heavily-updated weights are barely decayed.
 
-The non-amsgrad update is one fused pass over flat arrays, the ``adam_step`` kernel
-(``minillm/kernels/``); amsgrad and non-contiguous or half-precision parameters take the NumPy path.
+The update, amsgrad included, is one fused pass over flat arrays, the ``adam_step`` kernel
+(``minillm/kernels/adam.py``); non-contiguous or half-precision parameters take its NumPy twin.
 Read next: ``minillm/optim/rmsprop.py`` and ``minillm/optim/lr_scheduler/``.
 """
 
 from __future__ import annotations
 
-import math
 from collections.abc import Iterable
 from typing import Any
 
@@ -32,38 +31,6 @@ import numpy as np
 from minillm.kernels import kernel, twins
 from minillm.optim.optimizer import Optimizer, check_beta, check_nonnegative
 from minillm.tensor import Tensor
-
-
-def _adam_amsgrad(
-    p: np.ndarray,
-    g: np.ndarray,
-    m: np.ndarray,
-    v: np.ndarray,
-    lr: float,
-    beta1: float,
-    beta2: float,
-    eps: float,
-    weight_decay: float,
-    step: int,
-    decoupled: bool,
-    v_max: np.ndarray,
-) -> None:
-    """The amsgrad variant of the ``adam_step`` kernel's update, in NumPy, in place.
-
-    The same math with one change: the denominator uses the running maximum ``v_max`` of ``v``, so
-    a coordinate's step size never grows back after a large gradient.
-    """
-    if decoupled:
-        p *= 1.0 - lr * weight_decay
-    elif weight_decay != 0:
-        g = g + weight_decay * p
-    m *= beta1
-    m += (1.0 - beta1) * g
-    v *= beta2
-    v += (1.0 - beta2) * g * g
-    np.maximum(v_max, v, out=v_max)
-    denom = np.sqrt(v_max) / math.sqrt(1.0 - beta2**step) + eps  # Python floats keep v's dtype
-    p -= (lr / (1.0 - beta1**step)) * m / denom
 
 
 class Adam(Optimizer):
@@ -140,18 +107,18 @@ class Adam(Optimizer):
         decoupled = group["decoupled_weight_decay"]
         g = -grad if group["maximize"] else grad
         m, v = state["exp_avg"].data, state["exp_avg_sq"].data
+        v_max = state["max_exp_avg_sq"].data if group["amsgrad"] else None
         args = (float(lr), float(beta1), float(beta2), float(eps), float(wd), state["step"])
-        if group["amsgrad"]:
-            _adam_amsgrad(p.data, g, m, v, *args, decoupled, state["max_exp_avg_sq"].data)
-        elif p.data.flags.c_contiguous and p.dtype in (np.float32, np.float64):
+        if p.data.flags.c_contiguous and p.dtype in (np.float32, np.float64):
             # The kernel wants flat contiguous arrays of one dtype; reshape(-1) of a contiguous
             # array is a view, so the kernel writes straight into the parameter and the moments.
             g = np.ascontiguousarray(g, dtype=p.dtype).reshape(-1)
             flat = (p.data.reshape(-1), g, m.reshape(-1), v.reshape(-1))
-            kernel("adam_step")(*flat, *args, bool(decoupled))
+            vm = None if v_max is None else v_max.reshape(-1)
+            kernel("adam_step")(*flat, *args, bool(decoupled), vm)
         else:
             # non-contiguous or float16: the kernel's NumPy twin works on any layout
-            twins("adam_step")[0](p.data, g, m, v, *args, bool(decoupled))
+            twins("adam_step")[0](p.data, g, m, v, *args, bool(decoupled), v_max)
 
 
 class AdamW(Adam):
