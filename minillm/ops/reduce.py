@@ -182,56 +182,45 @@ def _row_kernel(name: str, out_rows: np.ndarray, *rows: np.ndarray) -> None:
         kernel(name)(out_rows, *rows, *out_rows.shape)
 
 
-class Softmax(Function):
-    """y_i = exp(x_i - m) / sum_j exp(x_j - m) along ``axis``;  dx = y * (g - sum(g * y)).
+class _RowSoftmax(Function):
+    """Softmax and log-softmax share their road: ``axis`` moved last so the row kernels of
+    ``kernels/softmax.py`` see (N, C) rows, the kernel named by the subclass, the axis put back."""
 
-    The loops are ``kernels/softmax.py``; the op moves ``axis`` last so they see (N, C) rows.
-    """
+    forward_kernel: str
+    backward_kernel: str
 
-    @staticmethod
-    def forward(ctx: Context, x: np.ndarray, *, axis: int = -1) -> np.ndarray:
+    @classmethod
+    def forward(cls, ctx: Context, x: np.ndarray, *, axis: int = -1) -> np.ndarray:  # type: ignore[override]
         (ctx.axis,) = normalize_axis(axis, max(x.ndim, 1))  # a 0-d tensor is one row
         rows = _rows(x, ctx.axis)
         y = np.empty_like(rows)
-        _row_kernel("softmax_forward", y, rows)
+        _row_kernel(cls.forward_kernel, y, rows)
         ctx.save_for_backward(y)
         ctx.shape = x.shape
         return _unrows(y, x.shape, ctx.axis)
 
-    @staticmethod
-    def backward(ctx: Context, g: np.ndarray) -> Grads:
+    @classmethod
+    def backward(cls, ctx: Context, g: np.ndarray) -> Grads:  # type: ignore[override]
         (y,) = ctx.saved_tensors
         dx = np.empty_like(y)
-        _row_kernel("softmax_backward", dx, _rows(g.astype(y.dtype, copy=False), ctx.axis), y)
+        _row_kernel(cls.backward_kernel, dx, _rows(g.astype(y.dtype, copy=False), ctx.axis), y)
         return (_unrows(dx, ctx.shape, ctx.axis),)
+
+
+class Softmax(_RowSoftmax):
+    """y_i = exp(x_i - m) / sum_j exp(x_j - m) along ``axis``;  dx = y * (g - sum(g * y))."""
+
+    forward_kernel, backward_kernel = "softmax_forward", "softmax_backward"
 
     @staticmethod
     def backward_graph(ctx: Context, g: Tensor, out: Tensor) -> TensorGrads:
         return (out * (g - (g * out).sum(axis=ctx.axis, keepdims=True)),)
 
 
-class LogSoftmax(Function):
-    """y = x - logsumexp(x) along ``axis``;  dx = g - softmax(x) * sum(g).
+class LogSoftmax(_RowSoftmax):
+    """y = x - logsumexp(x) along ``axis``;  dx = g - softmax(x) * sum(g)."""
 
-    The loops are ``kernels/softmax.py``; the op moves ``axis`` last so they see (N, C) rows.
-    """
-
-    @staticmethod
-    def forward(ctx: Context, x: np.ndarray, *, axis: int = -1) -> np.ndarray:
-        (ctx.axis,) = normalize_axis(axis, max(x.ndim, 1))  # a 0-d tensor is one row
-        rows = _rows(x, ctx.axis)
-        y = np.empty_like(rows)
-        _row_kernel("log_softmax_forward", y, rows)
-        ctx.save_for_backward(y)
-        ctx.shape = x.shape
-        return _unrows(y, x.shape, ctx.axis)
-
-    @staticmethod
-    def backward(ctx: Context, g: np.ndarray) -> Grads:
-        (y,) = ctx.saved_tensors
-        dx = np.empty_like(y)
-        _row_kernel("log_softmax_backward", dx, _rows(g.astype(y.dtype, copy=False), ctx.axis), y)
-        return (_unrows(dx, ctx.shape, ctx.axis),)
+    forward_kernel, backward_kernel = "log_softmax_forward", "log_softmax_backward"
 
     @staticmethod
     def backward_graph(ctx: Context, g: Tensor, out: Tensor) -> TensorGrads:
