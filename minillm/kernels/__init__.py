@@ -55,6 +55,8 @@ _MODULE_OF = {
     "log_softmax_backward": "softmax",
     "log_softmax_forward": "softmax",
     "masked_softmax_forward": "attention",
+    "packed_attention_backward": "attention",
+    "packed_attention_forward": "attention",
     "softmax_backward": "softmax",
     "softmax_forward": "softmax",
 }
