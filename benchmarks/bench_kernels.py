@@ -403,7 +403,7 @@ def attention_memory() -> list[list[str]]:
     """Peak bytes allocated (tracemalloc) by the attention op's forward without weights: with the
     Numba kernel, and with the twin (which materializes the T x T scores) for contrast."""
     from minillm import kernels
-    from minillm.ops.fused import scaled_dot_product_attention
+    from minillm.nn.functional import scaled_dot_product_attention
     from minillm.tensor import Tensor
 
     def peak(q: Tensor, k: Tensor, v: Tensor) -> int:

@@ -6,10 +6,13 @@ is only the computation, with PyTorch's names and argument order (``dim=``, ``re
 Most functions are short compositions of Tensor methods, so autograd differentiates them with no new
 derivative code. Four hot spots go to hand-written fused ops in ``minillm/ops/fused.py`` instead:
 ``embedding``, ``layer_norm`` (its normalized dims flattened into one last axis),
-``scaled_dot_product_attention``, and ``cross_entropy`` with class-index targets and no class
-``weight`` (logits reshaped to ``(N, C)``). The losses live in ``minillm/nn/losses.py``, the
-activations beyond ReLU/GELU (SiLU, softplus, ELU, ...) and RMSNorm in
-``minillm/nn/activation_functions.py``; both are re-exported here.
+``scaled_dot_product_attention`` / ``qkv_attention``, and ``cross_entropy`` with class-index
+targets and no class ``weight`` (logits reshaped to ``(N, C)``). These functions are the one place
+their inputs are checked; the fused op sees arrays. Each has a ``*_reference`` beside it: the same
+math from primitives, which the tests hold the fused op equal to. The losses live in
+``minillm/nn/losses.py``, attention in ``minillm/nn/attention_functions.py``, the activations
+beyond ReLU/GELU (SiLU, softplus, ELU, ...) and RMSNorm in ``minillm/nn/activation_functions.py``;
+all are re-exported here.
 
 Read next: ``minillm/nn/losses.py``, then ``minillm/ops/fused.py``.
 """
@@ -42,10 +45,17 @@ from minillm.nn.activation_functions import (
     softplus,
     softsign,
 )
+from minillm.nn.attention_functions import (
+    attention_reference,
+    qkv_attention,
+    qkv_attention_reference,
+    scaled_dot_product_attention,
+)
 from minillm.nn.losses import (
     binary_cross_entropy,
     binary_cross_entropy_with_logits,
     cross_entropy,
+    cross_entropy_reference,
     huber_loss,
     kl_div,
     l1_loss,
@@ -60,14 +70,17 @@ from minillm.tensor import Tensor, _wrap
 from minillm.tensor import as_tensor as _t
 
 __all__ = [
+    "attention_reference",
     "binary_cross_entropy",
     "binary_cross_entropy_with_logits",
     "celu",
     "cosine_similarity",
     "cross_entropy",
+    "cross_entropy_reference",
     "dropout",
     "elu",
     "embedding",
+    "embedding_reference",
     "gelu",
     "glu",
     "hardsigmoid",
@@ -77,6 +90,7 @@ __all__ = [
     "kl_div",
     "l1_loss",
     "layer_norm",
+    "layer_norm_reference",
     "leaky_relu",
     "linear",
     "log_softmax",
@@ -222,14 +236,41 @@ def dropout(input: Any, p: float = 0.5, training: bool = True) -> Tensor:  # noq
 def embedding(input: Any, weight: Tensor, padding_idx: int | None = None) -> Tensor:  # noqa: A002
     """Rows of ``weight`` picked by integer indices: ``out[..., :] = weight[input[...], :]``.
 
-    The row ``padding_idx`` (if given) never receives a gradient, so it stays as initialized.
+    The row ``padding_idx`` (if given; negative counts from the end) never receives a gradient,
+    so it stays as initialized. The fused op is ``ops.fused.Embedding``; ``embedding_reference``
+    is the same lookup as plain indexing.
 
     >>> import minillm
     >>> embedding(minillm.tensor([[2, 0]]), minillm.arange(6.0).reshape(3, 2)).tolist()
     [[[4.0, 5.0], [0.0, 1.0]]]
     """
-    # fused.embedding checks the dtype and range of the indices and of padding_idx.
-    return fused.embedding(weight, _t(input), padding_idx=padding_idx)
+    weight, indices = _t(weight), _t(input)
+    if weight.ndim != 2:
+        raise ValueError(f"embedding: weight must be (V, C), got shape {weight.shape}")
+    if indices.dtype.kind not in "iu":
+        raise TypeError(f"embedding: indices must be integers, got dtype {indices.dtype}")
+    V = weight.shape[0]
+    idx = indices.data
+    if idx.size and (idx.min() < 0 or idx.max() >= V):
+        bad = int(idx.min()) if idx.min() < 0 else int(idx.max())
+        raise IndexError(f"embedding: index {bad} is out of range for a table of V={V} rows")
+    pad = -1
+    if padding_idx is not None:
+        if not -V <= padding_idx < V:
+            raise ValueError(f"embedding: padding_idx {padding_idx} is out of range for V={V}")
+        pad = int(padding_idx) % V
+    return fused.Embedding.apply(weight, indices, padding_idx=pad)
+
+
+def embedding_reference(input: Any, weight: Tensor, padding_idx: int | None = None) -> Tensor:  # noqa: A002
+    """``embedding`` as indexing (whose backward adds repeated rows), the padding row's
+    gradient cut by a mask."""
+    weight, idx = _t(weight), _t(input).data
+    rows = weight[idx]
+    if padding_idx is None:
+        return rows
+    keep = (idx != padding_idx % weight.shape[0]).astype(weight.dtype)[..., None]
+    return rows * _wrap(keep) + (rows * _wrap(1.0 - keep)).detach()
 
 
 def layer_norm(
@@ -242,7 +283,8 @@ def layer_norm(
     """Normalize over the trailing ``normalized_shape`` dims, then scale and shift.
 
     ``y = (x - mean) / sqrt(var + eps) * weight + bias``, with the biased variance. The trailing
-    dims are flattened into one axis so the fused kernel (which works on the last axis) applies.
+    dims are flattened into one axis for the fused op (``ops.fused.LayerNorm``, which works on the
+    last axis); ``layer_norm_reference`` is the same formula from primitives.
 
     >>> import minillm
     >>> y = layer_norm(minillm.tensor([[1.0, 2.0, 3.0]]), 3)
@@ -252,6 +294,8 @@ def layer_norm(
     x = _t(input)
     shape = (normalized_shape,) if isinstance(normalized_shape, int) else tuple(normalized_shape)
     k = len(shape)
+    if x.dtype.kind != "f":
+        raise TypeError(f"layer_norm: input must be floating point, got dtype {x.dtype}")
     if k == 0 or x.ndim < k or x.shape[x.ndim - k :] != shape:
         raise ValueError(
             f"layer_norm: input of shape {x.shape} must end with normalized_shape {shape}"
@@ -259,46 +303,28 @@ def layer_norm(
     for name, p in (("weight", weight), ("bias", bias)):
         if p is not None and p.shape != shape:
             raise ValueError(f"layer_norm: {name} has shape {p.shape}, expected {shape}")
-    if k == 1:
-        return fused.layer_norm(x, weight, bias, eps=eps)
     d = int(np.prod(shape))
-    w = None if weight is None else weight.reshape(d)
-    b = None if bias is None else bias.reshape(d)
-    flat = x.reshape(x.shape[: x.ndim - k] + (d,))
-    return fused.layer_norm(flat, w, b, eps=eps).reshape(x.shape)
+    w = _wrap(np.ones(d, dtype=x.dtype)) if weight is None else _t(weight).reshape(d)
+    b = _wrap(np.zeros(d, dtype=x.dtype)) if bias is None else _t(bias).reshape(d)
+    flat = x if k == 1 else x.reshape(x.shape[: x.ndim - k] + (d,))
+    return fused.LayerNorm.apply(flat, w, b, eps=float(eps)).reshape(x.shape)
 
 
-def scaled_dot_product_attention(
-    query: Tensor,
-    key: Tensor,
-    value: Tensor,
-    attn_mask: Tensor | None = None,
-    dropout_p: float = 0.0,
-    is_causal: bool = False,
-    scale: float | None = None,
-    enable_gqa: bool = False,
+def layer_norm_reference(
+    input: Any,  # noqa: A002
+    normalized_shape: int | Sequence[int],
+    weight: Tensor | None = None,
+    bias: Tensor | None = None,
+    eps: float = 1e-5,
 ) -> Tensor:
-    """``softmax(Q K^T * scale + mask) V`` over the last two axes (``scale`` = 1/sqrt(D)).
-
-    ``attn_mask`` is boolean (True = may attend) or additive; ``is_causal`` masks the future;
-    ``enable_gqa`` lets keys and values have fewer heads than the queries (grouped-query).
-    Shapes: ``(..., T, D)`` queries, ``(..., S, D)`` keys, ``(..., S, Dv)`` values.
-
-    >>> import minillm
-    >>> q = k = v = minillm.randn(1, 2, 4, 8)
-    >>> scaled_dot_product_attention(q, k, v, is_causal=True).shape
-    (1, 2, 4, 8)
-    """
-    return fused.scaled_dot_product_attention(
-        _t(query),
-        _t(key),
-        _t(value),
-        attn_mask=attn_mask,
-        dropout_p=dropout_p,
-        is_causal=is_causal,
-        scale=scale,
-        enable_gqa=enable_gqa,
-    )
+    """``layer_norm`` from primitives: mean, biased variance, rsqrt, scale, shift."""
+    x = _t(input)
+    shape = (normalized_shape,) if isinstance(normalized_shape, int) else tuple(normalized_shape)
+    axes = tuple(range(x.ndim - len(shape), x.ndim))
+    centered = x - x.mean(axes, keepdims=True)
+    y = centered * ((centered * centered).mean(axes, keepdims=True) + eps).rsqrt()
+    y = y if weight is None else y * weight
+    return y if bias is None else y + bias
 
 
 # --------------------------------------------------------------------------------------------------
@@ -312,53 +338,6 @@ def one_hot(tensor: Any, num_classes: int = -1) -> Tensor:
     [[0, 1], [1, 0]]
     """
     return _functions.one_hot(tensor, num_classes)
-
-
-def qkv_attention(
-    qkv: Tensor,
-    n_head: int,
-    is_causal: bool = False,
-    dropout_p: float = 0.0,
-    scale: float | None = None,
-) -> Tensor:
-    """Multi-head self-attention on a packed projection: ``qkv`` (B, T, 3C) holds q, k and v side
-    by side, each C = n_head * D wide; the result is the heads' outputs merged back, (B, T, C).
-
-    The same as ``qkv_attention_reference`` (split, ``scaled_dot_product_attention``, merge), run
-    as one fused op (``ops.fused.PackedAttention``) when there is no dropout: a GPT block's
-    attention without the copies and zero-padded gradients of the split.
-
-    >>> import minillm
-    >>> qkv_attention(minillm.randn(2, 5, 3 * 8), n_head=2, is_causal=True).shape
-    (2, 5, 8)
-    """
-    qkv = _t(qkv)
-    if qkv.ndim != 3 or qkv.shape[-1] % 3 or (qkv.shape[-1] // 3) % max(n_head, 1) or n_head < 1:
-        raise ValueError(f"qkv_attention: qkv must be (B, T, 3C) with C divisible by n_head="
-                         f"{n_head}, got shape {qkv.shape}")  # fmt: skip
-    if qkv.dtype.kind != "f":
-        raise TypeError(f"qkv_attention: qkv must be floating point, not {qkv.dtype}")
-    if not 0.0 <= dropout_p <= 1.0:
-        raise ValueError(f"qkv_attention: dropout_p must be in [0, 1], got {dropout_p}")
-    if dropout_p > 0.0:
-        return qkv_attention_reference(qkv, n_head, is_causal, dropout_p, scale)
-    D = qkv.shape[-1] // 3 // n_head
-    scale = 1.0 / np.sqrt(D) if scale is None else float(scale)
-    return fused.PackedAttention.apply(qkv, n_head=int(n_head), causal=bool(is_causal),
-                                       scale=float(scale))  # fmt: skip
-
-
-def qkv_attention_reference(
-    qkv: Tensor, n_head: int, is_causal: bool = False, dropout_p: float = 0.0, scale: Any = None
-) -> Tensor:
-    """``qkv_attention`` spelled out in three steps (what the fused op is tested against)."""
-    B, T, C3 = qkv.shape
-    C = C3 // 3
-    heads = qkv.reshape(B, T, 3, n_head, C // n_head).permute(2, 0, 3, 1, 4)  # (3, B, H, T, D)
-    q, k, v = heads[0], heads[1], heads[2]
-    y = scaled_dot_product_attention(q, k, v, dropout_p=dropout_p, is_causal=is_causal,
-                                     scale=scale)  # (B, H, T, D)  # fmt: skip
-    return y.transpose(1, 2).reshape(B, T, C)  # (B, T, C)
 
 
 def pad(

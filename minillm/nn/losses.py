@@ -17,7 +17,8 @@ The math, for logits ``x`` over ``C`` classes and ``log p = log_softmax(x)``:
 * KL divergence ``D(target || input)`` with ``input`` in log space: ``l = t (log t - input)``.
 
 Cross entropy with class indices and no ``weight`` — the language-model case — goes to the fused
-op ``minillm.ops.fused.cross_entropy``; every other case is composed here from Tensor methods.
+op ``minillm.ops.fused.CrossEntropy`` (``cross_entropy_reference`` is the same loss from
+primitives); every other case is composed here from Tensor methods.
 
 Read next: ``minillm/nn/loss_modules.py`` (the same losses as Modules).
 """
@@ -226,15 +227,38 @@ def cross_entropy(
         return _cross_entropy_probs(x, target, weight, reduction, label_smoothing)
     if weight is not None:
         return _cross_entropy_indices(x, target, weight, ignore_index, reduction, label_smoothing)
-    rows, t = _rows(x, target, "cross_entropy")  # fused.cross_entropy range-checks the targets
-    loss = fused.cross_entropy(
+    if x.dtype.kind != "f":
+        raise TypeError(f"cross_entropy: input must hold floating-point logits, not {x.dtype}")
+    rows, t = _rows(x, target, "cross_entropy")
+    _valid_targets(t, rows.shape[1], ignore_index, "cross_entropy")
+    loss = fused.CrossEntropy.apply(
         rows,
         _wrap(t),
-        ignore_index=ignore_index,
-        label_smoothing=label_smoothing,
+        ignore_index=int(ignore_index),
+        label_smoothing=float(label_smoothing),
         reduction=reduction,
     )
     return loss.reshape(target.shape) if reduction == "none" else loss
+
+
+def cross_entropy_reference(
+    input: Any,  # noqa: A002
+    target: Any,
+    ignore_index: int = -100,
+    label_smoothing: float = 0.0,
+    reduction: str = "mean",
+) -> Tensor:
+    """What the fused op computes for (N, C) logits and index targets, from primitives:
+    ``(1 - eps) * -log_softmax[target] + eps * mean(-log_softmax)`` on the counted rows."""
+    x, t = _t(input), _t(target).data
+    keep = t != ignore_index
+    logp = x.log_softmax(-1)
+    picked = logp[np.arange(x.shape[0]), np.where(keep, t, 0)]
+    rows = (-picked * (1.0 - label_smoothing) - logp.mean(-1) * label_smoothing) * _wrap(
+        keep.astype(x.dtype))  # fmt: skip
+    if reduction == "none":
+        return rows
+    return rows.sum() if reduction == "sum" else rows.sum() / float(keep.sum())
 
 
 # --------------------------------------------------------------------------------------------------

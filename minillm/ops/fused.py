@@ -1,36 +1,36 @@
 """Fused ops: several primitives in one Function with a hand-written backward, for speed and memory.
 
-* ``cross_entropy`` — log-softmax + negative log-likelihood over class indices, with ignore_index
+* ``CrossEntropy`` — log-softmax + negative log-likelihood over class indices, with ignore_index
   and label smoothing, never building a one-hot target;
-* ``layer_norm`` — normalization over the last axis, saving mean and 1/std for the backward;
-* ``embedding`` — a row gather whose backward scatter-adds rows into the table's gradient;
-* ``scaled_dot_product_attention`` — softmax(q k^T scale + mask) v with a tiled online softmax that
-  never stores the (Tq, Tk) matrix unless the weights are asked for.
+* ``LayerNorm`` — normalization over the last axis, saving mean and 1/std for the backward;
+* ``Embedding`` — a row gather whose backward scatter-adds rows into the table's gradient;
+* ``Attention`` / ``PackedAttention`` / ``AttentionWeights`` — softmax(q k^T scale + mask) v with a
+  tiled online softmax that never stores the (Tq, Tk) matrix unless the weights are asked for.
 
-Each could be written from primitives (``tests/test_fused.py`` does exactly that and checks the two
-agree); fusing saves the intermediate arrays and the passes over memory. The loops live in
-``minillm/kernels`` and are reached only through ``kernel(name)``. Read a kernel file's header for
-the math of its backward.
+Like every op they see arrays only. The Tensor-level functions, which check their inputs once,
+live in ``minillm/nn`` (``losses.cross_entropy``, ``functional.layer_norm`` and ``embedding``,
+``attention_functions.scaled_dot_product_attention``), each beside a ``*_reference`` that writes
+the same math from primitives, which the tests hold the fused op equal to. Fusing saves the
+intermediate arrays and the passes over memory. The loops live in ``minillm/kernels`` and are
+reached through ``kernel(name)``. Read a kernel file's header for the math of its backward.
 
 Read next: ``minillm/kernels/cross_entropy.py``, then ``minillm/kernels/attention.py``.
 """
 
 from __future__ import annotations
 
-import math
-from typing import Any
+from typing import TYPE_CHECKING
 
 import numpy as np
 
-from minillm.autograd import Context, Function
+from minillm.autograd import Context, Function, constant
 from minillm.kernels import kernel
 from minillm.ops.movement import IndexAdd
-from minillm.random import generator
-from minillm.tensor import Tensor, _wrap
-from minillm.tensor import as_tensor as _t
+
+if TYPE_CHECKING:
+    from minillm.tensor import Tensor
 
 Grads = tuple[np.ndarray | None, ...]
-_REDUCTIONS = ("mean", "sum", "none")
 
 
 # --------------------------------------------------------------------------------------------------
@@ -92,66 +92,10 @@ class CrossEntropy(Function):
         kept = (t != ignore_index).astype(x.dtype)[:, None]
         target = np.full((N, C), smoothing / C, dtype=x.dtype)
         target[np.arange(N), np.where(t != ignore_index, t, 0)] += 1.0 - smoothing
-        rows = ctx.parents[0].softmax(-1) * _wrap(kept) - _wrap(target * kept)
+        rows = ctx.parents[0].softmax(-1) * constant(kept) - constant(target * kept)
         if reduction == "none":
             return rows * g.reshape(N, 1), None
         return rows * (g / count if reduction == "mean" and count else g), None
-
-
-def cross_entropy(
-    logits: Tensor,
-    target: Tensor,
-    ignore_index: int = -100,
-    label_smoothing: float = 0.0,
-    reduction: str = "mean",
-) -> Tensor:
-    """Cross-entropy between logits (N, C) and class indices (N,), as ``F.cross_entropy``.
-
-    ``loss_n = (1 - eps) * nll_n + eps * mean_c(-log_softmax(x_n)_c)`` with eps =
-    ``label_smoothing``; rows whose target is ``ignore_index`` contribute 0 and are not counted.
-    ``reduction``: "mean" (over counted rows; NaN when none), "sum", or "none" ((N,) losses).
-
-    >>> import minillm
-    >>> logits = minillm.tensor([[0.0, 0.0], [10.0, -10.0]])
-    >>> round(cross_entropy(logits, minillm.tensor([1, 0])).item(), 4)  # (ln 2 + ~0) / 2
-    0.3466
-    """
-    logits, target = _t(logits), _t(target)
-    if logits.ndim != 2:
-        raise ValueError(f"cross_entropy: logits must be (N, C), got shape {logits.shape}")
-    if logits.dtype.kind != "f":
-        raise TypeError(f"cross_entropy: logits must be floating point, not {logits.dtype}")
-    if target.dtype.kind not in "iu":
-        raise TypeError(
-            f"cross_entropy: target must hold integer class indices, not {target.dtype}"
-        )
-    N, C = logits.shape
-    if target.shape != (N,):
-        raise ValueError(
-            f"cross_entropy: target must have shape ({N},) to match logits {logits.shape}, "
-            f"got {target.shape}"
-        )
-    if reduction not in _REDUCTIONS:
-        raise ValueError(
-            f"cross_entropy: reduction must be one of {_REDUCTIONS}, got {reduction!r}"
-        )
-    if not 0.0 <= label_smoothing <= 1.0:
-        raise ValueError(f"cross_entropy: label_smoothing must be in [0, 1], got {label_smoothing}")
-    t = target.data
-    bad = (t != ignore_index) & ((t < 0) | (t >= C))
-    if bad.any():
-        value = int(t[np.argmax(bad)])
-        raise IndexError(
-            f"cross_entropy: target {value} is out of range for {C} classes (valid: 0..{C - 1}, "
-            f"or ignore_index={ignore_index})"
-        )
-    return CrossEntropy.apply(
-        logits,
-        target,
-        ignore_index=int(ignore_index),
-        label_smoothing=float(label_smoothing),
-        reduction=reduction,
-    )
 
 
 # --------------------------------------------------------------------------------------------------
@@ -204,34 +148,6 @@ class LayerNorm(Function):
         return dx, (g * xhat).reshape(-1, C).sum(axis=0), g.reshape(-1, C).sum(axis=0)
 
 
-def layer_norm(x: Tensor, weight: Tensor | None, bias: Tensor | None, eps: float = 1e-5) -> Tensor:
-    """Normalize over the last axis to mean 0, variance 1 (biased), then scale and shift.
-
-    ``y = (x - mean) / sqrt(var + eps) * weight + bias``; ``weight``/``bias`` are (C,) or None.
-
-    >>> import minillm
-    >>> y = layer_norm(minillm.tensor([[1.0, 3.0]]), None, None)
-    >>> [round(v, 3) for v in y.tolist()[0]]
-    [-1.0, 1.0]
-    """
-    x = _t(x)
-    C = x.shape[-1] if x.ndim else 0
-    if x.ndim == 0 or x.dtype.kind != "f":
-        raise TypeError(
-            f"layer_norm: x must be a floating tensor with at least 1 axis, got dtype {x.dtype} "
-            f"and shape {x.shape}"
-        )
-    w = _wrap(np.ones(C, dtype=x.dtype)) if weight is None else _t(weight)
-    b = _wrap(np.zeros(C, dtype=x.dtype)) if bias is None else _t(bias)
-    for name, p in (("weight", w), ("bias", b)):
-        if p.shape != (C,):
-            raise ValueError(
-                f"layer_norm: {name} must have shape ({C},) to match the last axis of x "
-                f"{x.shape}, got {p.shape}"
-            )
-    return LayerNorm.apply(x, w, b, eps=float(eps))
-
-
 # --------------------------------------------------------------------------------------------------
 # Embedding
 # --------------------------------------------------------------------------------------------------
@@ -265,34 +181,6 @@ class Embedding(Function):
         if not keep.all():
             rows, idx = rows[keep], idx[keep]
         return IndexAdd.apply(rows, index=idx, shape=ctx.weight_shape), None
-
-
-def embedding(weight: Tensor, indices: Tensor, padding_idx: int | None = None) -> Tensor:
-    """Look up rows of ``weight`` (V, C) at integer ``indices`` of any shape -> (*indices.shape, C).
-
-    The ``padding_idx`` row (negative counts from the end) receives no gradient, as in PyTorch.
-
-    >>> import minillm
-    >>> W = minillm.tensor([[0.0, 1.0], [2.0, 3.0], [4.0, 5.0]])
-    >>> embedding(W, minillm.tensor([[2, 0]])).tolist()
-    [[[4.0, 5.0], [0.0, 1.0]]]
-    """
-    weight, indices = _t(weight), _t(indices)
-    if weight.ndim != 2:
-        raise ValueError(f"embedding: weight must be (V, C), got shape {weight.shape}")
-    if indices.dtype.kind not in "iu":
-        raise TypeError(f"embedding: indices must be integers, got dtype {indices.dtype}")
-    V = weight.shape[0]
-    idx = indices.data
-    if idx.size and (idx.min() < 0 or idx.max() >= V):
-        bad = int(idx.min()) if idx.min() < 0 else int(idx.max())
-        raise IndexError(f"embedding: index {bad} is out of range for a table of V={V} rows")
-    pad = -1
-    if padding_idx is not None:
-        if not -V <= padding_idx < V:
-            raise ValueError(f"embedding: padding_idx {padding_idx} is out of range for V={V}")
-        pad = int(padding_idx) % V
-    return Embedding.apply(weight, indices, padding_idx=pad)
 
 
 # --------------------------------------------------------------------------------------------------
@@ -408,155 +296,3 @@ class AttentionWeights(Function):
         dq = (ds @ k) * ctx.scale if ctx.needs_input_grad[0] else None
         dk = (np.swapaxes(ds, 1, 2) @ q) * ctx.scale if ctx.needs_input_grad[1] else None
         return dq, dk
-
-
-def _attention_bias(
-    attn_mask: Any, batch: tuple[int, ...], Tq: int, Tk: int, dtype: np.dtype
-) -> tuple[np.ndarray, np.ndarray, bool]:
-    """Turn a bool/float mask broadcastable to (*batch, Tq, Tk) into (bias slabs, slab per g)."""
-    G = math.prod(batch)
-    if attn_mask is None:
-        return np.zeros((1, 1, 1), dtype=dtype), np.zeros(G, dtype=np.int64), False
-    m = attn_mask.data if isinstance(attn_mask, Tensor) else np.asarray(attn_mask)
-    if m.dtype == bool:
-        bias = np.where(m, 0.0, -np.inf).astype(dtype)  # True = take part in attention
-    elif m.dtype.kind == "f":
-        bias = m.astype(dtype)
-    else:
-        raise TypeError(
-            f"scaled_dot_product_attention: attn_mask must be bool or float, not {m.dtype}"
-        )
-    if bias.ndim < 2:
-        bias = bias.reshape((1,) * (2 - bias.ndim) + bias.shape)
-    lead = bias.shape[:-2]
-    if len(lead) > len(batch):
-        raise ValueError(
-            f"scaled_dot_product_attention: attn_mask of shape {m.shape} has more axes than the "
-            f"attention scores {(*batch, Tq, Tk)}"
-        )
-    try:
-        np.broadcast_shapes(bias.shape, (*batch, Tq, Tk))
-        slabs = np.broadcast_to(bias, (*lead, Tq, Tk))
-        index = np.broadcast_to(np.arange(math.prod(lead)).reshape(lead), batch)
-    except ValueError:
-        raise ValueError(
-            f"scaled_dot_product_attention: attn_mask of shape {m.shape} does not broadcast to "
-            f"the attention scores {(*batch, Tq, Tk)}"
-        ) from None
-    slabs = np.ascontiguousarray(slabs.reshape(-1, Tq, Tk))
-    return slabs, np.ascontiguousarray(index.reshape(G), dtype=np.int64), True
-
-
-def _attention_composed(
-    q: Tensor,
-    k: Tensor,
-    v: Tensor,
-    mask: Tensor,
-    dropout_p: float,
-    is_causal: bool,
-    scale: float,
-    return_weights: bool,
-) -> Tensor | tuple[Tensor, Tensor]:
-    """softmax(q k^T * scale + mask) v from primitives, for a float mask that needs its gradient
-    (an ALiBi-style or learned bias); the fused kernels treat the mask as a constant."""
-    if mask.dtype.kind != "f":
-        raise TypeError(f"scaled_dot_product_attention: a mask that requires grad is float, "
-                        f"not {mask.dtype}")  # fmt: skip
-    scores = (q @ k.transpose(-2, -1)) * scale + mask.astype(q.dtype)  # (..., Tq, Tk)
-    if is_causal:
-        Tq, Tk = scores.shape[-2:]
-        allowed = np.tril(np.ones((Tq, Tk), dtype=bool))
-        scores = scores.masked_fill(_wrap(~allowed), -np.inf)
-    weights = scores.softmax(-1)
-    if dropout_p > 0.0:
-        keep = generator().random(weights.shape) >= dropout_p
-        factor = 0.0 if dropout_p == 1.0 else 1.0 / (1.0 - dropout_p)
-        weights = weights * _wrap((keep * factor).astype(q.dtype))
-    out = weights @ v
-    return (out, weights) if return_weights else out
-
-
-def scaled_dot_product_attention(
-    q: Tensor,
-    k: Tensor,
-    v: Tensor,
-    attn_mask: Tensor | None = None,
-    dropout_p: float = 0.0,
-    is_causal: bool = False,
-    scale: float | None = None,
-    return_weights: bool = False,
-    enable_gqa: bool = False,
-) -> Tensor | tuple[Tensor, Tensor]:
-    """softmax(q k^T * scale + mask) v over (..., T, D) inputs, as PyTorch's function.
-
-    ``enable_gqa``: grouped-query attention. k and v may have fewer heads (axis -3) than q, a
-    divisor of its count; each k/v head then serves ``H_q / H_kv`` consecutive query heads.
-
-    q (..., Tq, D), k (..., Tk, D), v (..., Tk, Dv) share their batch axes (e.g. (B, H)).
-    ``attn_mask`` broadcasts to (..., Tq, Tk): bool True means *attend*; a float mask is added to
-    the scores. ``is_causal`` lets query i see keys j <= i (PyTorch's top-left alignment when
-    Tq != Tk); it combines with a mask if both are given. ``scale`` defaults to 1/sqrt(D).
-    ``dropout_p`` drops weights with ``minillm.random.generator()`` and rescales by 1/(1 - p).
-
-    A query row that can attend to nothing returns zeros (PyTorch returns NaN) and passes no
-    gradient. Without weights and dropout the (Tq, Tk) matrix is never stored (a tiled online
-    softmax); ``return_weights=True`` or ``dropout_p > 0`` materializes it. ``return_weights``
-    returns ``(out, weights)``, the weights after dropout, so that ``out = weights @ v``.
-
-    >>> import minillm
-    >>> q = k = minillm.ones(1, 2, 3, 4)
-    >>> v = minillm.arange(24.0).reshape(1, 2, 3, 4)
-    >>> out = scaled_dot_product_attention(q, k, v, is_causal=True)
-    >>> out[0, 0, :, 0].tolist()  # row i averages v over keys 0..i
-    [0.0, 2.0, 4.0]
-    """
-    q, k, v = _t(q), _t(k), _t(v)
-    if enable_gqa and q.ndim >= 3 and k.ndim == q.ndim and k.shape[-3] != q.shape[-3]:
-        Hq, Hkv = q.shape[-3], k.shape[-3]
-        if Hkv == 0 or Hq % Hkv or v.shape[-3] != Hkv:
-            raise ValueError(
-                f"scaled_dot_product_attention: with enable_gqa, the query heads ({Hq}) must be a "
-                f"multiple of the key/value heads ({Hkv}, {v.shape[-3]})"
-            )
-        k, v = k.repeat_interleave(Hq // Hkv, -3), v.repeat_interleave(Hq // Hkv, -3)
-    if q.ndim < 2 or k.ndim != q.ndim or v.ndim != q.ndim:
-        raise ValueError(
-            f"scaled_dot_product_attention: q, k, v must be (..., T, D) with the same number of "
-            f"axes, got {q.shape}, {k.shape}, {v.shape}"
-        )
-    batch, (Tq, D), (Tk, Dk), (Tv, Dv) = q.shape[:-2], q.shape[-2:], k.shape[-2:], v.shape[-2:]
-    if k.shape[:-2] != batch or v.shape[:-2] != batch or Dk != D or Tv != Tk:
-        raise ValueError(
-            f"scaled_dot_product_attention: shapes do not fit: q {q.shape}, k {k.shape}, "
-            f"v {v.shape} (need q (..., Tq, D), k (..., Tk, D), v (..., Tk, Dv), one batch shape)"
-        )
-    if q.dtype.kind != "f" or k.dtype != q.dtype or v.dtype != q.dtype:
-        raise TypeError(
-            f"scaled_dot_product_attention: q, k, v must share one float dtype, got "
-            f"{q.dtype}, {k.dtype}, {v.dtype}"
-        )
-    if not 0.0 <= dropout_p <= 1.0:
-        raise ValueError(
-            f"scaled_dot_product_attention: dropout_p must be in [0, 1], got {dropout_p}"
-        )
-    scale = 1.0 / math.sqrt(D) if scale is None else float(scale)
-    if isinstance(attn_mask, Tensor) and attn_mask.requires_grad:  # a learned bias: the
-        return _attention_composed(q, k, v, attn_mask, dropout_p, is_causal, scale, return_weights)
-    bias, bias_index, has_bias = _attention_bias(attn_mask, batch, Tq, Tk, q.dtype)
-    G = math.prod(batch)
-    # Contiguous (G, T, D) views for the kernels; reshape is differentiable, so grads flow back.
-    q3, k3, v3 = (t.reshape(G, t.shape[-2], t.shape[-1]) for t in (q, k, v))
-    params = dict(
-        bias=bias, bias_index=bias_index, has_bias=has_bias, causal=bool(is_causal), scale=scale
-    )
-    if not return_weights and dropout_p == 0.0:
-        return Attention.apply(q3, k3, v3, **params).reshape(*batch, Tq, Dv)
-    weights = AttentionWeights.apply(q3, k3, **params)
-    if dropout_p > 0.0:
-        keep = generator().random(weights.shape) >= dropout_p
-        factor = 0.0 if dropout_p == 1.0 else 1.0 / (1.0 - dropout_p)
-        weights = weights * _wrap((keep * factor).astype(q.dtype))
-    out = (weights @ v3).reshape(*batch, Tq, Dv)
-    if not return_weights:
-        return out
-    return out, weights.reshape(*batch, Tq, Tk)
