@@ -402,7 +402,6 @@ def adamw_rows() -> list[list[str]]:
 def attention_memory() -> list[list[str]]:
     """Peak bytes allocated (tracemalloc) by the attention op's forward without weights: with the
     Numba kernel, and with the twin (which materializes the T x T scores) for contrast."""
-    from minillm import kernels
     from minillm.nn.functional import scaled_dot_product_attention
     from minillm.tensor import Tensor
 
@@ -421,13 +420,11 @@ def attention_memory() -> list[list[str]]:
         fast = peak(q, k, v)
         saved = os.environ.get("MINILLM_NUMBA")
         os.environ["MINILLM_NUMBA"] = "0"
-        kernels._chosen.clear()
         slow = peak(q, k, v)
         if saved is None:
             del os.environ["MINILLM_NUMBA"]
         else:
             os.environ["MINILLM_NUMBA"] = saved
-        kernels._chosen.clear()
         rows.append([str(T), f"{fast / 1024:.0f}", f"{slow / 1024:.0f}", f"{T * T * 4 / 1024:.0f}"])
     return rows
 

@@ -15,7 +15,6 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 import minillm
-from minillm import kernels
 from minillm.nn import functional as F
 from minillm.nn.attention_functions import scaled_dot_product_attention
 from minillm.nn.functional import embedding as _embedding
@@ -452,10 +451,8 @@ def test_fused_ops_agree_between_numba_and_twins(monkeypatch: pytest.MonkeyPatch
             results += [out, g]
         return results
 
-    monkeypatch.setattr(kernels, "_chosen", {})
     fast = run()
     monkeypatch.setenv("MINILLM_NUMBA", "0")
-    monkeypatch.setattr(kernels, "_chosen", {})
     slow = run()
     for a, b in zip(fast, slow):
         close(a, b, 1e-12)

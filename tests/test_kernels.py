@@ -18,7 +18,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from minillm import kernels
-from minillm.kernels import kernel, twins
+from minillm.kernels import twins
 
 DTYPES = st.sampled_from([np.float32, np.float64])
 SEEDS = st.integers(0, 2**32 - 1)
@@ -205,7 +205,7 @@ def test_embedding_backward_matches_twin(
         dtype,
     )
     dW = np.zeros((V, C), dtype)
-    kernel("embedding_backward")(dW, dy, idx, padding_idx, N, C)
+    kernels.embedding.embedding_backward(dW, dy, idx, padding_idx, N, C)
     expected = np.zeros((V, C))
     for n in range(N):
         expected[idx[n]] += dy[n]
@@ -246,7 +246,7 @@ def test_adam_step_matches_torch_adamw() -> None:
         opt = cls([tp], lr=1e-2, weight_decay=0.1)
         for step in range(1, 6):
             g = rng.standard_normal(50).astype(np.float32)
-            kernel("adam_step")(p, g, m, v, 1e-2, 0.9, 0.999, 1e-8, 0.1, step, decoupled)
+            kernels.adam.adam_step(p, g, m, v, 1e-2, 0.9, 0.999, 1e-8, 0.1, step, decoupled)
             tp.grad = torch.from_numpy(g)
             opt.step()
         np.testing.assert_allclose(p, tp.detach().numpy(), rtol=1e-5, atol=1e-6)
@@ -301,7 +301,7 @@ def test_attention_kernels_match_twins(
         dtype,
     )
     out, lse = np.empty((G, Tq, Dv), dtype), np.empty((G, Tq))
-    kernel("attention_forward")(out, lse, q, k, v, *mask, *sizes)
+    kernels.attention.attention_forward(out, lse, q, k, v, *mask, *sizes)
     dead = np.isneginf(lse)  # fully masked rows: zeros, as documented
     assert (out[dead] == 0).all()
     dout = rng.standard_normal((G, Tq, Dv)).astype(dtype)
@@ -324,7 +324,7 @@ def test_attention_forward_is_stable_at_large_scores() -> None:
     q, k, v = (rng.standard_normal((1, 70, 8)) * 100 for _ in range(3))
     out, lse = np.empty((1, 70, 8)), np.empty((1, 70))
     none = (np.zeros((1, 1, 1)), np.zeros(1, np.int64), False, False, 1.0)
-    kernel("attention_forward")(out, lse, q, k, v, *none, 1, 70, 70, 8, 8)
+    kernels.attention.attention_forward(out, lse, q, k, v, *none, 1, 70, 70, 8, 8)
     ref_out, ref_lse = np.empty_like(out), np.empty_like(lse)
     twins("attention_forward")[0](ref_out, ref_lse, q, k, v, *none, 1, 70, 70, 8, 8)
     assert np.isfinite(out).all()
@@ -398,24 +398,30 @@ def test_row_helpers() -> None:
     assert row_sq_dev(x, 0.5) == pytest.approx(((x - 0.5) ** 2).sum(), rel=1e-13)
 
 
-def test_dispatcher_picks_twins_when_numba_is_off(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(kernels, "_chosen", {})
+def test_an_entry_runs_its_twin_when_numba_is_off(monkeypatch: pytest.MonkeyPatch) -> None:
+    entry = kernels.softmax.softmax_forward
+    calls = []
+    monkeypatch.setattr(entry, "ref", lambda *a: calls.append("ref"))
+    monkeypatch.setattr(entry, "fast", lambda *a: calls.append("fast"))
     monkeypatch.setenv("MINILLM_NUMBA", "0")
     assert not kernels.numba_enabled()
-    assert kernel("softmax_forward") is twins("softmax_forward")[0]
+    entry()
     monkeypatch.setenv("MINILLM_NUMBA", "1")
-    monkeypatch.setattr(kernels, "_chosen", {})
     assert kernels.numba_enabled()
-    assert kernel("softmax_forward") is twins("softmax_forward")[1]
+    entry()
+    assert calls == ["ref", "fast"]
 
 
-def test_every_registered_kernel_has_both_twins() -> None:
-    for name in kernels._MODULE_OF:
+def test_every_kernel_entry_has_both_twins() -> None:
+    found = kernels.entries()
+    assert len(found) >= 17
+    for name, entry in found.items():
         ref, fast = twins(name)
+        assert ref is entry.ref and fast is entry.fast
         assert ref.__name__ == f"{name}_ref"
         assert callable(fast)
     with pytest.raises(KeyError, match="unknown kernel 'nope'"):
-        kernel("nope")
+        twins("nope")
 
 
 def test_import_minillm_neither_imports_numba_nor_compiles() -> None:

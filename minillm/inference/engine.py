@@ -29,8 +29,8 @@ from typing import Any
 
 import numpy as np
 
+from minillm import kernels
 from minillm.inference.kv_cache import KVCache
-from minillm.kernels import kernel
 
 
 @dataclass
@@ -63,12 +63,12 @@ def layer_norm_into(
     ``mean`` and ``rstd`` are (N,) float64 scratch rows. Prefill and decode both come here, so the
     cached and uncached paths round identically.
     """
-    kernel("layernorm_forward")(out, mean, rstd, x, w, b, eps, x.shape[0], x.shape[1])
+    kernels.layernorm.layernorm_forward(out, mean, rstd, x, w, b, eps, x.shape[0], x.shape[1])
 
 
 def gelu_tanh_into(out: np.ndarray, x: np.ndarray) -> None:
     """out = GELU(x), tanh form, by the kernel training uses (both C-contiguous)."""
-    kernel("gelu_forward")(out.reshape(-1), x.reshape(-1), True)
+    kernels.gelu.gelu_forward(out.reshape(-1), x.reshape(-1), True)
 
 
 def _layer_norm(x: np.ndarray, w: np.ndarray, b: np.ndarray, eps: float) -> np.ndarray:

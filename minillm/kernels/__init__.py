@@ -2,12 +2,14 @@
 
 Every kernel file holds a header comment (what it computes, the shapes, who calls it), the NumPy
 reference ``<name>_ref`` and the Numba version ``<name>`` with the same signature: outputs first,
-then inputs, then sizes; gradients are prefixed ``d``. Ops never call a kernel module directly: they
-ask ``kernel(name)``.
+then inputs; gradients are prefixed ``d``. An op calls a kernel by its module and name,
+``kernels.softmax.softmax_forward(y, x)``: the name is an ``Entry`` (``_numba.py``) holding both
+versions, which runs the Numba one unless ``MINILLM_NUMBA=0`` is set or Numba is not installed,
+and whose ``.ref`` is the twin ("go to definition" lands on the loop, the twin just above it).
 
-The Numba version is chosen unless ``MINILLM_NUMBA=0`` is set or Numba is not installed. Nothing is
-imported or compiled at ``import minillm``: a kernel's module (and Numba itself) loads on the first
-request, and Numba compiles on the first call, caching the machine code on disk (``cache=True``).
+Nothing is imported or compiled at ``import minillm``: ``kernels.softmax`` imports its module (and
+Numba) on first use, and Numba compiles on the first call, caching the machine code on disk
+(``cache=True``).
 
 This package is the only one that imports Numba, and it never imports Tensor.
 
@@ -34,64 +36,57 @@ H heads, D head size, N rows of a flattened (N, C) view.
 
 from __future__ import annotations
 
+import functools
 import importlib
 import importlib.util
 import os
 from collections.abc import Callable
 from typing import Any
 
-# kernel name -> module under minillm.kernels that defines it (and its ``_ref`` twin)
-_MODULE_OF = {
-    "adam_step": "adam",
-    "attention_backward": "attention",
-    "attention_forward": "attention",
-    "cross_entropy_backward": "cross_entropy",
-    "cross_entropy_forward": "cross_entropy",
-    "embedding_backward": "embedding",
-    "gelu_backward": "gelu",
-    "gelu_forward": "gelu",
-    "layernorm_backward": "layernorm",
-    "layernorm_forward": "layernorm",
-    "log_softmax_backward": "softmax",
-    "log_softmax_forward": "softmax",
-    "masked_softmax_forward": "attention",
-    "packed_attention_backward": "attention",
-    "packed_attention_forward": "attention",
-    "softmax_backward": "softmax",
-    "softmax_forward": "softmax",
-}
-
-_chosen: dict[str, Callable[..., Any]] = {}
+# the kernel modules, imported on first use as attributes of this package (``kernels.softmax``)
+MODULES = ("adam", "attention", "cross_entropy", "embedding", "gelu", "layernorm", "softmax")
 
 
-def numba_enabled() -> bool:
-    """True when kernels run compiled: Numba is importable and ``MINILLM_NUMBA`` is not ``0``."""
-    if os.environ.get("MINILLM_NUMBA", "1").strip() == "0":
-        return False
+def __getattr__(name: str) -> Any:
+    if name in MODULES:
+        return importlib.import_module(f"minillm.kernels.{name}")
+    raise AttributeError(f"module 'minillm.kernels' has no attribute {name!r}")
+
+
+@functools.cache
+def _numba_installed() -> bool:
     return importlib.util.find_spec("numba") is not None
 
 
-def kernel(name: str) -> Callable[..., Any]:
-    """Return the kernel called ``name``: the Numba version, or its NumPy twin when Numba is off.
+def numba_enabled() -> bool:
+    """True when kernels run compiled: Numba is importable and ``MINILLM_NUMBA`` is not ``0``
+    (read on every call, so a test can switch it)."""
+    return os.environ.get("MINILLM_NUMBA", "1").strip() != "0" and _numba_installed()
 
-    >>> from minillm.kernels import kernel
-    >>> kernel("gelu_forward").__name__ in ("gelu_forward", "gelu_forward_ref")
-    True
-    """
-    fn = _chosen.get(name)
-    if fn is None:
-        if name not in _MODULE_OF:
-            raise KeyError(f"unknown kernel {name!r}; known kernels: {sorted(_MODULE_OF)}")
-        module = importlib.import_module(f"minillm.kernels.{_MODULE_OF[name]}")
-        fn = getattr(module, name if numba_enabled() else f"{name}_ref")
-        _chosen[name] = fn
-    return fn
+
+def entries() -> dict[str, Any]:
+    """Every kernel entry point by name (importing every kernel module): what the parity tests and
+    the benchmark walk."""
+    from minillm.kernels._numba import Entry
+
+    found = {}
+    for module_name in MODULES:
+        module = importlib.import_module(f"minillm.kernels.{module_name}")
+        found.update({k: v for k, v in vars(module).items() if isinstance(v, Entry)})
+    return found
 
 
 def twins(name: str) -> tuple[Callable[..., Any], Callable[..., Any]]:
-    """Return ``(reference, numba_version)`` for ``name``: what the parity tests compare."""
-    module = importlib.import_module(f"minillm.kernels.{_MODULE_OF[name]}")
-    return getattr(module, f"{name}_ref"), getattr(module, name)
+    """Return ``(reference, numba_version)`` for the entry ``name``: what the parity tests compare.
+
+    >>> ref, fast = twins("gelu_forward")
+    >>> ref.__name__
+    'gelu_forward_ref'
+    """
+    found = entries()
+    if name not in found:
+        raise KeyError(f"unknown kernel {name!r}; known kernels: {sorted(found)}")
+    return found[name].ref, found[name].fast
 
 
 def set_num_threads(threads: int) -> None:

@@ -92,6 +92,30 @@ else:
                 return lambda x, flag: impl(x, flag)
 
 
+class Entry:
+    """A kernel as the ops call it: the Numba loop ``fast`` and its NumPy twin ``ref`` under one
+    name. Calling it runs ``fast``, or ``ref`` when ``MINILLM_NUMBA=0`` or Numba is absent."""
+
+    def __init__(self, fast: Callable[..., Any], ref: Callable[..., Any]) -> None:
+        self.fast, self.ref = fast, ref
+        self.__name__ = getattr(fast, "__name__", ref.__name__.removesuffix("_ref"))
+        self.__doc__ = ref.__doc__
+
+    def __call__(self, *args: Any) -> Any:
+        from minillm.kernels import numba_enabled
+
+        return (self.fast if numba_enabled() else self.ref)(*args)
+
+    def __repr__(self) -> str:
+        return f"<kernel {self.__name__} (twin {self.ref.__name__})>"
+
+
+def entry(ref: Callable[..., Any], **options: Any) -> Callable[[Callable[..., Any]], Entry]:
+    """``@entry(name_ref)`` over a kernel's loop: compile it with ``jit`` and pair it with its
+    twin. For the functions the ops call; helpers called from compiled code stay plain ``@jit``."""
+    return lambda fn: Entry(jit(fn, **options), ref)
+
+
 def jit(fn: Callable | None = None, **options: Any) -> Any:
     """``njit`` with the kernels' defaults: ``cache=True`` (compiled code reused across runs),
     ``nogil=True``, and ``error_model="numpy"``: a float division by zero gives inf/nan as in
@@ -102,4 +126,13 @@ def jit(fn: Callable | None = None, **options: Any) -> Any:
     return njit(**options) if fn is None else njit(**options)(fn)
 
 
-__all__ = ["float32_from_bits", "float64_from_bits", "jit", "njit", "overload_by_float", "prange"]
+__all__ = [
+    "Entry",
+    "entry",
+    "float32_from_bits",
+    "float64_from_bits",
+    "jit",
+    "njit",
+    "overload_by_float",
+    "prange",
+]

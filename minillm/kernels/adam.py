@@ -15,7 +15,7 @@ the divide/sqrt units). Results agree with ``torch.optim.Adam``/``AdamW`` to flo
 
 Shapes: ``p, g, m, v`` (and ``v_max``) are 1-D contiguous arrays of N elements and one float
 dtype; ``p, m, v, v_max`` are updated in place. Called by ``minillm.optim`` (Adam, AdamW) through
-``kernel("adam_step")``, once per parameter on its flattened (``reshape(-1)``) view; the
+``kernels.adam.adam_step``, once per parameter on its flattened (``reshape(-1)``) view; the
 benchmark also times one flat buffer.
 """
 
@@ -25,7 +25,7 @@ import math
 
 import numpy as np
 
-from minillm.kernels._numba import jit
+from minillm.kernels._numba import entry
 
 
 def _scalars(
@@ -65,7 +65,7 @@ def adam_step_ref(
     p -= step_size * m / (np.sqrt(v if v_max is None else v_max) / sqrt_bc2 + eps)
 
 
-@jit
+@entry(adam_step_ref)
 def adam_step(
     p: np.ndarray,
     g: np.ndarray,

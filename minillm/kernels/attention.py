@@ -34,7 +34,7 @@ import math
 import numpy as np
 
 from minillm.kernels._math import exp, row_max, row_sum
-from minillm.kernels._numba import jit
+from minillm.kernels._numba import entry, jit
 
 
 def _scores_ref(
@@ -221,7 +221,7 @@ def _forward_head(
                 lse[i0 + ii] = m[ii] + math.log(l[ii])
 
 
-@jit
+@entry(attention_forward_ref)
 def attention_forward(
     out: np.ndarray,
     lse: np.ndarray,
@@ -295,7 +295,7 @@ def _backward_head(
         dv[j0:j1] = dv_tile
 
 
-@jit
+@entry(attention_backward_ref)
 def attention_backward(
     dq: np.ndarray,
     dk: np.ndarray,
@@ -375,7 +375,7 @@ def packed_attention_backward_ref(
     dqkv[:] = np.concatenate([_merge_ref(d, B) for d in (dq, dk, dv)], axis=2)
 
 
-@jit
+@entry(packed_attention_forward_ref)
 def packed_attention_forward(
     out: np.ndarray, lse: np.ndarray, qkv: np.ndarray, n_head: int, causal: bool, scale: float
 ) -> None:
@@ -394,7 +394,7 @@ def packed_attention_forward(
             out[b, :, c : c + D] = o
 
 
-@jit
+@entry(packed_attention_backward_ref)
 def packed_attention_backward(
     dqkv: np.ndarray,
     dout: np.ndarray,
@@ -426,7 +426,7 @@ def packed_attention_backward(
             dqkv[b, :, 2 * C + c : 2 * C + c + D] = dv
 
 
-@jit
+@entry(masked_softmax_forward_ref)
 def masked_softmax_forward(
     p: np.ndarray,
     s: np.ndarray,

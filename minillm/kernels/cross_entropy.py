@@ -23,7 +23,7 @@ import math
 import numpy as np
 
 from minillm.kernels._math import exp, row_max, row_sum
-from minillm.kernels._numba import jit
+from minillm.kernels._numba import entry
 
 
 def cross_entropy_forward_ref(
@@ -68,7 +68,7 @@ def cross_entropy_backward_ref(
 # float32, where x - lse would lose lse's rounding (~1e-3 at 1e4) in every probability.
 
 
-@jit
+@entry(cross_entropy_forward_ref)
 def cross_entropy_forward(
     losses: np.ndarray,
     lse: np.ndarray,
@@ -95,7 +95,7 @@ def cross_entropy_forward(
         losses[n] = (1.0 - smoothing) * nll + smoothing * (lse_n - row_sum(xn) / C)
 
 
-@jit
+@entry(cross_entropy_backward_ref)
 def cross_entropy_backward(
     dlogits: np.ndarray,
     dlosses: np.ndarray,

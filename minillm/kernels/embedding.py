@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from minillm.kernels._numba import jit
+from minillm.kernels._numba import entry
 
 
 def embedding_backward_ref(
@@ -26,7 +26,7 @@ def embedding_backward_ref(
         dW[padding_idx] = 0
 
 
-@jit
+@entry(embedding_backward_ref)
 def embedding_backward(
     dW: np.ndarray, dy: np.ndarray, idx: np.ndarray, padding_idx: int, N: int, C: int
 ) -> None:

@@ -28,7 +28,7 @@ import math
 import numpy as np
 
 from minillm.kernels._math import erfc_pos, exp
-from minillm.kernels._numba import jit, overload_by_float
+from minillm.kernels._numba import entry, jit, overload_by_float
 
 _SQRT_2_OVER_PI = math.sqrt(2.0 / math.pi)
 _INV_SQRT_2 = 1.0 / math.sqrt(2.0)
@@ -99,14 +99,14 @@ def _make(dtype: type) -> object:
 overload_by_float(gelu_and_grad, _make(np.float32), _make(np.float64), inline_ir=True)
 
 
-@jit
+@entry(gelu_forward_ref)
 def gelu_forward(out: np.ndarray, x: np.ndarray, tanh_approx: bool) -> None:
     for i in range(x.size):
         y, _ = gelu_and_grad(x[i], tanh_approx)
         out[i] = y
 
 
-@jit
+@entry(gelu_backward_ref)
 def gelu_backward(dx: np.ndarray, dout: np.ndarray, x: np.ndarray, tanh_approx: bool) -> None:
     for i in range(x.size):
         _, d = gelu_and_grad(x[i], tanh_approx)

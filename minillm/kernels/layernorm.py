@@ -22,7 +22,7 @@ import math
 import numpy as np
 
 from minillm.kernels._math import row_dot, row_sq_dev, row_sum
-from minillm.kernels._numba import jit
+from minillm.kernels._numba import entry
 
 
 def layernorm_forward_ref(
@@ -71,7 +71,7 @@ def layernorm_backward_ref(
 # (dw, db) are kept apart from the row sums, so both vectorize.
 
 
-@jit
+@entry(layernorm_forward_ref)
 def layernorm_forward(
     y: np.ndarray,
     mean: np.ndarray,
@@ -93,7 +93,7 @@ def layernorm_forward(
             yn[c] = (xn[c] - mu) * r * w[c] + b[c]
 
 
-@jit
+@entry(layernorm_backward_ref)
 def layernorm_backward(
     dx: np.ndarray,
     dw: np.ndarray,

@@ -20,7 +20,7 @@ import math
 import numpy as np
 
 from minillm.kernels._math import exp, row_dot, row_max, row_sum
-from minillm.kernels._numba import jit
+from minillm.kernels._numba import entry
 
 
 def softmax_forward_ref(y: np.ndarray, x: np.ndarray, N: int, C: int) -> None:
@@ -48,7 +48,7 @@ def log_softmax_backward_ref(dx: np.ndarray, dy: np.ndarray, y: np.ndarray, N: i
 # order), so each row takes separate SIMD passes: max, exp (stored), sum, scale.
 
 
-@jit
+@entry(softmax_forward_ref)
 def softmax_forward(y: np.ndarray, x: np.ndarray, N: int, C: int) -> None:
     for n in range(N):
         xn, yn = x[n], y[n]
@@ -60,7 +60,7 @@ def softmax_forward(y: np.ndarray, x: np.ndarray, N: int, C: int) -> None:
             yn[c] *= inv
 
 
-@jit
+@entry(softmax_backward_ref)
 def softmax_backward(dx: np.ndarray, dy: np.ndarray, y: np.ndarray, N: int, C: int) -> None:
     for n in range(N):
         dot = row_dot(dy[n], y[n])
@@ -68,7 +68,7 @@ def softmax_backward(dx: np.ndarray, dy: np.ndarray, y: np.ndarray, N: int, C: i
             dx[n, c] = y[n, c] * (dy[n, c] - dot)
 
 
-@jit
+@entry(log_softmax_forward_ref)
 def log_softmax_forward(y: np.ndarray, x: np.ndarray, N: int, C: int) -> None:
     for n in range(N):
         xn, yn = x[n], y[n]
@@ -80,7 +80,7 @@ def log_softmax_forward(y: np.ndarray, x: np.ndarray, N: int, C: int) -> None:
             yn[c] = (xn[c] - m) - log_s
 
 
-@jit
+@entry(log_softmax_backward_ref)
 def log_softmax_backward(dx: np.ndarray, dy: np.ndarray, y: np.ndarray, N: int, C: int) -> None:
     for n in range(N):
         total = row_sum(dy[n])

@@ -17,8 +17,8 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
+from minillm import kernels
 from minillm.autograd import Context, Function, constant
-from minillm.kernels import kernel
 
 if TYPE_CHECKING:
     from minillm.tensor import Tensor
@@ -445,7 +445,7 @@ class GELU(Function):
         ctx.save_for_backward(x)
         ctx.tanh = approximate == "tanh"
         out = np.empty_like(x)
-        kernel("gelu_forward")(out.reshape(-1), x.reshape(-1), ctx.tanh)
+        kernels.gelu.gelu_forward(out.reshape(-1), x.reshape(-1), ctx.tanh)
         return out
 
     @staticmethod
@@ -453,7 +453,7 @@ class GELU(Function):
         (x,) = ctx.saved_tensors
         g = np.asarray(g, dtype=x.dtype, order="C")
         dx = np.empty_like(x)
-        kernel("gelu_backward")(dx.reshape(-1), g.reshape(-1), x.reshape(-1), ctx.tanh)
+        kernels.gelu.gelu_backward(dx.reshape(-1), g.reshape(-1), x.reshape(-1), ctx.tanh)
         return (dx,)
 
     @staticmethod

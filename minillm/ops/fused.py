@@ -12,7 +12,8 @@ live in ``minillm/nn`` (``losses.cross_entropy``, ``functional.layer_norm`` and 
 ``attention_functions.scaled_dot_product_attention``), each beside a ``*_reference`` that writes
 the same math from primitives, which the tests hold the fused op equal to. Fusing saves the
 intermediate arrays and the passes over memory. The loops live in ``minillm/kernels`` and are
-reached through ``kernel(name)``. Read a kernel file's header for the math of its backward.
+called by module and name (``kernels.attention.attention_forward``). Read a kernel file's header
+for the math of its backward.
 
 Read next: ``minillm/kernels/cross_entropy.py``, then ``minillm/kernels/attention.py``.
 """
@@ -23,8 +24,8 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
+from minillm import kernels
 from minillm.autograd import Context, Function, constant
-from minillm.kernels import kernel
 from minillm.ops.movement import IndexAdd
 
 if TYPE_CHECKING:
@@ -57,7 +58,9 @@ class CrossEntropy(Function):
         t = np.ascontiguousarray(target, dtype=np.int64)
         losses = np.empty(N, dtype=np.float64)
         lse = np.empty(N, dtype=np.float64)
-        kernel("cross_entropy_forward")(losses, lse, x, t, ignore_index, label_smoothing, N, C)
+        kernels.cross_entropy.cross_entropy_forward(
+            losses, lse, x, t, ignore_index, label_smoothing, N, C
+        )
         count = int(np.count_nonzero(t != ignore_index))
         ctx.save_for_backward(x, t, lse)
         ctx.params = (ignore_index, label_smoothing, reduction, count)
@@ -80,7 +83,9 @@ class CrossEntropy(Function):
             weight = float(g) / count if reduction == "mean" and count else float(g)
             dlosses = np.full(N, weight)
         dx = np.empty_like(x)
-        kernel("cross_entropy_backward")(dx, dlosses, x, lse, t, ignore_index, smoothing, N, C)
+        kernels.cross_entropy.cross_entropy_backward(
+            dx, dlosses, x, lse, t, ignore_index, smoothing, N, C
+        )
         return dx, None
 
     @staticmethod
@@ -116,7 +121,7 @@ class LayerNorm(Function):
         y = np.empty_like(x2)
         mean = np.empty(N, dtype=np.float64)
         rstd = np.empty(N, dtype=np.float64)
-        kernel("layernorm_forward")(y, mean, rstd, x2, w, b, eps, N, C)
+        kernels.layernorm.layernorm_forward(y, mean, rstd, x2, w, b, eps, N, C)
         ctx.save_for_backward(x2, w, mean, rstd)
         ctx.shape, ctx.eps = x.shape, eps
         return y.reshape(x.shape)
@@ -129,7 +134,7 @@ class LayerNorm(Function):
         dx = np.empty_like(x2)
         dw = np.empty_like(w)
         db = np.empty_like(w)
-        kernel("layernorm_backward")(dx, dw, db, dy, x2, mean, rstd, w, N, C)
+        kernels.layernorm.layernorm_backward(dx, dw, db, dy, x2, mean, rstd, w, N, C)
         need_w, need_b = ctx.needs_input_grad[1:]
         return dx.reshape(ctx.shape), (dw if need_w else None), (db if need_b else None)
 
@@ -170,7 +175,7 @@ class Embedding(Function):
         V, C = ctx.weight_shape
         dy = np.ascontiguousarray(g).reshape(-1, C)
         dW = np.zeros((V, C), dtype=g.dtype)
-        kernel("embedding_backward")(dW, dy, idx, ctx.padding_idx, idx.size, C)
+        kernels.embedding.embedding_backward(dW, dy, idx, ctx.padding_idx, idx.size, C)
         return dW, None
 
     @staticmethod
@@ -211,7 +216,7 @@ class Attention(Function):
         Tk, Dv = v.shape[1:]
         out = np.empty((G, Tq, Dv), dtype=q.dtype)
         lse = np.empty((G, Tq), dtype=np.float64)
-        fwd = kernel("attention_forward")
+        fwd = kernels.attention.attention_forward
         fwd(out, lse, q, k, v, bias, bias_index, has_bias, causal, scale, G, Tq, Tk, D, Dv)
         ctx.save_for_backward(q, k, v, out, lse, bias, bias_index)
         ctx.params = (has_bias, causal, scale)
@@ -226,7 +231,7 @@ class Attention(Function):
         dout = np.ascontiguousarray(g, dtype=q.dtype)
         dq, dk, dv = np.empty_like(q), np.empty_like(k), np.empty_like(v)
         inputs = (dout, q, k, v, out, lse, bias, bias_index, has_bias, causal, scale)
-        kernel("attention_backward")(dq, dk, dv, *inputs, G, Tq, Tk, D, Dv)
+        kernels.attention.attention_backward(dq, dk, dv, *inputs, G, Tq, Tk, D, Dv)
         return dq, dk, dv
 
 
@@ -246,7 +251,7 @@ class PackedAttention(Function):
         qkv = np.ascontiguousarray(qkv)
         out = np.empty((B, T, C3 // 3), dtype=qkv.dtype)
         lse = np.empty((B * n_head, T), dtype=np.float64)
-        kernel("packed_attention_forward")(out, lse, qkv, n_head, causal, scale)
+        kernels.attention.packed_attention_forward(out, lse, qkv, n_head, causal, scale)
         ctx.save_for_backward(qkv, out, lse)
         ctx.params = (n_head, causal, scale)
         return out
@@ -257,7 +262,9 @@ class PackedAttention(Function):
         n_head, causal, scale = ctx.params
         dqkv = np.empty_like(qkv)
         dout = np.ascontiguousarray(g, dtype=qkv.dtype)
-        kernel("packed_attention_backward")(dqkv, dout, qkv, out, lse, n_head, causal, scale)
+        kernels.attention.packed_attention_backward(
+            dqkv, dout, qkv, out, lse, n_head, causal, scale
+        )
         return (dqkv,)
 
 
@@ -280,7 +287,9 @@ class AttentionWeights(Function):
         Tk = k.shape[1]
         s = np.ascontiguousarray(q @ np.swapaxes(k, 1, 2))  # (G, Tq, Tk): one BLAS call
         p = np.empty_like(s)
-        kernel("masked_softmax_forward")(p, s, bias, bias_index, has_bias, causal, scale, G, Tq, Tk)
+        kernels.attention.masked_softmax_forward(
+            p, s, bias, bias_index, has_bias, causal, scale, G, Tq, Tk
+        )
         ctx.save_for_backward(q, k, p)
         ctx.scale = scale
         return p
@@ -291,7 +300,7 @@ class AttentionWeights(Function):
         G, Tq, Tk = p.shape
         dp = np.ascontiguousarray(g, dtype=p.dtype).reshape(G * Tq, Tk)
         ds = np.empty_like(dp)
-        kernel("softmax_backward")(ds, dp, p.reshape(G * Tq, Tk), G * Tq, Tk)
+        kernels.softmax.softmax_backward(ds, dp, p.reshape(G * Tq, Tk), G * Tq, Tk)
         ds = ds.reshape(G, Tq, Tk)
         dq = (ds @ k) * ctx.scale if ctx.needs_input_grad[0] else None
         dk = (np.swapaxes(ds, 1, 2) @ q) * ctx.scale if ctx.needs_input_grad[1] else None

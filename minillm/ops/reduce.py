@@ -16,8 +16,8 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
+from minillm import kernels
 from minillm.autograd import Context, Function, constant
-from minillm.kernels import kernel
 from minillm.ops.elementwise import ieee
 
 Axis = int | tuple[int, ...] | None
@@ -177,9 +177,10 @@ def _unrows(y: np.ndarray, shape: tuple[int, ...], axis: int) -> np.ndarray:
 
 
 def _row_kernel(name: str, out_rows: np.ndarray, *rows: np.ndarray) -> None:
-    """Run a row kernel over (N, C) arrays; empty arrays have nothing to compute."""
+    """Run the row kernel ``kernels.softmax.<name>`` over (N, C) arrays; empty arrays have nothing
+    to compute."""
     if out_rows.size:
-        kernel(name)(out_rows, *rows, *out_rows.shape)
+        getattr(kernels.softmax, name)(out_rows, *rows, *out_rows.shape)
 
 
 class _RowSoftmax(Function):

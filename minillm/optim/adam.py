@@ -28,7 +28,7 @@ from typing import Any
 
 import numpy as np
 
-from minillm.kernels import kernel, twins
+from minillm import kernels
 from minillm.optim.optimizer import Optimizer, check_beta, check_nonnegative
 from minillm.tensor import Tensor
 
@@ -115,10 +115,10 @@ class Adam(Optimizer):
             g = np.ascontiguousarray(g, dtype=p.dtype).reshape(-1)
             flat = (p.data.reshape(-1), g, m.reshape(-1), v.reshape(-1))
             vm = None if v_max is None else v_max.reshape(-1)
-            kernel("adam_step")(*flat, *args, bool(decoupled), vm)
+            kernels.adam.adam_step(*flat, *args, bool(decoupled), vm)
         else:
             # non-contiguous or float16: the kernel's NumPy twin works on any layout
-            twins("adam_step")[0](p.data, g, m, v, *args, bool(decoupled), v_max)
+            kernels.adam.adam_step.ref(p.data, g, m, v, *args, bool(decoupled), v_max)
 
 
 class AdamW(Adam):
