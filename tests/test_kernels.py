@@ -150,27 +150,6 @@ def test_layernorm_kernels_match_twins(
     )
 
 
-@given(
-    B=st.integers(1, 2),
-    T=st.integers(1, 70),
-    H=st.sampled_from([1, 3]),
-    D=st.sampled_from([1, 4]),
-    causal=st.booleans(),
-    dtype=DTYPES,
-    seed=SEEDS,
-)
-def test_packed_attention_kernels_match_twins(B, T, H, D, causal, dtype, seed) -> None:
-    rng = np.random.default_rng(seed)
-    qkv = rng.standard_normal((B, T, 3 * H * D)).astype(dtype)
-    dout = rng.standard_normal((B, T, H * D)).astype(dtype)
-    out, lse = np.empty((B, T, H * D), dtype), np.empty((B * H, T))
-    twins("packed_attention_forward")[0](out, lse, qkv, H, causal, 0.5)
-    fresh = (np.empty_like(out), np.empty_like(lse))
-    run_both("packed_attention_forward", lambda: (*fresh, qkv, H, causal, 0.5), dtype)
-    grads = (np.empty_like(qkv), dout, qkv, out, lse, H, causal, 0.5)
-    run_both("packed_attention_backward", lambda: (np.empty_like(qkv), *grads[1:]), dtype)
-
-
 # --------------------------------------------------------------------------------------------------
 # GELU, embedding backward, Adam
 # --------------------------------------------------------------------------------------------------
@@ -414,7 +393,7 @@ def test_an_entry_runs_its_twin_when_numba_is_off(monkeypatch: pytest.MonkeyPatc
 
 def test_every_kernel_entry_has_both_twins() -> None:
     found = kernels.entries()
-    assert len(found) >= 17
+    assert len(found) >= 15
     for name, entry in found.items():
         ref, fast = twins(name)
         assert ref is entry.ref and fast is entry.fast

@@ -33,7 +33,7 @@ import math
 
 import numpy as np
 
-from minillm.kernels._math import exp, row_max, row_sum
+from minillm.kernels._math import exp, row_dot, row_max, row_sum
 from minillm.kernels._numba import entry, jit
 
 
@@ -262,10 +262,9 @@ def _backward_head(
     scale: float,
 ) -> None:
     Tq, Tk, Dv = q.shape[0], k.shape[0], v.shape[1]
-    delta = np.zeros(Tq)  # delta_i = dout_i . out_i
+    delta = np.empty(Tq)  # delta_i = dout_i . out_i
     for i in range(Tq):
-        for e in range(Dv):
-            delta[i] += dout[i, e] * out[i, e]
+        delta[i] = row_dot(dout[i], out[i])
     dq[:] = 0.0
     for j0 in range(0, Tk, BK):
         j1 = min(j0 + BK, Tk)
@@ -275,14 +274,22 @@ def _backward_head(
         for i0 in range(i_start, Tq, BQ):
             i1 = min(i0 + BQ, Tq)
             p = np.dot(q[i0:i1], k[j0:j1].T)
-            _mask_tile(p, bias, has_bias, causal, scale, i0, j0)
+            if has_bias:
+                _mask_tile(p, bias, has_bias, causal, scale, i0, j0)
             for ii in range(i1 - i0):
                 row_lse = lse[i0 + ii]
                 if row_lse == -np.inf:  # fully masked row: p = 0, no gradient
                     p[ii, :] = 0.0
                     continue
-                for jj in range(j1 - j0):
-                    p[ii, jj] = exp(p[ii, jj] - row_lse)
+                # keys this query may see; without a bias, the scale folds into the same pass
+                n = min(max(i0 + ii + 1 - j0, 0), j1 - j0) if causal else j1 - j0
+                if has_bias:
+                    for jj in range(n):
+                        p[ii, jj] = exp(p[ii, jj] - row_lse)
+                else:
+                    for jj in range(n):
+                        p[ii, jj] = exp(p[ii, jj] * scale - row_lse)
+                p[ii, n:] = 0.0
             dv_tile += np.dot(p.T, dout[i0:i1])
             ds = np.dot(dout[i0:i1], v[j0:j1].T)  # dp, turned into ds in place
             for ii in range(i1 - i0):
@@ -321,109 +328,6 @@ def attention_backward(
         grads = (dq[g], dk[g], dv[g])
         inputs = (dout[g], q[g], k[g], v[g], out[g], lse[g], bias[bias_index[g]])
         _backward_head(*grads, *inputs, has_bias, causal, scale)
-
-
-# ------------------------------------------------------------------------------------------------
-# The packed layout of a GPT block: qkv (B, T, 3C) holds q, k, v side by side, head h of each in
-# columns h D .. (h + 1) D of its third; out and dout are (B, T, C), lse (B H, T). Each head's
-# (T, D) slices are gathered into contiguous arrays inside the loop, where they stay in cache,
-# and the results are written straight into their columns: no (B, H, T, D) copies of the whole
-# batch, and no zero-padded gradient slices to sum.
-# ------------------------------------------------------------------------------------------------
-def _split_ref(qkv: np.ndarray, n_head: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    B, T, C3 = qkv.shape
-    heads = qkv.reshape(B, T, 3, n_head, C3 // 3 // n_head).transpose(2, 0, 3, 1, 4)
-    return tuple(np.ascontiguousarray(h).reshape(B * n_head, T, -1) for h in heads)  # type: ignore[return-value]
-
-
-def _merge_ref(x: np.ndarray, B: int) -> np.ndarray:
-    G, T, D = x.shape
-    return x.reshape(B, G // B, T, D).transpose(0, 2, 1, 3).reshape(B, T, G // B * D)
-
-
-def packed_attention_forward_ref(
-    out: np.ndarray, lse: np.ndarray, qkv: np.ndarray, n_head: int, causal: bool, scale: float
-) -> None:
-    B, T, _ = qkv.shape
-    q, k, v = _split_ref(qkv, n_head)
-    o = np.empty_like(q)
-    none = (np.zeros((1, 1, 1), dtype=q.dtype), np.zeros(q.shape[0], dtype=np.int64), False)
-    G, _, D = q.shape
-    attention_forward_ref(o, lse, q, k, v, *none, causal, scale, G, T, T, D, D)
-    out[:] = _merge_ref(o, B)
-
-
-def packed_attention_backward_ref(
-    dqkv: np.ndarray,
-    dout: np.ndarray,
-    qkv: np.ndarray,
-    out: np.ndarray,
-    lse: np.ndarray,
-    n_head: int,
-    causal: bool,
-    scale: float,
-) -> None:
-    B, T, _ = qkv.shape
-    q, k, v = _split_ref(qkv, n_head)
-    D = q.shape[2]
-    heads = lambda x: np.ascontiguousarray(  # noqa: E731 - (B, T, C) -> (B H, T, D)
-        x.reshape(B, T, n_head, D).transpose(0, 2, 1, 3)).reshape(B * n_head, T, D)  # fmt: skip
-    dq, dk, dv = np.empty_like(q), np.empty_like(k), np.empty_like(v)
-    none = (np.zeros((1, 1, 1), dtype=q.dtype), np.zeros(q.shape[0], dtype=np.int64), False)
-    attention_backward_ref(dq, dk, dv, heads(dout), q, k, v, heads(out), lse, *none, causal, scale,
-                           B * n_head, T, T, D, D)  # fmt: skip
-    dqkv[:] = np.concatenate([_merge_ref(d, B) for d in (dq, dk, dv)], axis=2)
-
-
-@entry(packed_attention_forward_ref)
-def packed_attention_forward(
-    out: np.ndarray, lse: np.ndarray, qkv: np.ndarray, n_head: int, causal: bool, scale: float
-) -> None:
-    B, T, C3 = qkv.shape
-    C = C3 // 3
-    D = C // n_head
-    bias = np.zeros((1, 1), dtype=qkv.dtype)
-    o = np.empty((T, D), dtype=out.dtype)
-    for b in range(B):
-        for h in range(n_head):
-            c = h * D
-            q = np.ascontiguousarray(qkv[b, :, c : c + D])
-            k = np.ascontiguousarray(qkv[b, :, C + c : C + c + D])
-            v = np.ascontiguousarray(qkv[b, :, 2 * C + c : 2 * C + c + D])
-            _forward_head(o, lse[b * n_head + h], q, k, v, bias, False, causal, scale)
-            out[b, :, c : c + D] = o
-
-
-@entry(packed_attention_backward_ref)
-def packed_attention_backward(
-    dqkv: np.ndarray,
-    dout: np.ndarray,
-    qkv: np.ndarray,
-    out: np.ndarray,
-    lse: np.ndarray,
-    n_head: int,
-    causal: bool,
-    scale: float,
-) -> None:
-    B, T, C3 = qkv.shape
-    C = C3 // 3
-    D = C // n_head
-    bias = np.zeros((1, 1), dtype=qkv.dtype)
-    dq = np.empty((T, D), dtype=dqkv.dtype)
-    dk, dv = np.empty_like(dq), np.empty_like(dq)
-    for b in range(B):
-        for h in range(n_head):
-            c = h * D
-            q = np.ascontiguousarray(qkv[b, :, c : c + D])
-            k = np.ascontiguousarray(qkv[b, :, C + c : C + c + D])
-            v = np.ascontiguousarray(qkv[b, :, 2 * C + c : 2 * C + c + D])
-            o = np.ascontiguousarray(out[b, :, c : c + D])
-            do = np.ascontiguousarray(dout[b, :, c : c + D])
-            _backward_head(dq, dk, dv, do, q, k, v, o, lse[b * n_head + h], bias, False, causal,
-                           scale)  # fmt: skip
-            dqkv[b, :, c : c + D] = dq
-            dqkv[b, :, C + c : C + c + D] = dk
-            dqkv[b, :, 2 * C + c : 2 * C + c + D] = dv
 
 
 @entry(masked_softmax_forward_ref)
