@@ -155,6 +155,100 @@ def fault_table() -> str:
     return markdown_table(["malloc", "ms/step", "page faults/step", "peak RSS MiB"], rows)
 
 
+def time_steps(cfg: GPTConfig, B: int, repeats: int) -> tuple[dict[str, float], float]:
+    """Median seconds per training step of each framework (alternating runs), and FLOPs/step."""
+    fns, model = step_functions(cfg, B)
+    for fn in fns.values():  # warm up (and compile kernels)
+        fn()
+        fn()
+    times: dict[str, list[float]] = {k: [] for k in fns}
+    for _ in range(repeats):
+        for k, fn in fns.items():
+            t0 = time.perf_counter()
+            fn()
+            times[k].append(time.perf_counter() - t0)
+    flops = model.flops_per_token() * B * cfg.block_size
+    return {k: float(np.median(v)) for k, v in times.items()}, flops
+
+
+def op_breakdown(cfg: GPTConfig, B: int, steps: int = 3) -> str:
+    """Where a step's time goes: minillm's time in each Function's forward and backward (timed by
+    wrapping them), beside PyTorch's profiler (self CPU time per aten op), both per step."""
+    import collections
+
+    from torch.profiler import ProfilerActivity, profile
+
+    from minillm.autograd import Function
+
+    fns, _ = step_functions(cfg, B)
+    for fn in fns.values():
+        fn()
+    totals: dict[str, float] = collections.defaultdict(float)
+
+    def every(cls: type) -> list[type]:
+        return [c for sub in cls.__subclasses__() for c in (sub, *every(sub))]
+
+    def timed(fn, key: str, as_classmethod: bool):
+        def run(*args, **kwargs):
+            t0 = time.perf_counter()
+            out = fn(*args, **kwargs)
+            totals[key] += time.perf_counter() - t0
+            return out
+
+        return classmethod(run) if as_classmethod else staticmethod(run)
+
+    saved = []
+    for cls in set(every(Function)):
+        for meth in ("forward", "backward"):
+            raw = cls.__dict__.get(meth)
+            if raw is not None:
+                saved.append((cls, meth, raw))
+                key = f"{cls.__name__}.{meth}"
+                setattr(cls, meth, timed(raw.__func__, key, isinstance(raw, classmethod)))
+    try:
+        for _ in range(steps):
+            fns["minillm"]()
+    finally:
+        for cls, meth, raw in saved:
+            setattr(cls, meth, raw)
+    ours = sorted(totals.items(), key=lambda kv: -kv[1])[:12]
+    with profile(activities=[ProfilerActivity.CPU]) as prof:
+        for _ in range(steps):
+            fns["PyTorch"]()
+    events = sorted(prof.key_averages(), key=lambda e: -e.self_cpu_time_total)[:12]
+    theirs = [(e.key, e.self_cpu_time_total / 1e6) for e in events]
+    rows = []
+    for i in range(max(len(ours), len(theirs))):
+        a = ours[i] if i < len(ours) else ("", 0.0)
+        b = theirs[i] if i < len(theirs) else ("", 0.0)
+        rows.append([a[0], f"{a[1] / steps * 1e3:.1f}" if a[0] else "",
+                     b[0], f"{b[1] / steps * 1e3:.1f}" if b[0] else ""])  # fmt: skip
+    return markdown_table(["minillm op", "ms/step", "PyTorch op (profiler)", "ms/step"], rows)
+
+
+def two_threads(repeats: int) -> str:
+    """Config (a) at 2 threads, if this machine's cores behave as two (a GEMM runs >= 1.5x
+    faster on 2 threads than on 1); else a line saying why it was skipped."""
+    import torch
+
+    one = measure_gemm_flops([(1024, 1024, 1024)], repeats=5)
+    set_threads(2)
+    torch.set_num_threads(2)
+    try:
+        two = measure_gemm_flops([(1024, 1024, 1024)], repeats=5)
+        if two < 1.5 * one:
+            return (f"2 threads: skipped, the cores do not behave as two here (a GEMM ran "
+                    f"{two / one:.2f}x faster on 2 threads than on 1).")  # fmt: skip
+        cfg, B = CONFIGS["(a) V256 L4 H4 C256 T128 B16"]
+        med, _ = time_steps(cfg, B, repeats)
+    finally:
+        set_threads(1)
+        torch.set_num_threads(1)
+    return (f"2 threads (a GEMM runs {two / one:.2f}x faster than on 1): config (a) minillm "
+            f"{med['minillm'] * 1e3:.1f} ms/step, PyTorch {med['PyTorch'] * 1e3:.1f} ms/step, "
+            f"ratio {med['minillm'] / med['PyTorch']:.2f}.")  # fmt: skip
+
+
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--repeats", type=int, default=7)
@@ -182,19 +276,8 @@ def main() -> None:
             blas = gemm_ratio(cfg, B)
             notes.append(f"{name}: NumPy's BLAS / PyTorch's on the block GEMMs alone = {blas:.2f}")
             assert err < 1e-8, f"{name}: gradients disagree with PyTorch by {err}"
-        fns, model = step_functions(cfg, B)
-        for fn in fns.values():  # warm up (and compile kernels)
-            fn()
-            fn()
-        times: dict[str, list[float]] = {k: [] for k in fns}
-        for _ in range(args.repeats):
-            for k, fn in fns.items():
-                t0 = time.perf_counter()
-                fn()
-                times[k].append(time.perf_counter() - t0)
+        med, flops = time_steps(cfg, B, args.repeats)
         tokens = B * cfg.block_size
-        flops = model.flops_per_token() * tokens
-        med = {k: float(np.median(v)) for k, v in times.items()}
         for k, t in med.items():
             ratio = f"{t / med['PyTorch']:.2f}" if "PyTorch" in med else "n/a"
             rows.append(
@@ -211,6 +294,15 @@ def main() -> None:
     table = markdown_table(
         ["config", "framework", "ms/step", "tokens/s", "MFU", "minillm/PyTorch"], rows
     )
+    extra = ""
+    if torch is not None:
+        cfg, B = CONFIGS["(a) V256 L4 H4 C256 T128 B16"]
+        breakdown = op_breakdown(cfg, B)
+        print(breakdown)
+        threads = two_threads(args.repeats)
+        print(threads)
+        extra = (f"\n\nWhere the time of a config (a) step goes (3 steps, one thread):\n\n"
+                 f"{breakdown}\n\n{threads}")  # fmt: skip
     body = (
         f"Command: `python benchmarks/bench_gpt.py --repeats {args.repeats}` — machine: "
         f"{machine()}; "
@@ -221,7 +313,7 @@ def main() -> None:
         "and <= 1.00 at (b). NumPy's OpenBLAS against PyTorch's MKL on the same GEMMs is part of "
         "the gap, measured above; minillm does not add a gigabyte dependency for it.\n\n"
         "Config (a) in a minillm-only process, as `minillm train` runs it "
-        f"(median of 6 steps each):\n\n{faults}"
+        f"(median of 6 steps each):\n\n{faults}{extra}"
     )
     update_results("GPT training step", body)
 

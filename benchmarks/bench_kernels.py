@@ -95,9 +95,7 @@ def cases(cfg: dict[str, int], with_torch: bool = True) -> list[Case]:
     scale = 1.0 / math.sqrt(D)
     out_att = np.empty_like(q)
     lse_att = np.empty((G, T))
-    twins("attention_forward")[0](
-        out_att, lse_att, q, k, v, bias, bias_index, False, True, scale, G, T, T, D, D
-    )
+    twins("attention_forward")[0](out_att, lse_att, q, k, v, bias, bias_index, False, True, scale)
     scores = (q @ k.transpose(0, 2, 1)).astype(F32)
 
     def empty(*shape: int) -> np.ndarray:
@@ -108,13 +106,13 @@ def cases(cfg: dict[str, int], with_torch: bool = True) -> list[Case]:
 
     att = (bias, bias_index, False, True, scale)
     specs: list[tuple[str, str, Callable[[], tuple], bool]] = [
-        ("softmax_forward", f"({N}, {V})", lambda: (empty(N, V), logits, N, V), False),
-        ("softmax_backward", f"({N}, {V})", lambda: (empty(N, V), dlogits, probs, N, V), False),
-        ("log_softmax_forward", f"({N}, {V})", lambda: (empty(N, V), logits, N, V), False),
+        ("softmax_forward", f"({N}, {V})", lambda: (empty(N, V), logits), False),
+        ("softmax_backward", f"({N}, {V})", lambda: (empty(N, V), dlogits, probs), False),
+        ("log_softmax_forward", f"({N}, {V})", lambda: (empty(N, V), logits), False),
         (
             "log_softmax_backward",
             f"({N}, {V})",
-            lambda: (empty(N, V), dlogits, logprobs, N, V),
+            lambda: (empty(N, V), dlogits, logprobs),
             False,
         ),
         (
@@ -127,15 +125,13 @@ def cases(cfg: dict[str, int], with_torch: bool = True) -> list[Case]:
                 target,
                 -100,
                 0.1,
-                N,
-                V,
             ),
             False,
         ),
         (
             "cross_entropy_backward",
             f"({N}, {V})",
-            lambda: (empty(N, V), np.full(N, 1.0 / N), logits, lse_ce, target, -100, 0.1, N, V),
+            lambda: (empty(N, V), np.full(N, 1.0 / N), logits, lse_ce, target, -100, 0.1),
             False,
         ),
         (
@@ -149,15 +145,13 @@ def cases(cfg: dict[str, int], with_torch: bool = True) -> list[Case]:
                 w_ln,
                 b_ln,
                 1e-5,
-                N,
-                C,
             ),
             False,
         ),
         (
             "layernorm_backward",
             f"({N}, {C})",
-            lambda: (empty(N, C), empty(C), empty(C), dy_ln, x_ln, mean, rstd, w_ln, N, C),
+            lambda: (empty(N, C), empty(C), empty(C), dy_ln, x_ln, mean, rstd, w_ln),
             False,
         ),
         ("gelu_forward", f"({N * 4 * C},) tanh", lambda: (empty(N * 4 * C), x_mlp, True), False),
@@ -177,13 +171,13 @@ def cases(cfg: dict[str, int], with_torch: bool = True) -> list[Case]:
         (
             "embedding_backward",
             f"({V}, {C}) <- {N} rows",
-            lambda: (np.zeros((V, C), F32), dy_emb, idx, -1, N, C),
+            lambda: (np.zeros((V, C), F32), dy_emb, idx, -1),
             False,
         ),
         (
             "attention_forward",
             f"({B}, {H}, {T}, {D}) causal",
-            lambda: (empty(G, T, D), e64(G, T), q, k, v, *att, G, T, T, D, D),
+            lambda: (empty(G, T, D), e64(G, T), q, k, v, *att),
             True,
         ),
         (
@@ -200,18 +194,13 @@ def cases(cfg: dict[str, int], with_torch: bool = True) -> list[Case]:
                 out_att,
                 lse_att,
                 *att,
-                G,
-                T,
-                T,
-                D,
-                D,
             ),
             True,
         ),
         (
             "masked_softmax_forward",
             f"({G}, {T}, {T}) causal",
-            lambda: (empty(G, T, T), scores, *att, G, T, T),
+            lambda: (empty(G, T, T), scores, *att),
             False,
         ),
     ]

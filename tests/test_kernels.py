@@ -70,18 +70,18 @@ def test_softmax_kernels_match_twins(
     rng = np.random.default_rng(seed)
     x = rows(rng, N, C, dtype, scale)
     dy = rows(rng, N, C, dtype, 1.0)
-    run_both(f"{which}_forward", lambda: (np.empty_like(x), x, N, C), dtype)
+    run_both(f"{which}_forward", lambda: (np.empty_like(x), x), dtype)
     y = np.empty_like(x)
-    twins(f"{which}_forward")[0](y, x, N, C)
+    twins(f"{which}_forward")[0](y, x)
     assert np.isfinite(y).all()  # stable at logits of +-1e4
-    run_both(f"{which}_backward", lambda: (np.empty_like(x), dy, y, N, C), dtype)
+    run_both(f"{which}_backward", lambda: (np.empty_like(x), dy, y), dtype)
 
 
 def test_softmax_of_an_all_minus_inf_row_is_nan_in_both() -> None:
     x = np.full((1, 4), -np.inf)
     for fn in twins("softmax_forward"):
         y = np.empty_like(x)
-        fn(y, x, 1, 4)
+        fn(y, x)
         assert np.isnan(y).all()
 
 
@@ -105,16 +105,16 @@ def test_cross_entropy_kernels_match_twins(
     t[rng.random(N) < 0.3] = -100
     run_both(
         "cross_entropy_forward",
-        lambda: (np.empty(N), np.empty(N), x, t, -100, smoothing, N, C),
+        lambda: (np.empty(N), np.empty(N), x, t, -100, smoothing),
         np.float64 if dtype == np.float64 else np.float32,
     )
     losses, lse = np.empty(N), np.empty(N)
-    twins("cross_entropy_forward")[0](losses, lse, x, t, -100, smoothing, N, C)
+    twins("cross_entropy_forward")[0](losses, lse, x, t, -100, smoothing)
     assert np.isfinite(losses).all() and (losses[t == -100] == 0).all()
     dl = rng.standard_normal(N)
     run_both(
         "cross_entropy_backward",
-        lambda: (np.empty_like(x), dl, x, lse, t, -100, smoothing, N, C),
+        lambda: (np.empty_like(x), dl, x, lse, t, -100, smoothing),
         dtype,
     )
 
@@ -138,14 +138,14 @@ def test_layernorm_kernels_match_twins(
     dy = rows(rng, N, C, dtype, 1.0)
     run_both(
         "layernorm_forward",
-        lambda: (np.empty_like(x), np.empty(N), np.empty(N), x, w, b, 1e-5, N, C),
+        lambda: (np.empty_like(x), np.empty(N), np.empty(N), x, w, b, 1e-5),
         dtype,
     )
     mean, rstd = np.empty(N), np.empty(N)
-    twins("layernorm_forward")[0](np.empty_like(x), mean, rstd, x, w, b, 1e-5, N, C)
+    twins("layernorm_forward")[0](np.empty_like(x), mean, rstd, x, w, b, 1e-5)
     run_both(
         "layernorm_backward",
-        lambda: (np.empty_like(x), np.empty_like(w), np.empty_like(w), dy, x, mean, rstd, w, N, C),
+        lambda: (np.empty_like(x), np.empty_like(w), np.empty_like(w), dy, x, mean, rstd, w),
         dtype,
     )
 
@@ -180,11 +180,11 @@ def test_embedding_backward_matches_twin(
     padding_idx = int(rng.integers(0, V)) if pad else -1
     run_both(
         "embedding_backward",
-        lambda: (np.zeros((V, C), dtype), dy, idx, padding_idx, N, C),
+        lambda: (np.zeros((V, C), dtype), dy, idx, padding_idx),
         dtype,
     )
     dW = np.zeros((V, C), dtype)
-    kernels.embedding.embedding_backward(dW, dy, idx, padding_idx, N, C)
+    kernels.embedding.embedding_backward(dW, dy, idx, padding_idx)
     expected = np.zeros((V, C))
     for n in range(N):
         expected[idx[n]] += dy[n]
@@ -273,27 +273,26 @@ def test_attention_kernels_match_twins(
     )
     scale = 1.0 / math.sqrt(D)
     mask = (bias, bidx, has_bias, causal, scale)
-    sizes = (G, Tq, Tk, D, Dv)
     run_both(
         "attention_forward",
-        lambda: (np.empty((G, Tq, Dv), dtype), np.empty((G, Tq)), q, k, v, *mask, *sizes),
+        lambda: (np.empty((G, Tq, Dv), dtype), np.empty((G, Tq)), q, k, v, *mask),
         dtype,
     )
     out, lse = np.empty((G, Tq, Dv), dtype), np.empty((G, Tq))
-    kernels.attention.attention_forward(out, lse, q, k, v, *mask, *sizes)
+    kernels.attention.attention_forward(out, lse, q, k, v, *mask)
     dead = np.isneginf(lse)  # fully masked rows: zeros, as documented
     assert (out[dead] == 0).all()
     dout = rng.standard_normal((G, Tq, Dv)).astype(dtype)
     run_both(
         "attention_backward",
         lambda: (np.empty_like(q), np.empty_like(k), np.empty_like(v), dout, q, k, v, out, lse,
-                 *mask, *sizes),
+                 *mask),
         dtype,
     )  # fmt: skip
     s = (q @ k.transpose(0, 2, 1)).astype(dtype)
     run_both(
         "masked_softmax_forward",
-        lambda: (np.empty_like(s), s, *mask, G, Tq, Tk),
+        lambda: (np.empty_like(s), s, *mask),
         dtype,
     )
 
@@ -303,9 +302,9 @@ def test_attention_forward_is_stable_at_large_scores() -> None:
     q, k, v = (rng.standard_normal((1, 70, 8)) * 100 for _ in range(3))
     out, lse = np.empty((1, 70, 8)), np.empty((1, 70))
     none = (np.zeros((1, 1, 1)), np.zeros(1, np.int64), False, False, 1.0)
-    kernels.attention.attention_forward(out, lse, q, k, v, *none, 1, 70, 70, 8, 8)
+    kernels.attention.attention_forward(out, lse, q, k, v, *none)
     ref_out, ref_lse = np.empty_like(out), np.empty_like(lse)
-    twins("attention_forward")[0](ref_out, ref_lse, q, k, v, *none, 1, 70, 70, 8, 8)
+    twins("attention_forward")[0](ref_out, ref_lse, q, k, v, *none)
     assert np.isfinite(out).all()
     assert_parity(out, ref_out, np.float64)
 

@@ -63,7 +63,7 @@ def layer_norm_into(
     ``mean`` and ``rstd`` are (N,) float64 scratch rows. Prefill and decode both come here, so the
     cached and uncached paths round identically.
     """
-    kernels.layernorm.layernorm_forward(out, mean, rstd, x, w, b, eps, x.shape[0], x.shape[1])
+    kernels.layernorm.layernorm_forward(out, mean, rstd, x, w, b, eps)
 
 
 def gelu_tanh_into(out: np.ndarray, x: np.ndarray) -> None:

@@ -78,11 +78,6 @@ def attention_forward_ref(
     has_bias: bool,
     causal: bool,
     scale: float,
-    G: int,
-    Tq: int,
-    Tk: int,
-    D: int,
-    Dv: int,
 ) -> None:
     p, lse[:] = _probabilities_ref(_scores_ref(q, k, bias, bias_index, has_bias, causal, scale))
     out[:] = p @ v
@@ -103,11 +98,6 @@ def attention_backward_ref(
     has_bias: bool,
     causal: bool,
     scale: float,
-    G: int,
-    Tq: int,
-    Tk: int,
-    D: int,
-    Dv: int,
 ) -> None:
     p, _ = _probabilities_ref(_scores_ref(q, k, bias, bias_index, has_bias, causal, scale))
     dv[:] = np.swapaxes(p, 1, 2) @ dout
@@ -126,16 +116,13 @@ def masked_softmax_forward_ref(
     has_bias: bool,
     causal: bool,
     scale: float,
-    G: int,
-    Tq: int,
-    Tk: int,
 ) -> None:
     """p = softmax(scale s + bias) per row, with causal masking; fully masked rows give zeros."""
     z = s * scale
     if has_bias:
         z = z + bias[bias_index]
     if causal:
-        z = np.where(np.tri(Tq, Tk, dtype=bool), z, -np.inf)
+        z = np.where(np.tri(*s.shape[1:], dtype=bool), z, -np.inf)
     p[:] = _probabilities_ref(z)[0]
 
 
@@ -233,12 +220,8 @@ def attention_forward(
     has_bias: bool,
     causal: bool,
     scale: float,
-    G: int,
-    Tq: int,
-    Tk: int,
-    D: int,
-    Dv: int,
 ) -> None:
+    G = q.shape[0]
     for g in range(G):
         _forward_head(
             out[g], lse[g], q[g], k[g], v[g], bias[bias_index[g]], has_bias, causal, scale
@@ -318,12 +301,8 @@ def attention_backward(
     has_bias: bool,
     causal: bool,
     scale: float,
-    G: int,
-    Tq: int,
-    Tk: int,
-    D: int,
-    Dv: int,
 ) -> None:
+    G = q.shape[0]
     for g in range(G):
         grads = (dq[g], dk[g], dv[g])
         inputs = (dout[g], q[g], k[g], v[g], out[g], lse[g], bias[bias_index[g]])
@@ -339,10 +318,8 @@ def masked_softmax_forward(
     has_bias: bool,
     causal: bool,
     scale: float,
-    G: int,
-    Tq: int,
-    Tk: int,
 ) -> None:
+    G, Tq, Tk = p.shape
     for g in range(G):
         b = bias[bias_index[g]]
         for i in range(Tq):

@@ -33,9 +33,8 @@ def cross_entropy_forward_ref(
     target: np.ndarray,
     ignore_index: int,
     smoothing: float,
-    N: int,
-    C: int,
 ) -> None:
+    N = logits.shape[0]
     x = logits.astype(np.float64)
     m = x.max(axis=1, keepdims=True)
     lse[:] = (m + np.log(np.exp(x - m).sum(axis=1, keepdims=True)))[:, 0]
@@ -54,9 +53,8 @@ def cross_entropy_backward_ref(
     target: np.ndarray,
     ignore_index: int,
     smoothing: float,
-    N: int,
-    C: int,
 ) -> None:
+    N, C = logits.shape
     keep = target != ignore_index
     grad = np.exp(logits.astype(np.float64) - lse[:, None]) - smoothing / C
     grad[np.arange(N), np.where(keep, target, 0)] -= 1.0 - smoothing
@@ -76,9 +74,8 @@ def cross_entropy_forward(
     target: np.ndarray,
     ignore_index: int,
     smoothing: float,
-    N: int,
-    C: int,
 ) -> None:
+    N, C = logits.shape
     scratch = np.empty(C, dtype=logits.dtype)
     for n in range(N):
         xn = logits[n]
@@ -104,9 +101,8 @@ def cross_entropy_backward(
     target: np.ndarray,
     ignore_index: int,
     smoothing: float,
-    N: int,
-    C: int,
 ) -> None:
+    N, C = logits.shape
     off = smoothing / C
     for n in range(N):
         t = target[n]

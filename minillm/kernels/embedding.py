@@ -19,7 +19,7 @@ from minillm.kernels._numba import entry
 
 
 def embedding_backward_ref(
-    dW: np.ndarray, dy: np.ndarray, idx: np.ndarray, padding_idx: int, N: int, C: int
+    dW: np.ndarray, dy: np.ndarray, idx: np.ndarray, padding_idx: int
 ) -> None:
     np.add.at(dW, idx, dy)
     if padding_idx >= 0:
@@ -27,9 +27,8 @@ def embedding_backward_ref(
 
 
 @entry(embedding_backward_ref)
-def embedding_backward(
-    dW: np.ndarray, dy: np.ndarray, idx: np.ndarray, padding_idx: int, N: int, C: int
-) -> None:
+def embedding_backward(dW: np.ndarray, dy: np.ndarray, idx: np.ndarray, padding_idx: int) -> None:
+    N, C = idx.size, dW.shape[1]
     # Serial on purpose: two rows with the same index would race under prange.
     for n in range(N):
         row = idx[n]

@@ -23,24 +23,24 @@ from minillm.kernels._math import exp, row_dot, row_max, row_sum
 from minillm.kernels._numba import entry
 
 
-def softmax_forward_ref(y: np.ndarray, x: np.ndarray, N: int, C: int) -> None:
+def softmax_forward_ref(y: np.ndarray, x: np.ndarray) -> None:
     with np.errstate(invalid="ignore"):  # an all -inf row: -inf - -inf = NaN, by design
         e = np.exp(x - x.max(axis=1, keepdims=True))
     y[:] = e / e.sum(axis=1, keepdims=True, dtype=np.float64)
 
 
-def softmax_backward_ref(dx: np.ndarray, dy: np.ndarray, y: np.ndarray, N: int, C: int) -> None:
+def softmax_backward_ref(dx: np.ndarray, dy: np.ndarray, y: np.ndarray) -> None:
     dot = np.sum(dy * y, axis=1, keepdims=True, dtype=np.float64)
     dx[:] = y * (dy - dot)
 
 
-def log_softmax_forward_ref(y: np.ndarray, x: np.ndarray, N: int, C: int) -> None:
+def log_softmax_forward_ref(y: np.ndarray, x: np.ndarray) -> None:
     with np.errstate(invalid="ignore"):  # an all -inf row: -inf - -inf = NaN, by design
         shifted = x - x.max(axis=1, keepdims=True)
     y[:] = shifted - np.log(np.exp(shifted).sum(axis=1, keepdims=True, dtype=np.float64))
 
 
-def log_softmax_backward_ref(dx: np.ndarray, dy: np.ndarray, y: np.ndarray, N: int, C: int) -> None:
+def log_softmax_backward_ref(dx: np.ndarray, dy: np.ndarray, y: np.ndarray) -> None:
     dx[:] = dy - np.exp(y) * dy.sum(axis=1, keepdims=True, dtype=np.float64)
 
 
@@ -49,7 +49,8 @@ def log_softmax_backward_ref(dx: np.ndarray, dy: np.ndarray, y: np.ndarray, N: i
 
 
 @entry(softmax_forward_ref)
-def softmax_forward(y: np.ndarray, x: np.ndarray, N: int, C: int) -> None:
+def softmax_forward(y: np.ndarray, x: np.ndarray) -> None:
+    N, C = y.shape
     for n in range(N):
         xn, yn = x[n], y[n]
         m = row_max(xn)
@@ -61,7 +62,8 @@ def softmax_forward(y: np.ndarray, x: np.ndarray, N: int, C: int) -> None:
 
 
 @entry(softmax_backward_ref)
-def softmax_backward(dx: np.ndarray, dy: np.ndarray, y: np.ndarray, N: int, C: int) -> None:
+def softmax_backward(dx: np.ndarray, dy: np.ndarray, y: np.ndarray) -> None:
+    N, C = dx.shape
     for n in range(N):
         dot = row_dot(dy[n], y[n])
         for c in range(C):
@@ -69,7 +71,8 @@ def softmax_backward(dx: np.ndarray, dy: np.ndarray, y: np.ndarray, N: int, C: i
 
 
 @entry(log_softmax_forward_ref)
-def log_softmax_forward(y: np.ndarray, x: np.ndarray, N: int, C: int) -> None:
+def log_softmax_forward(y: np.ndarray, x: np.ndarray) -> None:
+    N, C = y.shape
     for n in range(N):
         xn, yn = x[n], y[n]
         m = row_max(xn)
@@ -81,7 +84,8 @@ def log_softmax_forward(y: np.ndarray, x: np.ndarray, N: int, C: int) -> None:
 
 
 @entry(log_softmax_backward_ref)
-def log_softmax_backward(dx: np.ndarray, dy: np.ndarray, y: np.ndarray, N: int, C: int) -> None:
+def log_softmax_backward(dx: np.ndarray, dy: np.ndarray, y: np.ndarray) -> None:
+    N, C = dx.shape
     for n in range(N):
         total = row_sum(dy[n])
         for c in range(C):

@@ -53,13 +53,13 @@ class CrossEntropy(Function):
         label_smoothing: float,
         reduction: str,
     ) -> np.ndarray:
-        N, C = logits.shape
+        N = logits.shape[0]
         x = np.ascontiguousarray(logits)
         t = np.ascontiguousarray(target, dtype=np.int64)
         losses = np.empty(N, dtype=np.float64)
         lse = np.empty(N, dtype=np.float64)
         kernels.cross_entropy.cross_entropy_forward(
-            losses, lse, x, t, ignore_index, label_smoothing, N, C
+            losses, lse, x, t, ignore_index, label_smoothing
         )
         count = int(np.count_nonzero(t != ignore_index))
         ctx.save_for_backward(x, t, lse)
@@ -76,15 +76,14 @@ class CrossEntropy(Function):
     def backward(ctx: Context, g: np.ndarray) -> Grads:
         x, t, lse = ctx.saved_tensors
         ignore_index, smoothing, reduction, count = ctx.params
-        N, C = x.shape
         if reduction == "none":
             dlosses = np.ascontiguousarray(g, dtype=np.float64)
         else:
             weight = float(g) / count if reduction == "mean" and count else float(g)
-            dlosses = np.full(N, weight)
+            dlosses = np.full(x.shape[0], weight)
         dx = np.empty_like(x)
         kernels.cross_entropy.cross_entropy_backward(
-            dx, dlosses, x, lse, t, ignore_index, smoothing, N, C
+            dx, dlosses, x, lse, t, ignore_index, smoothing
         )
         return dx, None
 
@@ -121,7 +120,7 @@ class LayerNorm(Function):
         y = np.empty_like(x2)
         mean = np.empty(N, dtype=np.float64)
         rstd = np.empty(N, dtype=np.float64)
-        kernels.layernorm.layernorm_forward(y, mean, rstd, x2, w, b, eps, N, C)
+        kernels.layernorm.layernorm_forward(y, mean, rstd, x2, w, b, eps)
         ctx.save_for_backward(x2, w, mean, rstd)
         ctx.shape, ctx.eps = x.shape, eps
         return y.reshape(x.shape)
@@ -134,7 +133,7 @@ class LayerNorm(Function):
         dx = np.empty_like(x2)
         dw = np.empty_like(w)
         db = np.empty_like(w)
-        kernels.layernorm.layernorm_backward(dx, dw, db, dy, x2, mean, rstd, w, N, C)
+        kernels.layernorm.layernorm_backward(dx, dw, db, dy, x2, mean, rstd, w)
         need_w, need_b = ctx.needs_input_grad[1:]
         return dx.reshape(ctx.shape), (dw if need_w else None), (db if need_b else None)
 
@@ -175,7 +174,7 @@ class Embedding(Function):
         V, C = ctx.weight_shape
         dy = np.ascontiguousarray(g).reshape(-1, C)
         dW = np.zeros((V, C), dtype=g.dtype)
-        kernels.embedding.embedding_backward(dW, dy, idx, ctx.padding_idx, idx.size, C)
+        kernels.embedding.embedding_backward(dW, dy, idx, ctx.padding_idx)
         return dW, None
 
     @staticmethod
@@ -212,12 +211,11 @@ class Attention(Function):
         scale: float,
     ) -> np.ndarray:
         q, k, v = np.ascontiguousarray(q), np.ascontiguousarray(k), np.ascontiguousarray(v)
-        G, Tq, D = q.shape
-        Tk, Dv = v.shape[1:]
+        (G, Tq, _), Dv = q.shape, v.shape[2]
         out = np.empty((G, Tq, Dv), dtype=q.dtype)
         lse = np.empty((G, Tq), dtype=np.float64)
         fwd = kernels.attention.attention_forward
-        fwd(out, lse, q, k, v, bias, bias_index, has_bias, causal, scale, G, Tq, Tk, D, Dv)
+        fwd(out, lse, q, k, v, bias, bias_index, has_bias, causal, scale)
         ctx.save_for_backward(q, k, v, out, lse, bias, bias_index)
         ctx.params = (has_bias, causal, scale)
         return out
@@ -226,12 +224,10 @@ class Attention(Function):
     def backward(ctx: Context, g: np.ndarray) -> Grads:
         q, k, v, out, lse, bias, bias_index = ctx.saved_tensors
         has_bias, causal, scale = ctx.params
-        G, Tq, D = q.shape
-        Tk, Dv = v.shape[1:]
         dout = np.ascontiguousarray(g, dtype=q.dtype)
         dq, dk, dv = np.empty_like(q), np.empty_like(k), np.empty_like(v)
         inputs = (dout, q, k, v, out, lse, bias, bias_index, has_bias, causal, scale)
-        kernels.attention.attention_backward(dq, dk, dv, *inputs, G, Tq, Tk, D, Dv)
+        kernels.attention.attention_backward(dq, dk, dv, *inputs)
         return dq, dk, dv
 
 
@@ -257,7 +253,7 @@ class PackedAttention(Function):
         lse = np.empty((B * H, T), dtype=np.float64)
         bias, bias_index = np.zeros((1, 1, 1), dtype=q.dtype), np.zeros(B * H, dtype=np.int64)
         inputs = (q, k, v, bias, bias_index, False, causal, scale)
-        kernels.attention.attention_forward(out, lse, *inputs, B * H, T, T, D, D)
+        kernels.attention.attention_forward(out, lse, *inputs)
         ctx.save_for_backward(q, k, v, out, lse, bias, bias_index)
         ctx.params = (B, T, H, D, causal, scale)
         return out.reshape(B, H, T, D).transpose(0, 2, 1, 3).reshape(B, T, H * D)  # (B, T, C)
@@ -269,7 +265,7 @@ class PackedAttention(Function):
         dout = np.ascontiguousarray(g.reshape(B, T, H, D).transpose(0, 2, 1, 3), dtype=q.dtype)
         dq, dk, dv = np.empty_like(q), np.empty_like(k), np.empty_like(v)
         inputs = (dout.reshape(B * H, T, D), q, k, v, out, lse, bias, bias_index, False, causal)
-        kernels.attention.attention_backward(dq, dk, dv, *inputs, scale, B * H, T, T, D, D)
+        kernels.attention.attention_backward(dq, dk, dv, *inputs, scale)
         dqkv = np.empty((B, T, 3, H, D), dtype=q.dtype)
         for i, d in enumerate((dq, dk, dv)):
             dqkv[:, :, i] = d.reshape(B, H, T, D).transpose(0, 2, 1, 3)
@@ -291,13 +287,9 @@ class AttentionWeights(Function):
         causal: bool,
         scale: float,
     ) -> np.ndarray:
-        G, Tq, _ = q.shape
-        Tk = k.shape[1]
         s = np.ascontiguousarray(q @ np.swapaxes(k, 1, 2))  # (G, Tq, Tk): one BLAS call
         p = np.empty_like(s)
-        kernels.attention.masked_softmax_forward(
-            p, s, bias, bias_index, has_bias, causal, scale, G, Tq, Tk
-        )
+        kernels.attention.masked_softmax_forward(p, s, bias, bias_index, has_bias, causal, scale)
         ctx.save_for_backward(q, k, p)
         ctx.scale = scale
         return p
@@ -308,7 +300,7 @@ class AttentionWeights(Function):
         G, Tq, Tk = p.shape
         dp = np.ascontiguousarray(g, dtype=p.dtype).reshape(G * Tq, Tk)
         ds = np.empty_like(dp)
-        kernels.softmax.softmax_backward(ds, dp, p.reshape(G * Tq, Tk), G * Tq, Tk)
+        kernels.softmax.softmax_backward(ds, dp, p.reshape(G * Tq, Tk))
         ds = ds.reshape(G, Tq, Tk)
         dq = (ds @ k) * ctx.scale if ctx.needs_input_grad[0] else None
         dk = (np.swapaxes(ds, 1, 2) @ q) * ctx.scale if ctx.needs_input_grad[1] else None

@@ -180,7 +180,7 @@ def _row_kernel(name: str, out_rows: np.ndarray, *rows: np.ndarray) -> None:
     """Run the row kernel ``kernels.softmax.<name>`` over (N, C) arrays; empty arrays have nothing
     to compute."""
     if out_rows.size:
-        getattr(kernels.softmax, name)(out_rows, *rows, *out_rows.shape)
+        getattr(kernels.softmax, name)(out_rows, *rows)
 
 
 class _RowSoftmax(Function):
