@@ -12,7 +12,9 @@ Each row (``Op``) names an op and gives
   other;
 * ``torch`` — the same op in PyTorch, ``torch(torch_module, *torch_tensors, **params)``, for the
   parity tests (the module is passed in so this file never imports torch);
-* ``grad`` — False for ops without a gradient (argmax, one_hot, comparisons).
+* ``grad`` — False for ops without a gradient (argmax, one_hot, comparisons);
+* ``composed`` — for a fused op, its ``*_reference`` (the same math from primitives, in the
+  source beside it): ``tests/test_ops.py`` holds the two equal, forward and gradients.
 
 Domains. Finite differences are only valid away from kinks, so the domains keep inputs off them:
 
@@ -66,6 +68,8 @@ class Op:
     torch: Callable[..., Any] | None = None
     grad: bool = True
     torch_tol: float = 1e-10  # looser only where torch itself rounds (a float32 constant)
+    composed: Callable[..., Any] | None = None  # a fused op's *_reference, from primitives
+    double: bool = True  # False where an op has no second derivative (the attention kernels)
 
     @property
     def arity(self) -> int:
@@ -1448,6 +1452,122 @@ EVERYDAY = [
 ]
 
 
+def _layer_norm_ref(a: np.ndarray, w: np.ndarray, b: np.ndarray) -> np.ndarray:
+    mu = a.mean(-1, keepdims=True)
+    return (a - mu) / np.sqrt(((a - mu) ** 2).mean(-1, keepdims=True) + 1e-5) * w + b
+
+
+def _cross_entropy_ref(x: np.ndarray, t: np.ndarray, label_smoothing: float, reduction: str) -> Any:
+    logp = x - np.log(np.exp(x).sum(-1, keepdims=True))  # naive on purpose
+    rows = -(1 - label_smoothing) * logp[np.arange(len(t)), t] - label_smoothing * logp.mean(-1)
+    return rows if reduction == "none" else (rows.sum() if reduction == "sum" else rows.mean())
+
+
+def _attention_ref(q: np.ndarray, k: np.ndarray, v: np.ndarray, is_causal: bool) -> np.ndarray:
+    s = q @ np.swapaxes(k, -1, -2) / math.sqrt(q.shape[-1])
+    if is_causal:
+        s = np.where(np.tri(*s.shape[-2:], dtype=bool), s, -np.inf)
+    return softmax_ref(s, -1) @ v
+
+
+def _qkv_ref(qkv: np.ndarray, n_head: int, is_causal: bool) -> np.ndarray:
+    B, T, C3 = qkv.shape
+    heads = qkv.reshape(B, T, 3, n_head, C3 // 3 // n_head).transpose(2, 0, 3, 1, 4)
+    y = _attention_ref(heads[0], heads[1], heads[2], is_causal)
+    return y.transpose(0, 2, 1, 3).reshape(B, T, C3 // 3)
+
+
+def _torch_qkv(t: Any, qkv: Any, n_head: int, is_causal: bool) -> Any:
+    B, T, C3 = qkv.shape
+    heads = qkv.reshape(B, T, 3, n_head, C3 // 3 // n_head).permute(2, 0, 3, 1, 4)
+    y = t.nn.functional.scaled_dot_product_attention(*heads, is_causal=is_causal)
+    return y.transpose(1, 2).reshape(B, T, C3 // 3)
+
+
+@st.composite
+def _norm_case(draw: st.DrawFn) -> Case:
+    x = draw(small_shapes(min_dims=1, min_side=2))
+    return (x, x[-1:], x[-1:]), {}
+
+
+@st.composite
+def _classes_case(draw: st.DrawFn) -> Case:
+    """(N, C) logits and (N,) targets in [0, 5) (the ``int_indices`` domain), so C >= 5."""
+    n, c = draw(st.integers(1, 4)), draw(st.integers(5, 6))
+    params = {"label_smoothing": draw(st.sampled_from([0.0, 0.1])),
+              "reduction": draw(st.sampled_from(["mean", "sum", "none"]))}  # fmt: skip
+    return ((n, c), (n,)), params
+
+
+@st.composite
+def _table_case(draw: st.DrawFn) -> Case:
+    """A (V, C) table with V >= 5 (indices are drawn from [0, 5)) and an index array."""
+    return ((draw(st.integers(5, 6)), draw(st.integers(1, 3))), draw(small_shapes(max_dims=2))), {}
+
+
+@st.composite
+def _heads_case(draw: st.DrawFn) -> Case:
+    b, h, t, d = (draw(st.integers(1, 3)) for _ in range(4))
+    return ((b, h, t, d),) * 3, {"is_causal": draw(st.booleans())}
+
+
+@st.composite
+def _packed_case(draw: st.DrawFn) -> Case:
+    b, h, t, d = (draw(st.integers(1, 3)) for _ in range(4))
+    return ((b, t, 3 * h * d),), {"n_head": h, "is_causal": draw(st.booleans())}
+
+
+FUSED = [
+    Op(
+        "F.layer_norm",
+        lambda x, w, b: mi.nn.functional.layer_norm(x, x.shape[-1], w, b),
+        _layer_norm_ref,
+        ("real", "real", "real"),
+        _norm_case(),
+        lambda t, x, w, b: t.nn.functional.layer_norm(x, (x.shape[-1],), w, b),
+        composed=lambda x, w, b: mi.nn.functional.layer_norm_reference(x, x.shape[-1], w, b),
+    ),
+    Op(
+        "F.cross_entropy",
+        lambda x, t, **p: mi.nn.functional.cross_entropy(x, t, **p),
+        _cross_entropy_ref,
+        ("real", int_indices),
+        _classes_case(),
+        lambda t, x, y, **p: t.nn.functional.cross_entropy(x, y, **p),
+        composed=lambda x, t, **p: mi.nn.functional.cross_entropy_reference(x, t, **p),
+    ),
+    Op(
+        "F.embedding",
+        lambda w, i: mi.nn.functional.embedding(i, w),
+        lambda w, i: w[i],
+        ("real", int_indices),
+        _table_case(),
+        lambda t, w, i: t.nn.functional.embedding(i, w),
+        composed=lambda w, i: mi.nn.functional.embedding_reference(i, w),
+    ),
+    Op(
+        "F.scaled_dot_product_attention",
+        lambda q, k, v, **p: mi.nn.functional.scaled_dot_product_attention(q, k, v, **p),
+        _attention_ref,
+        ("real", "real", "real"),
+        _heads_case(),
+        lambda t, q, k, v, **p: t.nn.functional.scaled_dot_product_attention(q, k, v, **p),
+        composed=lambda q, k, v, **p: mi.nn.functional.attention_reference(q, k, v, **p),
+        double=False,
+    ),
+    Op(
+        "F.qkv_attention",
+        lambda x, **p: mi.nn.functional.qkv_attention(x, **p),
+        _qkv_ref,
+        ("real",),
+        _packed_case(),
+        _torch_qkv,
+        composed=lambda x, **p: mi.nn.functional.qkv_attention_reference(x, **p),
+        double=False,
+    ),
+]
+
+
 DIFFERENTIABLE = (
     ELEMENTWISE
     + POINTWISE
@@ -1457,6 +1577,7 @@ DIFFERENTIABLE = (
     + MOVEMENT
     + SCANS_AND_INDEXING
     + EVERYDAY
+    + FUSED
 )
 OPS = DIFFERENTIABLE + NON_DIFFERENTIABLE
 BY_NAME = {op.name: op for op in OPS}
