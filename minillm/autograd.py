@@ -329,9 +329,9 @@ def constant(array: Any) -> Tensor:
     return _tensor._wrap(np.asarray(array))
 
 
-# The backward pass lives in ``minillm/backprop.py``; its public names are this module's API too.
 # Tensor's module imports the ops, which import this module. Binding the *module* (not its Tensor)
 # keeps either import order working: Tensor is looked up when an op runs, long after both loaded.
+# The backward pass lives in ``minillm/backprop.py``; its public names are this module's API too.
 from minillm import tensor as _tensor  # noqa: E402
 from minillm.backprop import HookHandle as HookHandle  # noqa: E402
 from minillm.backprop import add_hook as add_hook  # noqa: E402
