@@ -549,48 +549,9 @@ def einsum(equation: str, *operands: Any) -> Tensor:
     """
     ops = operands[0] if len(operands) == 1 and isinstance(operands[0], (list, tuple)) else operands
     tensors = [_t(o) for o in ops]
-    if "..." in equation:
-        equation, tensors = _name_the_ellipsis(equation, tensors)
-    subs, out = L.parse_einsum(equation, len(tensors))
-    for t, sub in zip(tensors, subs):
-        if t.ndim != len(sub):
-            raise ValueError(f"einsum: operand {sub!r} has {len(sub)} letters but shape {t.shape}")
+    subs, out, shapes = L.parse_einsum(equation, [t.shape for t in tensors])
+    tensors = [t if t.shape == s else t.expand(s) for t, s in zip(tensors, shapes)]
     return L.Einsum.apply(*tensors, subs=subs, out=out)
-
-
-def _name_the_ellipsis(equation: str, tensors: list[Tensor]) -> tuple[str, list[Tensor]]:
-    """Rewrite ``...`` as capital letters the equation does not use, right-aligned as in NumPy
-    (an operand with fewer batch axes takes the last ones), after expanding each operand's batch
-    axes to their broadcast shape, so every letter has one size."""
-    eq = equation.replace(" ", "")
-    lhs, arrow, out = eq.partition("->")
-    subs = lhs.split(",")
-    if len(subs) != len(tensors):
-        return equation, tensors  # parse_einsum names the mismatch
-    counts = [t.ndim - len(s) + 3 if "..." in s else 0 for s, t in zip(subs, tensors)]
-    for s, t, k in zip(subs, tensors, counts):
-        if k < 0:
-            raise ValueError(f"einsum: operand {s!r} names more axes than its shape {t.shape}")
-    n = builtins.max(counts)
-    letters = "".join([c for c in "ABCDEFGHIJKLMNOPQRSTUVWXYZ" if c not in eq][:n])
-    batch = np.broadcast_shapes(*[
-        t.shape[s.index("..."): s.index("...") + k] for s, t, k in zip(subs, tensors, counts)
-        if "..." in s])  # fmt: skip
-    named, expanded = [], []
-    for s, t, k in zip(subs, tensors, counts):
-        if "..." in s:
-            at = s.index("...")
-            t = t.expand(t.shape[:at] + batch[n - k :] + t.shape[at + k :])
-            s = s.replace("...", letters[n - k :])
-        named.append(s)
-        expanded.append(t)
-    if arrow:
-        out = out.replace("...", letters)
-    else:  # implicit: the batch axes, then each letter used once, alphabetically (NumPy's rule)
-        used = "".join(named)
-        once = sorted(c for c in set(used) if c not in letters and used.count(c) == 1)
-        out = letters + "".join(once)
-    return ",".join(named) + "->" + out, expanded
 
 
 def mm(a: Any, b: Any) -> Tensor:

@@ -50,7 +50,7 @@ class ShapeMethods:
         """The transpose of a matrix (a 0-d or 1-D tensor is returned as it is), as ``Tensor.t``."""
         if self.ndim > 2:
             raise ValueError(f"t(): expects at most 2 dimensions, got shape {self.shape}; use "
-                             "transpose(dim0, dim1) or mT")  # fmt: skip
+                             "transpose(dim0, dim1)")  # fmt: skip
         return self if self.ndim < 2 else self.transpose(0, 1)
 
     def movedim(self, source: Any, destination: Any) -> Tensor:

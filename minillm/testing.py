@@ -43,6 +43,15 @@ def _prepare(inputs: Sequence[Any]) -> list[Tensor]:
     return prepared
 
 
+def _checked(inputs: Sequence[Any], name: str) -> tuple[list[Tensor], list[int]]:
+    """The prepared inputs and the positions of those to differentiate (at least one)."""
+    prepared = _prepare(inputs)
+    diff = [k for k, t in enumerate(prepared) if t.requires_grad]
+    if not diff:
+        raise ValueError(f"{name}: no input has requires_grad=True, so there is nothing to check")
+    return prepared, diff
+
+
 def _output(fn: Callable[..., Tensor], inputs: list[Tensor]) -> Tensor:
     out = fn(*inputs)
     if not isinstance(out, Tensor):
@@ -99,10 +108,7 @@ def gradcheck(
     >>> gradcheck(lambda t: (t * t).sum(axis=1), [x])
     True
     """
-    inputs = _prepare(inputs)
-    diff = [k for k, t in enumerate(inputs) if t.requires_grad]
-    if not diff:
-        raise ValueError("gradcheck: no input has requires_grad=True, so there is nothing to check")
+    inputs, diff = _checked(inputs, "gradcheck")
     y0 = _evaluate(fn, inputs)
     n_in = sum(inputs[k].data.size for k in diff)
     if n_in * max(y0.size, 1) <= FULL_JACOBIAN_LIMIT:
@@ -208,10 +214,7 @@ def gradgradcheck(
     """
     from minillm.autograd import enable_grad, grad
 
-    inputs = _prepare(inputs)
-    diff = [k for k, t in enumerate(inputs) if t.requires_grad]
-    if not diff:
-        raise ValueError("gradgradcheck: no input has requires_grad=True")
+    inputs, diff = _checked(inputs, "gradgradcheck")
     y0 = _evaluate(fn, inputs)
     if grad_outputs is None:
         grad_outputs = np.random.default_rng(seed).standard_normal(y0.shape)
@@ -234,6 +237,26 @@ def gradgradcheck(
         flat = [(t * 0.0 if g is None else g).reshape(-1) for g, t in zip(grads, wrt)]
         return flat[0] if len(flat) == 1 else _cat(flat)
 
+    # The recorded first gradient (each op's backward_graph) must equal the one backward
+    # computes on arrays, which gradcheck holds to finite differences: otherwise a backward_graph
+    # could be wrong and yet consistent with its own derivative.
+    with enable_grad():
+        recorded = first_gradient(*inputs, v).data
+        out = _output(fn, inputs)
+        wrt = [inputs[k] for k in diff]
+        plain = (
+            grad(out, wrt, [v.data], allow_unused=True) if out.requires_grad else [None] * len(wrt)
+        )
+    arrays = [np.zeros(inputs[k].data.size) if g is None else g.data.reshape(-1)
+              for g, k in zip(plain, diff)]  # fmt: skip
+    expected = np.concatenate(arrays)
+    worst = int(np.argmax(np.abs(recorded - expected))) if expected.size else 0
+    if expected.size and not np.allclose(recorded, expected, rtol=1e-9, atol=1e-12):
+        raise GradcheckError(
+            f"gradgradcheck: the recorded first gradient (create_graph=True) disagrees with "
+            f"backward's at element {worst}: {recorded[worst]!r} vs {expected[worst]!r}; an "
+            f"op's backward_graph does not match its backward"
+        )
     return gradcheck(first_gradient, [*inputs, v], eps, atol, rtol, n_projections, seed)
 
 

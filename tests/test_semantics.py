@@ -233,3 +233,20 @@ def test_dtype_and_keepdim_arguments_and_random_factories():
         mi.multinomial(mi.tensor([1.0, 0.0]), 2)
     with pytest.raises(ValueError, match="non-negative"):
         mi.multinomial(mi.tensor([1.0, -1.0]), 1)
+
+
+def test_new_losses_and_factories_refuse_bad_arguments():
+    a, b = mi.tensor([0.2, 3.0]), mi.tensor([0.0, 0.0])
+    with pytest.raises(ValueError, match="delta must be positive"):
+        F.huber_loss(a, b, delta=0.0)
+    with pytest.raises(ValueError, match="beta must be >= 0"):
+        F.smooth_l1_loss(a, b, beta=-1.0)
+    assert F.smooth_l1_loss(a, b, beta=0.0).item() == F.l1_loss(a, b).item()  # beta 0 is L1
+    with pytest.raises(ValueError, match="norm: p must be a number or 'fro'"):
+        a.norm("nuc")
+    with pytest.raises(ValueError, match="a row of weights sums to 0"):
+        mi.multinomial(mi.tensor([[1.0, 1.0], [0.0, 0.0]]), 1)
+    with pytest.raises(ValueError, match="1-D or 2-D weights"):
+        mi.multinomial(mi.ones(2, 2, 2), 1)
+    with pytest.raises(ValueError, match="trace: expects a matrix"):
+        mi.ones(3).trace()

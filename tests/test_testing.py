@@ -20,6 +20,7 @@ from minillm.testing import (
     GradcheckError,
     broadcastable_shapes,
     gradcheck,
+    gradgradcheck,
     shapes,
     tensors,
 )
@@ -212,3 +213,33 @@ def test_tensors_take_custom_elements_dtype_and_flag(t: mi.Tensor) -> None:
 def test_tensors_reject_an_unknown_domain() -> None:
     with pytest.raises(ValueError, match="unknown domain 'complex'"):
         tensors((2,), "complex")
+
+
+class WrongSecondDerivative(Function):
+    """y = x^3 with a correct first derivative 3x^2 but a backward_graph that claims 3x (so its
+    derivative, the second derivative, is 3 instead of 6x)."""
+
+    @staticmethod
+    def forward(ctx, x):
+        ctx.save_for_backward(x)
+        return x**3
+
+    @staticmethod
+    def backward(ctx, g):
+        (x,) = ctx.saved_tensors
+        return (3 * x**2 * g,)
+
+    @staticmethod
+    def backward_graph(ctx, g, out):
+        return (g * ctx.parents[0] * 3.0,)
+
+
+def test_gradgradcheck_accepts_true_second_derivatives_and_rejects_wrong_ones():
+    x = mi.tensor(np.array([0.5, -1.2, 2.0]), requires_grad=True)
+    assert gradgradcheck(lambda t: (t * t * t).sin(), [x])
+    with pytest.raises(GradcheckError, match="backward_graph does not match its backward"):
+        gradgradcheck(lambda t: WrongSecondDerivative.apply(t), [x])
+    with pytest.raises(ValueError, match="gradgradcheck: no input has requires_grad"):
+        gradgradcheck(lambda t: t * 2, [mi.tensor([1.0])])
+    with pytest.raises(ValueError, match=r"grad_outputs has shape \(2,\), expected \(3,\)"):
+        gradgradcheck(lambda t: t * t, [x], grad_outputs=np.ones(2))

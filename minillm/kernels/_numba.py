@@ -16,6 +16,8 @@ from typing import Any
 
 import numpy as np
 
+from minillm.kernels import numba_enabled  # the package itself imports no Numba: no cycle
+
 try:
     from llvmlite import ir
     from numba import njit, prange, types
@@ -102,8 +104,6 @@ class Entry:
         self.__doc__ = ref.__doc__
 
     def __call__(self, *args: Any) -> Any:
-        from minillm.kernels import numba_enabled
-
         return (self.fast if numba_enabled() else self.ref)(*args)
 
     def __repr__(self) -> str:

@@ -138,19 +138,50 @@ class Linear(Function):
         return (g @ w, gw, g2.sum(axis=0))[: len(ctx.parents)]
 
 
-def parse_einsum(equation: str, count: int) -> tuple[list[str], str]:
-    """``"ij,jk->ik"`` as (["ij", "jk"], "ik"); without ``->`` the output is every letter used
-    once, in alphabetical order (NumPy's and PyTorch's implicit mode)."""
+def parse_einsum(
+    equation: str, shapes: list[tuple[int, ...]]
+) -> tuple[list[str], str, list[tuple[int, ...]]]:
+    """``"ij,jk->ik"`` for operands of ``shapes`` as (["ij", "jk"], "ik", shapes).
+
+    Without ``->`` the output is every letter used once, in alphabetical order (NumPy's and
+    PyTorch's implicit mode). ``...`` is named by capital letters the equation does not use,
+    right-aligned as in NumPy (an operand with fewer batch axes takes the last ones); the third
+    result is the shape each operand must be broadcast to so that every letter has one size.
+    """
     eq = equation.replace(" ", "")
-    if "." in eq:
-        raise ValueError(f"einsum: '...' is not supported, in {equation!r}; name every axis")
-    lhs, _, out = eq.partition("->")
+    lhs, arrow, out = eq.partition("->")
     subs = lhs.split(",")
-    if len(subs) != count:
-        raise ValueError(f"einsum: {equation!r} names {len(subs)} operands, but {count} were given")
-    if "->" not in eq:
+    if len(subs) != len(shapes):
+        raise ValueError(
+            f"einsum: {equation!r} names {len(subs)} operands, but {len(shapes)} were given"
+        )
+    counts = [len(shape) - len(sub) + 3 if "..." in sub else 0 for sub, shape in zip(subs, shapes)]
+    for sub, shape, k in zip(subs, shapes, counts):
+        if k < 0:
+            raise ValueError(f"einsum: operand {sub!r} names more axes than its shape {shape}")
+    n = max(counts)
+    batch_letters = "".join([c for c in "ABCDEFGHIJKLMNOPQRSTUVWXYZ" if c not in eq][:n])
+    batch_parts = []  # each operand's batch axes, to broadcast together
+    for sub, shape, k in zip(subs, shapes, counts):
+        if k > 0:
+            at = sub.index("...")
+            batch_parts.append(shape[at : at + k])
+    batch = np.broadcast_shapes(*batch_parts)
+    targets = []
+    for i, (sub, shape, k) in enumerate(zip(subs, shapes, counts)):
+        if "..." in sub:
+            at = sub.index("...")
+            shape = shape[:at] + batch[n - k :] + shape[at + k :]
+            subs[i] = sub = sub.replace("...", batch_letters[n - k :], 1)
+        if len(sub) != len(shape):
+            raise ValueError(f"einsum: operand {sub!r} has {len(sub)} letters but shape {shape}")
+        targets.append(shape)
+    if arrow:
+        out = out.replace("...", batch_letters)
+    else:
         letters = "".join(subs)
-        out = "".join(sorted(c for c in set(letters) if letters.count(c) == 1))
+        once = sorted(c for c in set(letters) if c not in batch_letters and letters.count(c) == 1)
+        out = batch_letters + "".join(once)
     for sub in [*subs, out]:
         if (sub and not sub.isalpha()) or len(set(sub)) != len(sub):
             raise ValueError(
@@ -160,7 +191,7 @@ def parse_einsum(equation: str, count: int) -> tuple[list[str], str]:
     missing = set(out) - set("".join(subs))
     if missing:
         raise ValueError(f"einsum: output letters {sorted(missing)} appear in no operand")
-    return subs, out
+    return subs, out, targets
 
 
 class Einsum(Function):
