@@ -21,7 +21,7 @@ from minillm.models import GPT, GPTConfig
 def main() -> None:
     minillm.manual_seed(0)
     model = GPT(GPTConfig(vocab_size=256, block_size=256, n_layer=4, n_head=4, n_embd=128)).eval()
-    engine = GPTEngine(model)  # a NumPy snapshot of the weights for generation
+    engine = GPTEngine(model)  # the NumPy forward for generation, over the model's own arrays
     prompt = list(b"The KV cache stores the keys and values of every past position.")
     new = 150
     generate(engine, prompt, 4, greedy=True)  # warm up

@@ -344,7 +344,7 @@ def cmd_generate(args: argparse.Namespace) -> int:
     model = GPTEngine(model)
     # Load the kernels once before the clock starts, so the timeline shows steady-state ticks
     # rather than the one-off cost of importing Numba and reading its compiled code.
-    model.decode(np.zeros(1, dtype=np.int64), model.new_cache(1))
+    model.forward(np.zeros((1, 1), dtype=np.int64), model.new_cache(1))
     trace = args.trace or args.trace_json is not None or args.trace_png is not None
     timeline = Timeline() if trace else None
     options = dict(

@@ -242,7 +242,7 @@ def test_kv_cache_overflow_is_an_error(model32):
 
 
 @pytest.mark.parametrize("dtype", ["float64", "float32"])
-def test_allocation_free_decode_equals_full_recomputation(model64, model32, dtype):
+def test_decode_ticks_equal_full_recomputation_and_reuse_their_buffers(model64, model32, dtype):
     model = model64 if dtype == "float64" else model32
     tol = 1e-10 if dtype == "float64" else 1e-5
     engine = GPTEngine(model)
@@ -251,12 +251,12 @@ def test_allocation_free_decode_equals_full_recomputation(model64, model32, dtyp
     cache = engine.new_cache(2)
     engine.forward(idx[:, :5], cache)
     for t in range(5, 12):
-        logits = engine.decode(idx[:, t], cache)
-        np.testing.assert_allclose(logits, full[:, t], atol=tol, rtol=0)
+        logits = engine.forward(idx[:, t : t + 1], cache)
+        np.testing.assert_allclose(logits[:, 0], full[:, t], atol=tol, rtol=0)
     assert cache.length == 12
-    buffers = engine._buffers[1]
-    engine.decode(idx[:, 0], engine.new_cache(2))
-    assert engine._buffers[1] is buffers  # reused, not rebuilt
+    buffers = engine._scratch[(2, 1)]
+    engine.forward(idx[:, :1], engine.new_cache(2))
+    assert engine._scratch[(2, 1)] is buffers  # a decode tick's work arrays are made once
 
 
 def test_timeline_phases_and_token_rate_for_batches_and_no_cache(model32):
@@ -275,14 +275,36 @@ def test_timeline_phases_and_token_rate_for_batches_and_no_cache(model32):
     assert [t.phase for t in tl.ticks[1:]] == ["decode", "decode"]
 
 
-def test_engine_is_a_snapshot(model32):
+def test_engine_reads_the_models_current_weights_without_copying():
     model = GPT(CFG).eval()
     engine = GPTEngine(model)
-    before = engine.forward(np.array([[1, 2, 3]]))
-    with minillm.no_grad():
+    assert engine.blocks[0].attn_w is model.transformer.h[0].attn.c_attn.weight.data
+    idx = np.array([[1, 2, 3]])
+    with minillm.no_grad():  # an in-place update (what an optimizer step does)
         for p in model.parameters():
-            p.data += 1.0
-    np.testing.assert_array_equal(engine.forward(np.array([[1, 2, 3]])), before)
+            p.data *= 1.5
+    np.testing.assert_allclose(engine.forward(idx), model(minillm.tensor(idx))[0].data, atol=1e-5)
+    other = GPT(CFG).eval()
+    model.load_state_dict(other.state_dict())  # arrays replaced, or copied into: either is seen
+    np.testing.assert_allclose(engine.forward(idx), other(minillm.tensor(idx))[0].data, atol=1e-5)
+    model.double()  # a new dtype: new arrays, and the engine follows
+    assert engine.forward(idx).dtype == np.float64
+
+
+def test_engine_rejects_bad_inputs_with_clear_errors(model32):
+    engine = GPTEngine(model32)
+    with pytest.raises(ValueError, match="integer token ids"):
+        engine.forward(np.array([1.0, 2.0]))
+    with pytest.raises(ValueError, match=r"token ids must be in \[0, 19\)"):
+        engine.forward(np.array([[1, 19]]))
+    with pytest.raises(ValueError, match="at least one"):
+        engine.forward(np.zeros((1, 0), dtype=np.int64))
+    with pytest.raises(ValueError, match="block_size"):
+        engine.forward(np.array([[1]]), positions=np.array([[16]]))
+    with pytest.raises(ValueError, match="key_mask has shape"):
+        engine.forward(np.array([[1, 2]]), key_mask=np.ones((1, 3), dtype=bool))
+    with pytest.raises(ValueError, match="cache holds 2 rows"):
+        engine.forward(np.array([[1]]), engine.new_cache(2))
 
 
 def test_eviction_takes_the_deepest_block_of_a_prefix_first():
@@ -295,3 +317,36 @@ def test_eviction_takes_the_deepest_block_of_a_prefix_first():
     assert pc.insert([1, 2, 3, 4, 5, 6, 7, 8], cache) == 2  # a root block and its child
     assert pc.insert([9, 9, 9, 9], cache) == 1  # needs room: the child goes, the root stays
     assert len(pc.acquire([1, 2, 3, 4, 5, 6, 7, 8])) == 1
+
+
+def test_a_fully_padded_query_is_masked_alike_in_training_and_in_generation():
+    """Training's attention (F.scaled_dot_product_attention, fused and weights paths) and the
+    engine's kernel (Numba and its twin) agree on a left-padded batch, the pad queries included:
+    a query that may see no key returns zeros everywhere, never NaN or a self-attention."""
+    from minillm.kernels import twins
+    from minillm.nn import functional as F
+
+    rng = np.random.default_rng(0)
+    B, H, T, D = 2, 2, 5, 4
+    C = H * D
+    qkv = rng.standard_normal((B, T, 3 * C))
+    key_mask = np.array([[False, False, True, True, True], [True] * 5])  # row 0: two pads
+    q, k, v = (
+        minillm.tensor(qkv[:, :, i * C : (i + 1) * C].reshape(B, T, H, D).transpose(0, 2, 1, 3))
+        for i in range(3)
+    )
+    allowed = np.tril(np.ones((T, T), dtype=bool)) & key_mask[:, None, None, :]  # (B, 1, T, T)
+    fused = F.scaled_dot_product_attention(q, k, v, attn_mask=minillm.tensor(allowed))
+    weighted, _ = F.scaled_dot_product_attention(
+        q, k, v, attn_mask=minillm.tensor(allowed), return_weights=True
+    )
+    paths = {"training (fused)": fused.data, "training (weights)": weighted.data}
+    for fn in twins("kv_attention"):
+        y = np.empty((B, T, C))
+        kc, vc = np.zeros((2, B, H, T, D))
+        fn(y, kc, vc, qkv, key_mask, True, 0, 1.0 / np.sqrt(D))
+        paths[f"generation ({fn.__name__})"] = y.reshape(B, T, H, D).transpose(0, 2, 1, 3)
+    reference = paths["training (fused)"]
+    assert (reference[0, :, :2] == 0).all()  # the two pad queries of row 0: zeros
+    for name, y in paths.items():
+        np.testing.assert_allclose(y, reference, atol=1e-12, err_msg=name)

@@ -148,6 +148,12 @@ def test_layernorm_kernels_match_twins(
         lambda: (np.empty_like(x), np.empty_like(w), np.empty_like(w), dy, x, mean, rstd, w),
         dtype,
     )
+    bias = rng.standard_normal(C).astype(dtype)
+    run_both(  # x is updated in place (the residual add): each twin gets its own copy
+        "residual_layernorm_forward",
+        lambda: (np.empty_like(x), np.empty(N), np.empty(N), x.copy(), dy, bias, w, b, 1e-5),
+        dtype,
+    )
 
 
 # --------------------------------------------------------------------------------------------------
@@ -161,6 +167,8 @@ def test_gelu_kernels_match_twins(n: int, dtype: type, tanh: bool, seed: int) ->
     dy = rng.standard_normal(n).astype(dtype)
     run_both("gelu_forward", lambda: (np.empty_like(x), x, tanh), dtype)
     run_both("gelu_backward", lambda: (np.empty_like(x), dy, x, tanh), dtype)
+    x2, bias = x.reshape(1, n), rng.standard_normal(n).astype(dtype)
+    run_both("bias_gelu_forward", lambda: (np.empty_like(x2), x2, bias, tanh), dtype)
 
 
 @given(
@@ -293,6 +301,33 @@ def test_attention_kernels_match_twins(
     run_both(
         "masked_softmax_forward",
         lambda: (np.empty_like(s), s, *mask),
+        dtype,
+    )
+
+
+@given(
+    B=st.integers(1, 3),
+    H=st.integers(1, 3),
+    D=st.sampled_from([1, 4, 9]),
+    start=st.integers(0, 12),
+    T=st.integers(1, 5),
+    dtype=DTYPES,
+    has_mask=st.booleans(),
+    seed=SEEDS,
+)
+def test_kv_attention_matches_twin(
+    B: int, H: int, D: int, start: int, T: int, dtype: type, has_mask: bool, seed: int
+) -> None:
+    rng = np.random.default_rng(seed)
+    C, S_max = H * D, start + T + 2
+    qkv = rng.standard_normal((B, T, 3 * C)).astype(dtype)
+    cache = rng.standard_normal((2, B, H, S_max, D)).astype(dtype)  # old keys, and stale junk
+    key_mask = rng.random((B, start + T)) < 0.7
+    key_mask[:, 0] = False  # so some queries (t = 0 when start = 0) see no key at all
+    args = (qkv, key_mask, has_mask, start, 1.0 / math.sqrt(D))
+    run_both(
+        "kv_attention",
+        lambda: (np.empty((B, T, C), dtype), cache[0].copy(), cache[1].copy(), *args),
         dtype,
     )
 

@@ -1,7 +1,8 @@
-"""Generation: the NumPy inference engine, KV cache, sampling, prefix cache and timeline.
+"""Generation: the model's forward mirrored in NumPy, KV cache, sampling, prefix cache, timeline.
 
-Read in this order: ``sampling.py``, ``kv_cache.py``, ``engine.py``, ``generate.py``,
-``prefix_cache.py``, ``timeline.py``.
+Read in this order: ``sampling.py``, ``kv_cache.py``, ``engine.py`` (the GPT forward without
+autograd, over the model's own arrays), ``generate.py`` (prefill, then one decode tick per token),
+``batch.py`` (padding, the window, the prefix cache), ``prefix_cache.py``, ``timeline.py``.
 """
 
 from minillm.inference.engine import GPTEngine

@@ -1,24 +1,35 @@
-"""The inference forward pass of a GPT: plain NumPy, no autograd graph, and a KV cache.
+"""The GPT forward pass for generation: a framework-free mirror of ``GPT.forward``, with a KV cache.
 
-Training needs autograd; generation does not, and at batch 1 the bookkeeping of building a graph
-costs more than the arithmetic. ``GPTEngine`` snapshots a trained model's weights into arrays
-(linear weights transposed once to (in, out) so every product is ``x @ W``) and runs the same math
-as ``GPT.forward``:
+This file writes the model's forward a second time, in NumPy and kernel calls with no autograd
+graph, as llm.c mirrors its PyTorch script in C. Generation needs no gradients, and one token at
+batch 1 is so little arithmetic that building a graph would cost more than the math
+(``benchmarks/bench_decode.py`` measures the autograd model against this mirror). It reads the
+model's own modules (``block.ln_1``, ``block.attn.c_attn``, ...) and copies nothing: every weight
+is a view of the model's array, so the engine always runs the model's current weights. Change the
+model's math (RMSNorm, RoPE) and this is the one other place to change.
 
     x = wte[idx] + wpe[pos]
-    per block:  x += c_proj(attention(split(c_attn(ln_1(x)))));  x += c_proj(gelu(c_fc(ln_2(x))))
+    per block:  x += c_proj(attention(c_attn(ln_1(x))));   x += c_proj(gelu(c_fc(ln_2(x))))
     logits = ln_f(x) @ wte^T
 
-``forward(idx, cache, positions, key_mask)`` handles both phases of generation: a *prefill* of many
-positions, and a *decode* of one position per row, attending to everything already in the cache. The
-tests prove its logits equal ``GPT.forward`` (float64 to 1e-10, float32 to 1e-5).
+One ``forward(idx, cache, positions, key_mask)`` runs both phases of generation: a *prefill* of
+many positions per row and a *decode* tick of one, attending to everything already in the cache.
+Three kernels do the work between the matrix products, each with its NumPy twin:
 
-Padding: batched prompts of different lengths are left padded. ``key_mask[b, j]`` is False at pad
-positions, so no real token attends to them; ``positions`` restarts at 0 at each row's first real
-token, so a padded row computes exactly what it would alone. A pad query attends only to itself,
-which keeps its (unused) output finite.
+* ``kernels.kv_attention`` — attention of the new positions over the cache, reading q, k, v
+  straight from c_attn's output and writing the new keys and values into the cache;
+* ``kernels.layernorm.residual_layernorm_forward`` — a projection's bias and the residual add,
+  fused with the layer norm that follows (the next block's ln_1, or ln_f after the last);
+* ``kernels.gelu.bias_gelu_forward`` — c_fc's bias and the GELU.
 
-Read next: ``minillm/inference/generate.py``.
+The work arrays of a call are kept per (B, T) shape, so a decode tick allocates only its logits.
+
+Padding, as in training's attention: batched prompts of different lengths are left padded;
+``key_mask[b, j]`` is False at pad positions, which no query sees; a query that sees no key at all
+(a pad) gets a zero attention output; ``positions`` restart at 0 at each row's first real token,
+so a padded row computes what it would alone. Dropout is not applied (generation is evaluation).
+
+Read next: ``minillm/inference/generate.py``, which calls ``forward`` once per tick.
 """
 
 from __future__ import annotations
@@ -34,70 +45,40 @@ from minillm.inference.kv_cache import KVCache
 
 
 @dataclass
-class _Layer:
-    ln_1_w: np.ndarray
-    ln_1_b: np.ndarray
-    attn_w: np.ndarray  # (C, 3C)
-    attn_b: np.ndarray | None
+class _Block:
+    """One transformer block's arrays: views of the model's parameters (Linear weights are
+    (out, in), so each product is ``x @ w.T``, which BLAS reads without a copy)."""
+
+    ln_1: tuple[np.ndarray, np.ndarray, float]  # weight, bias, eps
+    attn_w: np.ndarray  # (3C, C)
+    attn_b: np.ndarray  # (3C,)
     attn_proj_w: np.ndarray  # (C, C)
-    attn_proj_b: np.ndarray | None
-    ln_2_w: np.ndarray
-    ln_2_b: np.ndarray
-    fc_w: np.ndarray  # (C, 4C)
-    fc_b: np.ndarray | None
-    mlp_proj_w: np.ndarray  # (4C, C)
-    mlp_proj_b: np.ndarray | None
+    attn_proj_b: np.ndarray
+    ln_2: tuple[np.ndarray, np.ndarray, float]
+    fc_w: np.ndarray  # (4C, C)
+    fc_b: np.ndarray
+    mlp_proj_w: np.ndarray  # (C, 4C)
+    mlp_proj_b: np.ndarray
+    tanh_gelu: bool
 
 
-def layer_norm_into(
-    out: np.ndarray,
-    x: np.ndarray,
-    w: np.ndarray,
-    b: np.ndarray,
-    eps: float,
-    mean: np.ndarray,
-    rstd: np.ndarray,
-) -> None:
-    """out = layer_norm(x) w + b for C-contiguous (N, C) rows, by the kernel training uses.
+class _Scratch:
+    """The work arrays of one forward call at N = B T rows, kept for the next call of that shape."""
 
-    ``mean`` and ``rstd`` are (N,) float64 scratch rows. Prefill and decode both come here, so the
-    cached and uncached paths round identically.
-    """
-    kernels.layernorm.layernorm_forward(out, mean, rstd, x, w, b, eps)
-
-
-def gelu_tanh_into(out: np.ndarray, x: np.ndarray) -> None:
-    """out = GELU(x), tanh form, by the kernel training uses (both C-contiguous)."""
-    kernels.gelu.gelu_forward(out.reshape(-1), x.reshape(-1), True)
-
-
-def _layer_norm(x: np.ndarray, w: np.ndarray, b: np.ndarray, eps: float) -> np.ndarray:
-    rows = np.ascontiguousarray(x).reshape(-1, x.shape[-1])
-    out = np.empty_like(rows)
-    scratch = np.empty((2, rows.shape[0]), dtype=np.float64)
-    layer_norm_into(out, rows, w, b, eps, scratch[0], scratch[1])
-    return out.reshape(x.shape)
-
-
-def _gelu_tanh(x: np.ndarray) -> np.ndarray:
-    x = np.ascontiguousarray(x)
-    out = np.empty_like(x)
-    gelu_tanh_into(out, x)
-    return out
-
-
-def _linear(x: np.ndarray, w: np.ndarray, b: np.ndarray | None) -> np.ndarray:
-    y = x @ w
-    if b is not None:
-        y += b
-    return y
+    def __init__(self, N: int, C: int, dtype: np.dtype) -> None:
+        self.x = np.empty((N, C), dtype)  # the residual stream
+        self.h = np.empty((N, C), dtype)  # its layer-normed copy
+        self.qkv = np.empty((N, 3 * C), dtype)
+        self.y = np.empty((N, C), dtype)  # attention's output, heads merged
+        self.out = np.empty((N, C), dtype)  # a projection's output before its bias and the add
+        self.fc = np.empty((N, 4 * C), dtype)
+        self.act = np.empty((N, 4 * C), dtype)
+        self.mean = np.empty(N, np.float64)  # layer norm's row statistics (kernel scratch)
+        self.rstd = np.empty(N, np.float64)
 
 
 class GPTEngine:
-    """Generation-time forward pass over a snapshot of a ``GPT``'s weights.
-
-    It copies every weight, so later training does not change it: build a new engine to see new
-    weights.
+    """Generation-time forward pass of a ``GPT``, reading the model's weights in place.
 
     >>> import minillm
     >>> from minillm.models import GPT, GPTConfig
@@ -111,85 +92,63 @@ class GPTEngine:
     """
 
     def __init__(self, model: Any) -> None:
-        cfg = model.config
-        self.config = cfg
-        # A true snapshot: later training of the model cannot leak into half of the engine.
-        sd = {name: np.array(t.data, copy=True) for name, t in model.state_dict().items()}
-        self.dtype = sd["transformer.wte.weight"].dtype
-        self.n_head = cfg.n_head
-        self.head_dim = cfg.n_embd // cfg.n_head
-        self.eps = model.transformer.ln_f.eps
-        self.wte = sd["transformer.wte.weight"]  # (V, C)
-        self.wpe = sd["transformer.wpe.weight"]  # (block_size, C)
-        self.lm_head = np.ascontiguousarray(self.wte.T)  # (C, V), tied to wte
+        self.model = model
+        self.config = model.config
+        self.n_head = model.config.n_head
+        self.head_dim = model.config.n_embd // model.config.n_head
+        self._zeros: dict[tuple[int, np.dtype], np.ndarray] = {}  # the bias of a bias-free layer
+        self._scratch: dict[tuple[int, int], _Scratch] = {}
+        self._read_weights()
 
-        def w(name: str) -> np.ndarray:
-            return np.ascontiguousarray(sd[name].T)  # Linear stores (out, in); we want (in, out)
-
-        def b(name: str) -> np.ndarray | None:
-            return sd.get(name)
-
-        def ln_b(name: str) -> np.ndarray:  # the layer-norm kernel always adds a bias
-            return sd.get(name, np.zeros(cfg.n_embd, dtype=self.dtype))
-
-        self.layers = []
-        for i in range(cfg.n_layer):
-            p = f"transformer.h.{i}."
-            self.layers.append(
-                _Layer(
-                    sd[p + "ln_1.weight"],
-                    ln_b(p + "ln_1.bias"),
-                    w(p + "attn.c_attn.weight"),
-                    b(p + "attn.c_attn.bias"),
-                    w(p + "attn.c_proj.weight"),
-                    b(p + "attn.c_proj.bias"),
-                    sd[p + "ln_2.weight"],
-                    ln_b(p + "ln_2.bias"),
-                    w(p + "mlp.c_fc.weight"),
-                    b(p + "mlp.c_fc.bias"),
-                    w(p + "mlp.c_proj.weight"),
-                    b(p + "mlp.c_proj.bias"),
-                )
+    # ---- the model's arrays ----------------------------------------------------------------------
+    def _read_weights(self) -> None:
+        """Take views of every parameter the forward uses (cheap: nothing is copied)."""
+        t = self.model.transformer
+        self.dtype = t.wte.weight.data.dtype
+        self.wte, self.wpe = t.wte.weight.data, t.wpe.weight.data  # (V, C), (block_size, C)
+        self.blocks = [
+            _Block(
+                self._norm(blk.ln_1),
+                *self._linear(blk.attn.c_attn),
+                *self._linear(blk.attn.c_proj),
+                self._norm(blk.ln_2),
+                *self._linear(blk.mlp.c_fc),
+                *self._linear(blk.mlp.c_proj),
+                tanh_gelu=blk.mlp.gelu.approximate == "tanh",
             )
-        self.ln_f_w, self.ln_f_b = sd["transformer.ln_f.weight"], ln_b("transformer.ln_f.bias")
-        self._buffers: tuple[tuple[int, int], Any] | None = None  # decode's, made on first use
+            for blk in t.h
+        ]
+        self.ln_f = self._norm(t.ln_f)
+        self._params = [p for p in self.model.parameters()]
+        self._arrays = [p.data for p in self._params]
 
+    def _fresh(self) -> None:
+        """Re-read the views if any parameter's array was replaced (``load_state_dict``, ``.to``):
+        in-place updates (an optimizer step) need nothing, the views see them."""
+        if any(p.data is not a for p, a in zip(self._params, self._arrays)):
+            self._read_weights()
+            self._scratch.clear()
+
+    def _bias(self, module: Any, size: int) -> np.ndarray:
+        if module.bias is not None:
+            return module.bias.data
+        key = (size, self.dtype)
+        if key not in self._zeros:
+            self._zeros[key] = np.zeros(size, self.dtype)
+        return self._zeros[key]
+
+    def _linear(self, module: Any) -> tuple[np.ndarray, np.ndarray]:
+        return module.weight.data, self._bias(module, module.weight.shape[0])
+
+    def _norm(self, module: Any) -> tuple[np.ndarray, np.ndarray, float]:
+        return module.weight.data, self._bias(module, module.weight.shape[0]), module.eps
+
+    # ---- the forward pass ------------------------------------------------------------------------
     def new_cache(self, batch: int, max_len: int | None = None) -> KVCache:
         """An empty cache for ``batch`` rows and ``max_len`` positions (default block_size)."""
+        self._fresh()
         max_len = self.config.block_size if max_len is None else max_len
         return KVCache(self.config.n_layer, batch, self.n_head, max_len, self.head_dim, self.dtype)
-
-    def decode(
-        self,
-        ids: np.ndarray,
-        cache: KVCache,
-        positions: np.ndarray | None = None,
-        key_mask: np.ndarray | None = None,
-    ) -> np.ndarray:
-        """Logits (B, V) for one new token per row, ``ids`` (B,), with no per-tick allocation.
-
-        The same math as ``forward`` on a (B, 1) input, run in buffers kept with the engine (see
-        ``decode.py``). The result is one of those buffers: copy it to keep it past the next call.
-        """
-        from minillm.inference.decode import DecodeBuffers, decode_step
-
-        ids = np.asarray(ids)
-        B = ids.shape[0]
-        if cache.length + 1 > cache.max_len:
-            raise ValueError(
-                f"KV cache overflow: {cache.length} cached + 1 > capacity {cache.max_len}"
-            )
-        if positions is None:
-            positions = np.full(B, cache.length)
-        if positions.max(initial=0) >= self.config.block_size:
-            raise ValueError(
-                f"position {int(positions.max())} is outside the model's block_size "
-                f"{self.config.block_size}; re-prefill a shorter window"
-            )
-        key = (B, cache.max_len)
-        if self._buffers is None or self._buffers[0] != key:
-            self._buffers = (key, DecodeBuffers(self, B, cache.max_len))
-        return decode_step(self, self._buffers[1], ids, positions, cache, key_mask)
 
     def forward(
         self,
@@ -208,71 +167,91 @@ class GPTEngine:
             key_mask: (B, S) bool over all S = cache.length + T positions, False at padding.
             last_only: return only the last position's logits, (B, 1, V): all generation needs.
         """
-        idx = np.asarray(idx)
+        self._fresh()
+        idx, positions, key_mask, start = self._check(idx, cache, positions, key_mask)
         B, T = idx.shape
+        C = self.config.n_embd
+        if cache is None:  # attention reads its keys from a cache either way: a temporary one
+            cache = KVCache(self.config.n_layer, B, self.n_head, T, self.head_dim, self.dtype)
+        buf = self._scratch_for(B, T)
+        x, h = buf.x, buf.h
+        np.take(self.wte, idx.reshape(-1), axis=0, out=x)
+        np.take(self.wpe, positions.reshape(-1), axis=0, out=h)
+        x += h  # (B T, C)
+        scale = 1.0 / math.sqrt(self.head_dim)
+        mask = key_mask if key_mask is not None else np.ones((1, 1), dtype=bool)
+        w, b, eps = self.blocks[0].ln_1
+        kernels.layernorm.layernorm_forward(h, buf.mean, buf.rstd, x, w, b, eps)
+        for li, L in enumerate(self.blocks):
+            # attention: x += c_proj(attend(c_attn(h)));  then h = ln_2(x)
+            np.matmul(h, L.attn_w.T, out=buf.qkv)
+            buf.qkv += L.attn_b
+            kernels.kv_attention.kv_attention(
+                buf.y.reshape(B, T, C), cache.k[li], cache.v[li], buf.qkv.reshape(B, T, 3 * C),
+                mask, key_mask is not None, start, scale,
+            )  # fmt: skip
+            np.matmul(buf.y, L.attn_proj_w.T, out=buf.out)
+            w, b, eps = L.ln_2
+            kernels.layernorm.residual_layernorm_forward(
+                h, buf.mean, buf.rstd, x, buf.out, L.attn_proj_b, w, b, eps
+            )
+            # MLP: x += c_proj(gelu(c_fc(h)));  then h = the next norm (next block's ln_1, or ln_f)
+            np.matmul(h, L.fc_w.T, out=buf.fc)
+            kernels.gelu.bias_gelu_forward(buf.act, buf.fc, L.fc_b, L.tanh_gelu)
+            np.matmul(buf.act, L.mlp_proj_w.T, out=buf.out)
+            w, b, eps = self.blocks[li + 1].ln_1 if li + 1 < len(self.blocks) else self.ln_f
+            kernels.layernorm.residual_layernorm_forward(
+                h, buf.mean, buf.rstd, x, buf.out, L.mlp_proj_b, w, b, eps
+            )
+        cache.length = start + T
+        h3 = h.reshape(B, T, C)
+        return (h3[:, -1:] if last_only else h3) @ self.wte.T  # (B, T, V): the head is wte
+
+    def _check(
+        self,
+        idx: Any,
+        cache: KVCache | None,
+        positions: Any,
+        key_mask: Any,
+    ) -> tuple[np.ndarray, np.ndarray, np.ndarray | None, int]:
+        """The inputs as arrays of the right shapes, or a ValueError that says what is wrong."""
+        idx = np.asarray(idx)
+        if idx.ndim != 2 or idx.dtype.kind not in "iu":
+            raise ValueError(f"idx must be (B, T) integer token ids, got {idx.dtype} {idx.shape}")
+        B, T = idx.shape
+        if B == 0 or T == 0:
+            raise ValueError(f"idx must hold at least one row and one position, got {idx.shape}")
+        V = self.config.vocab_size
+        if idx.min() < 0 or idx.max() >= V:
+            raise ValueError(f"token ids must be in [0, {V}), got {idx.min()}..{idx.max()}")
         start = 0 if cache is None else cache.length
         if cache is not None and start + T > cache.max_len:
             raise ValueError(
                 f"KV cache overflow: {start} cached + {T} new positions > capacity {cache.max_len}"
             )
+        if cache is not None and cache.k.shape[1] != B:
+            raise ValueError(f"the cache holds {cache.k.shape[1]} rows, but idx has {B}")
         if positions is None:
             positions = np.broadcast_to(np.arange(start, start + T), (B, T))
-        if positions.max(initial=0) >= self.config.block_size:
+        positions = np.asarray(positions)
+        if positions.shape != (B, T):
+            raise ValueError(f"positions has shape {positions.shape}, expected {(B, T)}")
+        if positions.min() < 0 or positions.max() >= self.config.block_size:
             raise ValueError(
-                f"position {int(positions.max())} is outside the model's block_size "
+                f"positions {int(positions.min())}..{int(positions.max())} are outside the "
+                f"model's block_size "
                 f"{self.config.block_size}; re-prefill a shorter window"
             )
-        x = self.wte[idx] + self.wpe[positions]  # (B, T, C)
-        allowed = self._attention_mask(B, T, start, key_mask)  # (B, 1, T, S)
-        for li, layer in enumerate(self.layers):
-            x = self._block(x, layer, li, cache, start, allowed)
-        if cache is not None:
-            cache.length = start + T
-        if last_only:
-            x = x[:, -1:, :]
-        x = _layer_norm(x, self.ln_f_w, self.ln_f_b, self.eps)
-        return x @ self.lm_head  # (B, T, V)
+        if key_mask is not None:
+            key_mask = np.ascontiguousarray(key_mask, dtype=bool)
+            if key_mask.shape != (B, start + T):
+                raise ValueError(f"key_mask has shape {key_mask.shape}, expected {(B, start + T)}")
+        return idx, positions, key_mask, start
 
-    @staticmethod
-    def _attention_mask(B: int, T: int, start: int, key_mask: np.ndarray | None) -> np.ndarray:
-        """(B, 1, T, S) booleans: query i (at absolute position start + i) may see key j."""
-        S = start + T
-        causal = np.arange(S)[None, :] <= (start + np.arange(T))[:, None]  # (T, S)
-        if key_mask is None:
-            return np.broadcast_to(causal, (B, 1, T, S))
-        key_mask = np.asarray(key_mask, dtype=bool)
-        if key_mask.shape != (B, S):
-            raise ValueError(f"key_mask has shape {key_mask.shape}, expected {(B, S)}")
-        itself = np.arange(S)[None, :] == (start + np.arange(T))[:, None]  # (T, S)
-        return (causal & (key_mask[:, None, :] | itself))[:, None]  # (B, 1, T, S)
-
-    def _block(
-        self,
-        x: np.ndarray,
-        L: _Layer,
-        li: int,
-        cache: KVCache | None,
-        start: int,
-        allowed: np.ndarray,
-    ) -> np.ndarray:
-        B, T, C = x.shape
-        H, D = self.n_head, self.head_dim
-        h = _layer_norm(x, L.ln_1_w, L.ln_1_b, self.eps)
-        qkv = _linear(h, L.attn_w, L.attn_b).reshape(B, T, 3, H, D).transpose(2, 0, 3, 1, 4)
-        q, k, v = qkv[0], qkv[1], qkv[2]  # (B, H, T, D)
-        if cache is None:
-            keys, values = k, v  # (B, H, S, D), S = T
-        else:
-            cache.k[li, :, :, start : start + T] = k
-            cache.v[li, :, :, start : start + T] = v
-            keys = cache.k[li, :, :, : start + T]  # (B, H, S, D)
-            values = cache.v[li, :, :, : start + T]
-        scores = (q @ keys.transpose(0, 1, 3, 2)) * (1.0 / math.sqrt(D))  # (B, H, T, S)
-        scores = np.where(allowed, scores, -np.inf)
-        scores -= scores.max(axis=-1, keepdims=True)
-        p = np.exp(scores)
-        p /= p.sum(axis=-1, keepdims=True)
-        y = (p @ values).transpose(0, 2, 1, 3).reshape(B, T, C)  # (B, T, C)
-        x = x + _linear(y, L.attn_proj_w, L.attn_proj_b)
-        h = _layer_norm(x, L.ln_2_w, L.ln_2_b, self.eps)
-        return x + _linear(_gelu_tanh(_linear(h, L.fc_w, L.fc_b)), L.mlp_proj_w, L.mlp_proj_b)
+    def _scratch_for(self, B: int, T: int) -> _Scratch:
+        key = (B, T)
+        if key not in self._scratch:
+            if len(self._scratch) >= 4:  # a prompt's shape and the decode tick's, mostly
+                self._scratch.pop(next(iter(self._scratch)))
+            self._scratch[key] = _Scratch(B * T, self.config.n_embd, self.dtype)
+        return self._scratch[key]

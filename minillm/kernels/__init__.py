@@ -18,11 +18,14 @@ the way they do):
 
 * ``softmax.py`` — softmax and log-softmax over the last axis, forward and backward;
 * ``cross_entropy.py`` — fused log-softmax + cross-entropy with ignore_index and label smoothing;
-* ``layernorm.py`` — layer norm forward (saving mean, 1/std) and backward;
-* ``gelu.py`` — GELU, exact and tanh forms;
+* ``layernorm.py`` — layer norm forward (saving mean, 1/std) and backward, and the residual add
+  fused with the next norm;
+* ``gelu.py`` — GELU, exact and tanh forms, and the bias add fused with it;
 * ``embedding.py`` — the scatter-add of embedding backward;
 * ``attention.py`` — tiled online-softmax attention forward and backward, and the masked softmax
   used when the attention weights are wanted;
+* ``kv_attention.py`` — generation's attention of new positions over the KV cache, with the
+  cache write;
 * ``adam.py`` — the fused Adam/AdamW step over flat buffers;
 * ``_math.py`` — a vectorizable exp and row reductions shared by the above; ``_numba.py`` — the
   Numba import, the ``jit`` defaults (``cache=True``, ``error_model="numpy"``) and bit casts.
@@ -44,7 +47,16 @@ from collections.abc import Callable
 from typing import Any
 
 # the kernel modules, imported on first use as attributes of this package (``kernels.softmax``)
-MODULES = ("adam", "attention", "cross_entropy", "embedding", "gelu", "layernorm", "softmax")
+MODULES = (
+    "adam",
+    "attention",
+    "cross_entropy",
+    "embedding",
+    "gelu",
+    "kv_attention",
+    "layernorm",
+    "softmax",
+)
 
 
 def __getattr__(name: str) -> Any:

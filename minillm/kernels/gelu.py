@@ -6,7 +6,8 @@
             gelu'(x) = 0.5 (1 + tanh u) + 0.5 x (1 - tanh^2 u) sqrt(2/pi) (1 + 3 * 0.044715 x^2)
 
 Shapes: flat 1-D arrays of N elements (callers pass ``.ravel()`` views of contiguous arrays).
-Called by ``minillm.ops.elementwise.GELU``.
+Called by ``minillm.ops.elementwise.GELU``. ``bias_gelu_forward`` adds a Linear layer's bias first,
+``out = gelu(x + bias)`` over (N, F) rows, in one pass (generation's engine, after c_fc).
 
 The exact form needs erf, which NumPy lacks: the twin maps Python's ``math.erf`` over the array
 (slow but obviously right). The Numba version computes Phi(x) from ``erfc_pos`` of ``_math.py``,
@@ -43,6 +44,12 @@ def gelu_forward_ref(out: np.ndarray, x: np.ndarray, tanh_approx: bool) -> None:
     else:
         y = 0.5 * xd * (1.0 + _erf(xd * _INV_SQRT_2).astype(np.float64))
     out[:] = y
+
+
+def bias_gelu_forward_ref(
+    out: np.ndarray, x: np.ndarray, bias: np.ndarray, tanh_approx: bool
+) -> None:
+    gelu_forward_ref(out.reshape(-1), (x + bias).reshape(-1), tanh_approx)
 
 
 def gelu_backward_ref(dx: np.ndarray, dout: np.ndarray, x: np.ndarray, tanh_approx: bool) -> None:
@@ -104,6 +111,16 @@ def gelu_forward(out: np.ndarray, x: np.ndarray, tanh_approx: bool) -> None:
     for i in range(x.size):
         y, _ = gelu_and_grad(x[i], tanh_approx)
         out[i] = y
+
+
+@entry(bias_gelu_forward_ref)
+def bias_gelu_forward(out: np.ndarray, x: np.ndarray, bias: np.ndarray, tanh_approx: bool) -> None:
+    N, F = x.shape
+    for n in range(N):
+        xn, on = x[n], out[n]
+        for f in range(F):
+            y, _ = gelu_and_grad(xn[f] + bias[f], tanh_approx)
+            on[f] = y
 
 
 @entry(gelu_backward_ref)

@@ -11,8 +11,12 @@ The variance is computed in two passes (subtract the mean first), in float64, so
 offset (x = 1e4 + small noise) keep their small variance. ``mean`` and ``rstd`` are saved by the
 forward for the backward, which then never recomputes a reduction over x.
 
-Shapes: ``x, y, dy, dx`` C-contiguous (N, C); ``w, b, dw, db`` (C,); ``mean, rstd`` (N,) float64.
-Called by ``minillm.ops.fused.LayerNorm``.
+``residual_layernorm_forward`` first adds a sublayer's output and its bias to the residual stream
+in place, ``x += y + bias``, then normalizes the sum: a transformer block's add and the next layer
+norm in one pass over the row (generation's engine calls it after every projection).
+
+Shapes: ``x, y, dy, dx`` C-contiguous (N, C); ``w, b, dw, db, bias`` (C,); ``mean, rstd`` (N,)
+float64. Called by ``minillm.ops.fused.LayerNorm`` and ``minillm.inference.engine``.
 """
 
 from __future__ import annotations
@@ -22,7 +26,7 @@ import math
 import numpy as np
 
 from minillm.kernels._math import row_dot, row_sq_dev, row_sum
-from minillm.kernels._numba import entry
+from minillm.kernels._numba import entry, jit
 
 
 def layernorm_forward_ref(
@@ -39,6 +43,21 @@ def layernorm_forward_ref(
     centered = x64 - mean[:, None]
     rstd[:] = 1.0 / np.sqrt((centered * centered).mean(axis=1) + eps)
     y[:] = centered * rstd[:, None] * w + b
+
+
+def residual_layernorm_forward_ref(
+    h: np.ndarray,
+    mean: np.ndarray,
+    rstd: np.ndarray,
+    x: np.ndarray,
+    y: np.ndarray,
+    bias: np.ndarray,
+    w: np.ndarray,
+    b: np.ndarray,
+    eps: float,
+) -> None:
+    x += y + bias  # the sublayer's bias first, then the residual add: the model's rounding order
+    layernorm_forward_ref(h, mean, rstd, x, w, b, eps)
 
 
 def layernorm_backward_ref(
@@ -67,8 +86,8 @@ def layernorm_backward_ref(
 # (dw, db) are kept apart from the row sums, so both vectorize.
 
 
-@entry(layernorm_forward_ref)
-def layernorm_forward(
+@jit(inline="always")
+def _normalize_rows(
     y: np.ndarray,
     mean: np.ndarray,
     rstd: np.ndarray,
@@ -86,6 +105,39 @@ def layernorm_forward(
         rstd[n] = r
         for c in range(C):
             yn[c] = (xn[c] - mu) * r * w[c] + b[c]
+
+
+@entry(layernorm_forward_ref)
+def layernorm_forward(
+    y: np.ndarray,
+    mean: np.ndarray,
+    rstd: np.ndarray,
+    x: np.ndarray,
+    w: np.ndarray,
+    b: np.ndarray,
+    eps: float,
+) -> None:
+    _normalize_rows(y, mean, rstd, x, w, b, eps)
+
+
+@entry(residual_layernorm_forward_ref)
+def residual_layernorm_forward(
+    h: np.ndarray,
+    mean: np.ndarray,
+    rstd: np.ndarray,
+    x: np.ndarray,
+    y: np.ndarray,
+    bias: np.ndarray,
+    w: np.ndarray,
+    b: np.ndarray,
+    eps: float,
+) -> None:
+    N, C = x.shape
+    for n in range(N):
+        xn, yn = x[n], y[n]
+        for c in range(C):
+            xn[c] += yn[c] + bias[c]
+    _normalize_rows(h, mean, rstd, x, w, b, eps)
 
 
 @entry(layernorm_backward_ref)
