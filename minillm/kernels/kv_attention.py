@@ -12,9 +12,11 @@ split, transpose or merge copies anything. A query that may see no key at all (a
 position, every key up to it padding) gets y = 0, the convention of training's attention
 (``attention.py``), so padding is masked the same way in training and in generation.
 
-A decode tick (T = 1) is one call per layer: B H dot products per cached position and one exp
-each, the scores kept in float64 scratch. Prefill runs the same loops over T queries (O(T^2 D),
-fine for prompts; training's tiled kernel is the one built for long sequences).
+Per (b, h) the kernel makes two BLAS calls, scores = q keys^T over the S cached keys and
+y = p values, with the causal mask, padding and softmax applied row by row in between (in the
+input's dtype, like training's tiles). A decode tick (T = 1) is one call per layer, its products
+two matrix-vector products; a prefill holds a (T, S) score matrix per head, which the context
+window bounds (block_size^2 floats).
 
 Shapes: ``qkv`` (B, T, 3C) and ``y`` (B, T, C) C-contiguous, C = H D; ``k_cache``, ``v_cache``
 (B, H, S_max, D) with start + T <= S_max; ``key_mask`` (B, S) bool over S >= start + T positions,
@@ -25,7 +27,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from minillm.kernels._math import exp, row_dot
+from minillm.kernels._math import exp, row_sum
 from minillm.kernels._numba import entry
 
 
@@ -72,40 +74,37 @@ def kv_attention(
 ) -> None:
     B, T, C3 = qkv.shape
     C, H, D = C3 // 3, k_cache.shape[1], k_cache.shape[3]
+    S = start + T
     for b in range(B):  # the cache write, first: a query attends to its own key too
         for t in range(T):
             for h in range(H):
                 k_cache[b, h, start + t] = qkv[b, t, C + h * D : C + (h + 1) * D]
                 v_cache[b, h, start + t] = qkv[b, t, 2 * C + h * D : 2 * C + (h + 1) * D]
-    s = np.empty(start + T)  # one query's scores, float64
-    acc = np.empty(D)  # its output before the softmax's division, float64
+    q = np.empty((T, D), qkv.dtype)  # one head's queries, gathered contiguous for BLAS
     for b in range(B):
         for h in range(H):
-            keys, values = k_cache[b, h], v_cache[b, h]
             for t in range(T):
-                q = qkv[b, t, h * D : (h + 1) * D]
+                q[t] = qkv[b, t, h * D : (h + 1) * D]
+            keys, values = k_cache[b, h, :S], v_cache[b, h, :S]  # (S, D), contiguous
+            p = np.dot(q, keys.T)  # (T, S) raw scores, one BLAS call
+            for t in range(T):
+                row = p[t]
                 n = start + t + 1  # keys 0 .. start + t: causal
                 m = -np.inf
                 for j in range(n):
+                    row[j] *= scale
                     if has_mask and not key_mask[b, j]:
-                        s[j] = -np.inf
-                        continue
-                    s[j] = row_dot(q, keys[j]) * scale
-                    m = max(m, s[j])
-                out = y[b, t, h * D : (h + 1) * D]
+                        row[j] = -np.inf
+                    m = max(m, row[j])
                 if m == -np.inf:  # sees no key: zeros, as in training's attention
-                    out[:] = 0.0
+                    row[:] = 0.0
                     continue
-                acc[:] = 0.0
-                total = 0.0
                 for j in range(n):
-                    if s[j] == -np.inf:
-                        continue
-                    e = exp(s[j] - m)
-                    total += e
-                    vj = values[j]
-                    for d in range(D):
-                        acc[d] += e * vj[d]
-                inv = 1.0 / total
-                for d in range(D):
-                    out[d] = acc[d] * inv
+                    row[j] = exp(row[j] - m)
+                inv = 1.0 / row_sum(row[:n])
+                for j in range(n):
+                    row[j] *= inv
+                row[n:] = 0.0
+            out = np.dot(p, values)  # (T, D), one BLAS call
+            for t in range(T):
+                y[b, t, h * D : (h + 1) * D] = out[t]
