@@ -301,6 +301,8 @@ def test_engine_rejects_bad_inputs_with_clear_errors(model32):
         engine.forward(np.zeros((1, 0), dtype=np.int64))
     with pytest.raises(ValueError, match="block_size"):
         engine.forward(np.array([[1]]), positions=np.array([[16]]))
+    with pytest.raises(ValueError, match="block_size 16"):
+        engine.forward(np.zeros((1, 17), dtype=np.int64))
     with pytest.raises(ValueError, match="key_mask has shape"):
         engine.forward(np.array([[1, 2]]), key_mask=np.ones((1, 3), dtype=bool))
     with pytest.raises(ValueError, match="cache holds 2 rows"):

@@ -112,10 +112,8 @@ class Batch:
         mask = self.mask[:, self.start : self.width]
         cached = 0 if self.cache is None else self.cache.length
         new = ids[:, cached:]
-        if self.padded:
-            positions = positions_of(mask)[:, cached:]
-        else:  # no padding: the positions are the columns
-            positions = np.broadcast_to(np.arange(cached, ids.shape[1]), new.shape)
+        # without padding the positions are the columns, the engine's default
+        positions = positions_of(mask)[:, cached:] if self.padded else None
         logits = self.engine.forward(
             new, self.cache, positions, mask if self.padded else None, last_only=True
         )[:, -1, :]  # (B, V)

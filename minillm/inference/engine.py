@@ -23,6 +23,10 @@ Three kernels do the work between the matrix products, each with its NumPy twin:
 * ``kernels.gelu.bias_gelu_forward`` — c_fc's bias and the GELU.
 
 The work arrays of a call are kept per (B, T) shape, so a decode tick allocates only its logits.
+At batch 1 a tick is mostly the weight products (matrix-vector, at the speed of reading 12.6 MB
+of weights for config (a)); with 2-16 rows OpenBLAS repacks each (out, in) weight on every call,
+which a transposed copy would avoid, at the price of no longer reading the model's own arrays
+(measured in RESULTS.md, "Decoding": batches of 8).
 
 Padding, as in training's attention: batched prompts of different lengths are left padded;
 ``key_mask[b, j]`` is False at pad positions, which no query sees; a query that sees no key at all
@@ -231,17 +235,23 @@ class GPTEngine:
             )
         if cache is not None and cache.k.shape[1] != B:
             raise ValueError(f"the cache holds {cache.k.shape[1]} rows, but idx has {B}")
-        if positions is None:
+        W = self.config.block_size
+        if positions is None:  # the next T columns, the same for every row: checked by arithmetic
+            if start + T > W:
+                raise ValueError(
+                    f"positions {start}..{start + T - 1} are outside the model's block_size {W}; "
+                    "re-prefill a shorter window"
+                )
             positions = np.broadcast_to(np.arange(start, start + T), (B, T))
-        positions = np.asarray(positions)
-        if positions.shape != (B, T):
-            raise ValueError(f"positions has shape {positions.shape}, expected {(B, T)}")
-        if positions.min() < 0 or positions.max() >= self.config.block_size:
-            raise ValueError(
-                f"positions {int(positions.min())}..{int(positions.max())} are outside the "
-                f"model's block_size "
-                f"{self.config.block_size}; re-prefill a shorter window"
-            )
+        else:
+            positions = np.asarray(positions)
+            if positions.shape != (B, T):
+                raise ValueError(f"positions has shape {positions.shape}, expected {(B, T)}")
+            if positions.min() < 0 or positions.max() >= W:
+                raise ValueError(
+                    f"positions {int(positions.min())}..{int(positions.max())} are outside the "
+                    f"model's block_size {W}; re-prefill a shorter window"
+                )
         if key_mask is not None:
             key_mask = np.ascontiguousarray(key_mask, dtype=bool)
             if key_mask.shape != (B, start + T):
