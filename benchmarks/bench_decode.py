@@ -191,7 +191,7 @@ def main() -> None:
 
     # ---- why a mirror: the same uncached forward through autograd and through the engine -------
     mirror_rows = []
-    for n in (16, 256):
+    for n in (1, 16, 256):
         ids = np.arange(n)[None] % CFG.vocab_size
         with minillm.no_grad():
             _, autograd = median(lambda i=ids: model(minillm.tensor(i)), runs=5)
@@ -262,7 +262,9 @@ def main() -> None:
         f"Time to first token (prefill and one sample):\n\n{ttft_table}\n\n"
         f"Batched decoding, 16-token prompts, 64 new tokens each:\n\n{batch_table}\n\n"
         "The same uncached forward (logits of every position) through the autograd model and "
-        f"through generation's mirror, engine.py:\n\n{mirror_table}\n\n"
+        "through generation's mirror, engine.py. One position is a decode tick's arithmetic "
+        "without the cache, which the autograd model does not have: the mirror's reason to "
+        f"exist.\n\n{mirror_table}\n\n"
         f"One decode tick at a given context length:\n\n{scale_table}\n\n{floor_line}"
     )
     update_results("Decoding", body)
