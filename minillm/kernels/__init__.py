@@ -27,8 +27,9 @@ the way they do):
 * ``kv_attention.py`` — generation's attention of new positions over the KV cache, with the
   cache write;
 * ``adam.py`` — the fused Adam/AdamW step over flat buffers;
-* ``_math.py`` — a vectorizable exp and row reductions shared by the above; ``_numba.py`` — the
-  Numba import, the ``jit`` defaults (``cache=True``, ``error_model="numpy"``) and bit casts.
+* ``_math.py`` — a vectorizable exp, row reductions and one attention row's softmax, shared by
+  the above; ``_numba.py`` — the Numba import, the ``jit`` defaults (``cache=True``,
+  ``error_model="numpy"``) and bit casts.
 
 ``prange``/``parallel=True`` is not used: on the 2-core machine the benchmarks ran on, a parallel
 attention forward was no faster, and the ops already run one thread per process.

@@ -253,3 +253,19 @@ def row_sq_dev(x: np.ndarray, mu: float) -> float:
         d = x[c] - mu
         total += d * d
     return total
+
+
+@jit(inline="always")
+def softmax_prefix(row: np.ndarray, n: int, m: float) -> None:
+    """row[:n] = softmax(row[:n]) given its maximum ``m``, and row[n:] = 0: one attention row of
+    which the first n keys may be seen. All zeros when m is -inf, a query that may see no key
+    (the convention of every attention kernel here)."""
+    if m == -np.inf:
+        row[:] = 0.0
+        return
+    for j in range(n):
+        row[j] = exp(row[j] - m)
+    inv = 1.0 / row_sum(row[:n])
+    for j in range(n):
+        row[j] *= inv
+    row[n:] = 0.0

@@ -33,7 +33,7 @@ import math
 
 import numpy as np
 
-from minillm.kernels._math import exp, row_dot, row_max, row_sum
+from minillm.kernels._math import exp, row_dot, row_max, row_sum, softmax_prefix
 from minillm.kernels._numba import entry, jit
 
 
@@ -331,12 +331,4 @@ def masked_softmax_forward(
                 for j in range(n):
                     row[j] += b[i, j]
             m = row_max(row[:n]) if n > 0 else -np.inf
-            if m == -np.inf:  # fully masked row: zeros
-                row[:] = 0.0
-                continue
-            for j in range(n):
-                row[j] = exp(row[j] - m)
-            inv = 1.0 / row_sum(row[:n])
-            for j in range(n):
-                row[j] *= inv
-            row[n:] = 0.0
+            softmax_prefix(row, n, m)  # a fully masked row: zeros

@@ -27,7 +27,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from minillm.kernels._math import exp, row_sum
+from minillm.kernels._math import softmax_prefix
 from minillm.kernels._numba import entry
 
 
@@ -96,15 +96,7 @@ def kv_attention(
                     if has_mask and not key_mask[b, j]:
                         row[j] = -np.inf
                     m = max(m, row[j])
-                if m == -np.inf:  # sees no key: zeros, as in training's attention
-                    row[:] = 0.0
-                    continue
-                for j in range(n):
-                    row[j] = exp(row[j] - m)
-                inv = 1.0 / row_sum(row[:n])
-                for j in range(n):
-                    row[j] *= inv
-                row[n:] = 0.0
+                softmax_prefix(row, n, m)  # sees no key (m = -inf): zeros, as in training
             out = np.dot(p, values)  # (T, D), one BLAS call
             for t in range(T):
                 y[b, t, h * D : (h + 1) * D] = out[t]
