@@ -305,8 +305,24 @@ def test_engine_rejects_bad_inputs_with_clear_errors(model32):
         engine.forward(np.zeros((1, 17), dtype=np.int64))
     with pytest.raises(ValueError, match="key_mask has shape"):
         engine.forward(np.array([[1, 2]]), key_mask=np.ones((1, 3), dtype=bool))
-    with pytest.raises(ValueError, match="cache holds 2 rows"):
-        engine.forward(np.array([[1]]), engine.new_cache(2))
+    with pytest.raises(ValueError, match=r"make it with engine\.new_cache"):
+        engine.forward(np.array([[1]]), engine.new_cache(2))  # two rows for one
+    from minillm.inference import KVCache
+
+    wrong_heads = KVCache(CFG.n_layer, 1, 1, 16, CFG.n_embd, np.float32)
+    with pytest.raises(ValueError, match=r"make it with engine\.new_cache"):
+        engine.forward(np.array([[1]]), wrong_heads)
+    wrong_dtype = KVCache(CFG.n_layer, 1, CFG.n_head, 16, CFG.n_embd // CFG.n_head, np.float64)
+    with pytest.raises(ValueError, match="float64"):
+        engine.forward(np.array([[1]]), wrong_dtype)
+    with pytest.raises(ValueError, match="positions must be integers"):
+        engine.forward(np.array([[1]]), positions=np.array([[0.0]]))
+
+
+def test_a_huge_token_budget_with_stop_ids_costs_only_the_tokens_made(model32):
+    # the batch keeps the visible window only: nothing is sized by max_new_tokens
+    out = generate(model32, [1, 2, 3], 10**12, greedy=True, stop_ids=range(CFG.vocab_size))
+    assert len(out) == 1
 
 
 def test_eviction_takes_the_deepest_block_of_a_prefix_first():

@@ -52,7 +52,7 @@ def attention_flops(n_layer: int, C: int, new: int, context: int) -> int:
 
 
 class Batch:
-    """Prompts decoding together: the token matrix, its window, the KV cache and the prefix cache.
+    """Prompts decoding together: the visible tokens, the KV cache and the prefix cache.
 
     ``prefill()`` returns the logits (B, V) after the prompts; ``step(token)`` appends one token per
     row and returns the logits after it. ``tick`` describes the last forward pass; ``close()``
@@ -70,14 +70,16 @@ class Batch:
         self.engine, self.prompts = engine, [list(p) for p in prompts]
         ids, mask = left_pad(prompts)
         B, P = ids.shape
-        # room for every token up front: appending is a write, not a concatenate
-        self.ids = np.zeros((B, P + max_new_tokens), dtype=np.int64)
-        self.mask = np.ones((B, P + max_new_tokens), dtype=bool)
+        self.W = engine.config.block_size
+        self.keep = max(self.W // 2, 1)
+        # Room for the window and no more: appending a token is a write, not a concatenate, and
+        # a restart moves the kept tokens to the front, so memory never grows with the tokens made.
+        room = max(P, self.keep) + self.W + 1
+        self.ids = np.zeros((B, room), dtype=np.int64)
+        self.mask = np.ones((B, room), dtype=bool)
         self.ids[:, :P], self.mask[:, :P] = ids, mask
         self.width = P  # columns filled
         self.padded = not mask.all()  # without padding the forward needs no key mask
-        self.W = engine.config.block_size
-        self.keep = max(self.W // 2, 1)
         self.start = max(P - self.W, 0)  # first visible column
         self.cache = engine.new_cache(B, self.W) if use_cache else None
         self.prefix_cache = prefix_cache if self.cache is not None and self.start == 0 else None
@@ -101,7 +103,11 @@ class Batch:
         self.width += 1
         phase = "decode"  # a prefill starts a context (the prompt, a restarted window)
         if self.width - self.start > self.W:  # the window is full: restart it from recent tokens
-            self.start = self.width - self.keep
+            recent = slice(self.width - self.keep, self.width)
+            self.ids[:, : self.keep] = self.ids[:, recent].copy()
+            self.mask[:, : self.keep] = self.mask[:, recent].copy()
+            self.mask[:, self.keep :] = True
+            self.start, self.width = 0, self.keep
             if self.cache is not None:
                 self.cache.reset()
                 phase = "prefill"

@@ -5,8 +5,10 @@ graph, as llm.c mirrors its PyTorch script in C. Generation needs no gradients, 
 batch 1 is so little arithmetic that building a graph would cost more than the math
 (``benchmarks/bench_decode.py`` measures the autograd model against this mirror). It reads the
 model's own modules (``block.ln_1``, ``block.attn.c_attn``, ...) and copies nothing: every weight
-is a view of the model's array, so the engine always runs the model's current weights. Change the
-model's math (RMSNorm, RoPE) and this is the one other place to change.
+is a view of the model's array, so the engine runs the model's current weights: in-place updates
+(an optimizer step), ``load_state_dict`` and ``.double()`` are seen. Modules are read once: after
+replacing one (a new ``c_attn``, another GELU), build a new engine. Change the model's math
+(RMSNorm, RoPE) and this is the one other place to change.
 
     x = wte[idx] + wpe[pos]
     per block:  x += c_proj(attention(c_attn(ln_1(x))));   x += c_proj(gelu(c_fc(ln_2(x))))
@@ -22,7 +24,8 @@ Three kernels do the work between the matrix products, each with its NumPy twin:
   fused with the layer norm that follows (the next block's ln_1, or ln_f after the last);
 * ``kernels.gelu.bias_gelu_forward`` — c_fc's bias and the GELU.
 
-The work arrays of a call are kept per (B, T) shape, so a decode tick allocates only its logits.
+The work arrays of a call are kept per (B, T) shape, so a decode tick allocates only its logits
+and the attention kernel's small per-head rows.
 At batch 1 a tick is mostly the weight products (matrix-vector, at the speed of reading 12.6 MB
 of weights for config (a)); with 2-16 rows OpenBLAS repacks each (out, in) weight on every call,
 which a transposed copy would avoid, at the price of no longer reading the model's own arrays
@@ -33,7 +36,8 @@ Padding, as in training's attention: batched prompts of different lengths are le
 (a pad) gets a zero attention output; ``positions`` restart at 0 at each row's first real token,
 so a padded row computes what it would alone. Dropout is not applied (generation is evaluation).
 
-Read next: ``minillm/inference/generate.py``, which calls ``forward`` once per tick.
+Read next: ``minillm/inference/generate.py`` (prefill, then a tick per token), whose
+``batch.py`` calls ``forward`` once per tick.
 """
 
 from __future__ import annotations
@@ -233,8 +237,14 @@ class GPTEngine:
             raise ValueError(
                 f"KV cache overflow: {start} cached + {T} new positions > capacity {cache.max_len}"
             )
-        if cache is not None and cache.k.shape[1] != B:
-            raise ValueError(f"the cache holds {cache.k.shape[1]} rows, but idx has {B}")
+        if cache is not None:
+            want = (self.config.n_layer, B, self.n_head, cache.max_len, self.head_dim)
+            if cache.k.shape != want or cache.k.dtype != self.dtype:
+                raise ValueError(
+                    f"the cache holds {cache.k.dtype} {cache.k.shape} (layers, rows, heads, "
+                    f"positions, head size), but this model and idx need {self.dtype} {want}: "
+                    "make it with engine.new_cache(batch)"
+                )
         W = self.config.block_size
         if positions is None:  # the next T columns, the same for every row: checked by arithmetic
             if start + T > W:
@@ -245,6 +255,8 @@ class GPTEngine:
             positions = np.broadcast_to(np.arange(start, start + T), (B, T))
         else:
             positions = np.asarray(positions)
+            if positions.dtype.kind not in "iu":
+                raise ValueError(f"positions must be integers, got {positions.dtype}")
             if positions.shape != (B, T):
                 raise ValueError(f"positions has shape {positions.shape}, expected {(B, T)}")
             if positions.min() < 0 or positions.max() >= W:

@@ -14,9 +14,9 @@ position, every key up to it padding) gets y = 0, the convention of training's a
 
 Per (b, h) the kernel makes two BLAS calls, scores = q keys^T over the S cached keys and
 y = p values, with the causal mask, padding and softmax applied row by row in between (in the
-input's dtype, like training's tiles). A decode tick (T = 1) is one call per layer, its products
-two matrix-vector products; a prefill holds a (T, S) score matrix per head, which the context
-window bounds (block_size^2 floats).
+input's dtype, like training's tiles; the NumPy twin computes the scores in float64). A decode
+tick (T = 1) is one call per layer, its products two matrix-vector products; a prefill holds a
+(T, S) score matrix per head, which the context window bounds (block_size^2 floats).
 
 Shapes: ``qkv`` (B, T, 3C) and ``y`` (B, T, C) C-contiguous, C = H D; ``k_cache``, ``v_cache``
 (B, H, S_max, D) with start + T <= S_max; ``key_mask`` (B, S) bool over S >= start + T positions,
