@@ -1,0 +1,165 @@
+"""Classification and language-model metrics: scikit-learn's results on Hypothesis-drawn labels
+(ties to every zero_division case: a class never predicted, one never true, one class present),
+the identities they are built from, and scikit-learn's errors for bad input."""
+
+from __future__ import annotations
+
+import math
+import warnings
+
+import numpy as np
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from minillm import metrics
+
+AVERAGES = [None, "micro", "macro", "weighted"]
+ZERO = ["warn", 0.0, 1.0, np.nan]
+
+
+@st.composite
+def label_pairs(draw, max_classes: int = 4, max_n: int = 20):
+    """y_true, y_pred over a few classes (ints or strings), and maybe float sample weights."""
+    n = draw(st.integers(1, max_n))
+    k = draw(st.integers(1, max_classes))
+    y_true = np.array(draw(st.lists(st.integers(0, k - 1), min_size=n, max_size=n)))
+    y_pred = np.array(draw(st.lists(st.integers(0, k - 1), min_size=n, max_size=n)))
+    if draw(st.booleans()):
+        names = np.array(["ant", "bee", "cat", "dog", "eel"])
+        y_true, y_pred = names[y_true], names[y_pred]
+    weights = None
+    if draw(st.booleans()):
+        weights = np.array(
+            draw(st.lists(st.sampled_from([0.0, 0.5, 1.0, 3.0]), min_size=n, max_size=n))
+        )
+        weights[draw(st.integers(0, n - 1))] = 1.0  # all-zero weights are an error (tested)
+    return y_true, y_pred, weights
+
+
+def same(a, b) -> None:
+    if a is None or b is None:
+        assert a is None and b is None
+        return
+    np.testing.assert_allclose(np.asarray(a, dtype=float), np.asarray(b, dtype=float), atol=1e-12,
+                               rtol=0, equal_nan=True)  # fmt: skip
+
+
+@settings(max_examples=60)
+@given(data=label_pairs(), average=st.sampled_from(AVERAGES), zero=st.sampled_from(ZERO),
+       beta=st.sampled_from([0.0, 0.5, 1.0, 2.0]), subset=st.booleans())  # fmt: skip
+def test_precision_recall_f_equal_sklearn(data, average, zero, beta, subset):
+    sk = pytest.importorskip("sklearn.metrics")
+    y_true, y_pred, w = data
+    present = np.unique(np.concatenate([y_true, y_pred]))
+    labels = list(present[::-1][: max(1, len(present) - 1)]) if subset else None
+    if subset and y_true.dtype.kind == "U":
+        labels = labels + ["zebra"]  # a label nobody has: support 0, zero_division applies
+    kw = dict(beta=beta, average=average, labels=labels, sample_weight=w, zero_division=zero)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        ours = metrics.precision_recall_fscore_support(y_true, y_pred, **kw)
+        theirs = sk.precision_recall_fscore_support(y_true, y_pred, **kw)
+    for a, b in zip(ours, theirs):
+        same(a, b)
+
+
+@settings(max_examples=40)
+@given(data=label_pairs(max_classes=2), zero=st.sampled_from(ZERO))
+def test_binary_scores_and_pos_label_equal_sklearn(data, zero):
+    sk = pytest.importorskip("sklearn.metrics")
+    y_true, y_pred, w = data
+    present = np.unique(np.concatenate([y_true, y_pred]))
+    pos = present[-1]
+    kw = dict(pos_label=pos, sample_weight=w, zero_division=zero)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        for name in ("precision_score", "recall_score", "f1_score"):
+            same(
+                getattr(metrics, name)(y_true, y_pred, **kw),
+                getattr(sk, name)(y_true, y_pred, **kw),
+            )
+        same(metrics.fbeta_score(y_true, y_pred, beta=0.5, **kw),
+             sk.fbeta_score(y_true, y_pred, beta=0.5, **kw))  # fmt: skip
+
+
+@settings(max_examples=40)
+@given(data=label_pairs(), normalize=st.sampled_from([None, "true", "pred", "all"]))
+def test_confusion_matrix_and_accuracy_equal_sklearn(data, normalize):
+    sk = pytest.importorskip("sklearn.metrics")
+    warnings.filterwarnings("ignore", message="A single label was found")  # sklearn's advice
+    y_true, y_pred, w = data
+    same(metrics.confusion_matrix(y_true, y_pred, sample_weight=w, normalize=normalize),
+         sk.confusion_matrix(y_true, y_pred, sample_weight=w, normalize=normalize))  # fmt: skip
+    labels = list(np.unique(y_true))[::-1]
+    same(metrics.confusion_matrix(y_true, y_pred, labels=labels),
+         sk.confusion_matrix(y_true, y_pred, labels=labels))  # fmt: skip
+    for normalize_acc in (True, False):
+        kw = dict(normalize=normalize_acc, sample_weight=w)
+        same(metrics.accuracy_score(y_true, y_pred, **kw), sk.accuracy_score(y_true, y_pred, **kw))
+
+
+@given(data=label_pairs())
+def test_the_scores_are_built_from_the_confusion_matrix(data):
+    y_true, y_pred, _ = data
+    cm = metrics.confusion_matrix(y_true, y_pred)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        p, r, f, support = metrics.precision_recall_fscore_support(
+            y_true, y_pred, zero_division=np.nan
+        )
+    np.testing.assert_array_equal(support, cm.sum(axis=1))
+    defined = ~np.isnan(f) & (p + r > 0)
+    with np.errstate(invalid="ignore"):
+        harmonic = 2 * p * r / (p + r)
+    np.testing.assert_allclose(f[defined], harmonic[defined])  # F1: the harmonic mean of P and R
+    micro = metrics.precision_recall_fscore_support(y_true, y_pred, average="micro")[0]
+    assert (
+        micro
+        == pytest.approx(np.trace(cm) / cm.sum())
+        == pytest.approx(metrics.accuracy_score(y_true, y_pred))
+    )
+
+
+def test_zero_division_warns_only_when_left_to_warn():
+    with pytest.warns(metrics.UndefinedMetricWarning, match="zero_division"):
+        assert metrics.precision_score([0, 1, 1], [0, 0, 0]) == 0.0  # nothing predicted as 1
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        assert metrics.precision_score([0, 1, 1], [0, 0, 0], zero_division=1.0) == 1.0
+
+
+def test_bad_input_is_a_clear_error():
+    with pytest.raises(ValueError, match="inconsistent numbers of samples"):
+        metrics.accuracy_score([0, 1], [0])
+    with pytest.raises(ValueError, match="continuous"):
+        metrics.f1_score([0.5, 1.0], [0, 1])
+    with pytest.raises(ValueError, match="average has to be one of"):
+        metrics.f1_score([0, 1], [0, 1], average="mean")
+    with pytest.raises(ValueError, match="Target is multiclass but average='binary'"):
+        metrics.f1_score([0, 1, 2], [0, 1, 2])
+    with pytest.raises(ValueError, match="pos_label=2 is not a valid label"):
+        metrics.recall_score([0, 1], [1, 1], pos_label=2)
+    with pytest.raises(ValueError, match="string and number"):
+        metrics.accuracy_score(["a", "b"], [0, 1])
+    with pytest.raises(ValueError, match="empty"):
+        metrics.accuracy_score([], [])
+    with pytest.raises(ValueError, match="At least one label specified must be in y_true"):
+        metrics.confusion_matrix([0, 1], [0, 1], labels=[5])
+    with pytest.raises(ValueError, match="zero_division"):
+        metrics.f1_score([0, 1], [0, 1], zero_division=2)
+    with pytest.raises(ValueError, match="at least one non-zero"):
+        metrics.f1_score([0, 1], [0, 1], sample_weight=[0.0, 0.0])
+
+
+def test_language_model_metrics():
+    assert metrics.perplexity(math.log(256)) == pytest.approx(256.0)
+    assert metrics.bits_per_char(math.log(2)) == pytest.approx(1.0)
+    loss = np.array([1.0, 2.0, 3.0])  # the mean is taken
+    assert metrics.perplexity(loss) == pytest.approx(math.exp(2.0))
+    # a BPE token of 4 bytes at loss 4 ln 2 costs 4 bits, i.e. 1 bit per byte
+    assert metrics.bits_per_byte(4 * math.log(2), bytes_per_token=4.0) == pytest.approx(1.0)
+    with pytest.raises(ValueError, match="finite"):
+        metrics.perplexity(float("nan"))
+    with pytest.raises(ValueError, match="chars_per_token"):
+        metrics.bits_per_char(1.0, chars_per_token=0)
