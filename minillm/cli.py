@@ -212,7 +212,11 @@ def cmd_train(args: argparse.Namespace) -> int:
         if result["interrupted"]:
             return 128 + int(result["interrupted"])
         if "val_loss" in result:
-            say(f"done: step {result['step']}, val loss {result['val_loss']:.4f}")
+            extra = ""
+            if "val_bits_per_char" in result:
+                extra = (f" (perplexity {result['val_perplexity']:.2f}, "
+                         f"{result['val_bits_per_char']:.3f} bits/char)")  # fmt: skip
+            say(f"done: step {result['step']}, val loss {result['val_loss']:.4f}{extra}")
         if cfg.sample_tokens > 0:
             _print_training_sample(trainer, cfg)
     return 0

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import math
 import subprocess
 import sys
 from pathlib import Path
@@ -55,7 +56,12 @@ def test_train_generate_and_resume_bit_exact(corpus, tmp_path, capsys):
     args = ["train", "--data", str(corpus), "--max-steps", "6", *TINY]
     assert main([*args, "--out-dir", str(straight)]) == 0
     out = capsys.readouterr().out
-    assert "val loss" in out and "--- a sample ---" in out
+    assert "val loss" in out and "bits/char" in out and "--- a sample ---" in out
+    last = json.loads((straight / "metrics.jsonl").read_text().splitlines()[-1])
+    # the char tokenizer: one character per token, so bits per char is the loss in bits
+    assert last["val_bits_per_char"] == pytest.approx(last["val_loss"] / math.log(2))
+    assert last["val_perplexity"] == pytest.approx(math.exp(last["val_loss"]))
+    assert last["val_bits_per_byte"] <= last["val_bits_per_char"]  # a byte or more per character
     assert main([*args, "--out-dir", str(split), "--stop-after", "4"]) == 0
     metrics = [json.loads(ln) for ln in (split / "metrics.jsonl").read_text().splitlines()]
     assert [m["step"] for m in metrics] == [0, 1, 2, 3]

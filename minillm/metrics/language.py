@@ -39,7 +39,8 @@ def perplexity(loss: Any) -> float:
     >>> round(perplexity(math.log(256)), 6)
     256.0
     """
-    return math.exp(_mean_loss(loss))
+    value = _mean_loss(loss)
+    return math.exp(value) if value < 709.0 else math.inf  # past exp's float64 range: inf
 
 
 def bits_per_char(loss: Any, chars_per_token: float = 1.0) -> float:

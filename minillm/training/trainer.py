@@ -44,7 +44,7 @@ from typing import Any
 import numpy as np
 
 import minillm
-from minillm import io, machine, nn
+from minillm import io, machine, metrics, nn
 from minillm.data.corpus import load_corpus
 from minillm.data.windows import encode_cached, random_windows, split_by_position
 from minillm.models.gpt import GPT
@@ -185,6 +185,11 @@ class Trainer:
         except OSError as e:
             raise TrainingError(describe_write_error(e.filename or out / "cache", e)) from None
         self.train_ids, self.val_ids = split_by_position(ids, cfg.val_fraction)
+        # text per token of the validation split, so the loss also reads as bits per character
+        # and per byte, comparable between the char and BPE tokenizers
+        val_text = self.tokenizer.decode(self.val_ids.tolist())
+        self.chars_per_token = len(val_text) / max(len(self.val_ids), 1)
+        self.bytes_per_token = len(val_text.encode("utf-8")) / max(len(self.val_ids), 1)
         for split, part in (("training", self.train_ids), ("validation", self.val_ids)):
             if len(part) < cfg.block_size + 1:
                 raise ValueError(
@@ -360,6 +365,11 @@ class Trainer:
                 losses.append(self.model(x, y)[1].item())
             result[f"{split}_loss"] = float(np.mean(losses))
         self.model.train()
+        loss = result["val_loss"]
+        if math.isfinite(loss):
+            result["val_perplexity"] = metrics.perplexity(loss)
+            result["val_bits_per_char"] = metrics.bits_per_char(loss, self.chars_per_token)
+            result["val_bits_per_byte"] = metrics.bits_per_byte(loss, self.bytes_per_token)
         return result
 
     def save(self) -> None:
@@ -430,7 +440,8 @@ class Trainer:
                               "grad_norm": norm, "tokens_per_s": tok_s, "mfu": mfu}  # fmt: skip
                     if self.step % c.eval_interval == 0 or self.step == end:
                         last_eval = self.evaluate()
-                        if not all(math.isfinite(v) for v in last_eval.values()):
+                        losses = (last_eval["train_loss"], last_eval["val_loss"])
+                        if not all(math.isfinite(v) for v in losses):
                             raise DivergedError(
                                 f"evaluation after step {self.step} gave {last_eval}: the weights "
                                 f"diverged. {self.kept()} (try a lower --lr)"
@@ -438,7 +449,8 @@ class Trainer:
                         record.update(last_eval)
                         self.save()
                         say(f"step {self.step}: train loss {last_eval['train_loss']:.4f}, "
-                            f"val loss {last_eval['val_loss']:.4f}")  # fmt: skip
+                            f"val loss {last_eval['val_loss']:.4f} "
+                            f"({last_eval['val_bits_per_char']:.3f} bits/char)")  # fmt: skip
                     elif not progress and self.step % log_every == 0:
                         say(f"step {self.step}/{c.max_steps}: loss {loss:.4f}, {tok_s:,.0f} tok/s, "
                             f"MFU {mfu:.1%}")  # fmt: skip
