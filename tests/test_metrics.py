@@ -163,3 +163,81 @@ def test_language_model_metrics():
         metrics.perplexity(float("nan"))
     with pytest.raises(ValueError, match="chars_per_token"):
         metrics.bits_per_char(1.0, chars_per_token=0)
+
+
+@st.composite
+def scored(draw, max_n: int = 25):
+    """Binary labels and scores with many ties (scores on a coarse grid), maybe weights."""
+    n = draw(st.integers(2, max_n))
+    y = np.array(draw(st.lists(st.integers(0, 1), min_size=n, max_size=n)))
+    score = np.array(draw(st.lists(st.integers(0, 6), min_size=n, max_size=n))) / 6.0
+    w = None
+    if draw(st.booleans()):
+        w = np.array(draw(st.lists(st.sampled_from([0.0, 0.5, 2.0]), min_size=n, max_size=n)))
+        w[draw(st.integers(0, n - 1))] = 1.0
+    return y, score, w
+
+
+@settings(max_examples=60)
+@given(data=scored(), drop=st.booleans())
+def test_curves_and_areas_equal_sklearn(data, drop):
+    sk = pytest.importorskip("sklearn.metrics")
+    y, score, w = data
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        kw = dict(sample_weight=w, drop_intermediate=drop)
+        for a, b in zip(metrics.roc_curve(y, score, **kw), sk.roc_curve(y, score, **kw)):
+            same(a, b)
+        for a, b in zip(
+            metrics.precision_recall_curve(y, score, sample_weight=w, drop_intermediate=drop),
+            sk.precision_recall_curve(y, score, sample_weight=w, drop_intermediate=drop),
+        ):
+            same(a, b)
+        same(metrics.average_precision_score(y, score, sample_weight=w),
+             sk.average_precision_score(y, score, sample_weight=w))  # fmt: skip
+        weighted = np.ones(len(y)) if w is None else w
+        if weighted[y == 1].sum() > 0 and weighted[y == 0].sum() > 0:  # both classes count
+            for max_fpr in (None, 0.3, 1.0):
+                same(metrics.roc_auc_score(y, score, sample_weight=w, max_fpr=max_fpr),
+                     sk.roc_auc_score(y, score, sample_weight=w, max_fpr=max_fpr))  # fmt: skip
+
+
+@given(data=scored())
+def test_roc_auc_is_the_chance_a_positive_outranks_a_negative(data):
+    y, score, _ = data
+    pos, neg = score[y == 1], score[y == 0]
+    if len(pos) == 0 or len(neg) == 0:
+        return
+    wins = (pos[:, None] > neg[None, :]).mean() + 0.5 * (pos[:, None] == neg[None, :]).mean()
+    assert metrics.roc_auc_score(y, score) == pytest.approx(wins, abs=1e-12)  # Mann-Whitney U
+
+
+@given(data=scored())
+def test_average_precision_is_recall_steps_times_precision(data):
+    y, score, _ = data
+    if y.sum() == 0:
+        return
+    thresholds = np.unique(score)[::-1]
+    recall_before, ap = 0.0, 0.0
+    for t in thresholds:  # the definition, one threshold at a time
+        predicted = score >= t
+        tp = (predicted & (y == 1)).sum()
+        recall = tp / y.sum()
+        ap += (recall - recall_before) * tp / predicted.sum()
+        recall_before = recall
+    assert metrics.average_precision_score(y, score) == pytest.approx(ap, abs=1e-12)
+
+
+def test_curve_inputs_are_checked():
+    with pytest.raises(ValueError, match="pos_label is not specified"):
+        metrics.roc_curve(["a", "b"], [0.1, 0.9])
+    with pytest.raises(ValueError, match="multiclass"):
+        metrics.roc_curve([0, 1, 2], [0.1, 0.5, 0.9])
+    with pytest.raises(ValueError, match="neither increasing nor decreasing"):
+        metrics.auc([0, 2, 1], [0, 1, 1])
+    with pytest.raises(ValueError, match="max_fpr"):
+        metrics.roc_auc_score([0, 1], [0.2, 0.8], max_fpr=0.0)
+    with pytest.warns(metrics.UndefinedMetricWarning, match="Only one class"):
+        assert math.isnan(metrics.roc_auc_score([1, 1], [0.2, 0.8]))
+    fpr, tpr, _ = metrics.roc_curve(["no", "yes", "yes"], [0.1, 0.9, 0.4], pos_label="yes")
+    assert metrics.auc(fpr, tpr) == 1.0

@@ -1,7 +1,8 @@
 """Evaluation metrics with scikit-learn's names and results, and a language model's own.
 
 Read in this order: ``classification.py`` (the confusion matrix, and precision, recall and F from
-it), ``language.py`` (perplexity and bits per character or byte from a loss).
+it), ``ranking.py`` (ROC and precision-recall curves from sorted scores, and their areas),
+``language.py`` (perplexity and bits per character or byte from a loss).
 """
 
 from minillm.metrics.classification import (
@@ -15,17 +16,31 @@ from minillm.metrics.classification import (
     recall_score,
 )
 from minillm.metrics.language import bits_per_byte, bits_per_char, perplexity
+from minillm.metrics.ranking import (
+    auc,
+    average_precision_score,
+    precision_recall_curve,
+    roc_auc_score,
+    roc_curve,
+    threshold_counts,
+)
 
 __all__ = [
     "UndefinedMetricWarning",
     "accuracy_score",
+    "auc",
+    "average_precision_score",
     "bits_per_byte",
     "bits_per_char",
     "confusion_matrix",
     "f1_score",
     "fbeta_score",
     "perplexity",
+    "precision_recall_curve",
     "precision_recall_fscore_support",
     "precision_score",
     "recall_score",
+    "roc_auc_score",
+    "roc_curve",
+    "threshold_counts",
 ]

@@ -26,7 +26,7 @@ values, mixed strings and numbers, different lengths and empty inputs are refuse
 scikit-learn's messages. Multilabel indicator matrices (and ``average="samples"``) are not handled
 here.
 
-Read next: ``minillm/metrics/language.py`` (perplexity and bits per character from a loss).
+Read next: ``minillm/metrics/ranking.py`` (curves over a score's thresholds).
 """
 
 from __future__ import annotations
