@@ -241,3 +241,43 @@ def test_curve_inputs_are_checked():
         assert math.isnan(metrics.roc_auc_score([1, 1], [0.2, 0.8]))
     fpr, tpr, _ = metrics.roc_curve(["no", "yes", "yes"], [0.1, 0.9, 0.4], pos_label="yes")
     assert metrics.auc(fpr, tpr) == 1.0
+
+
+@settings(max_examples=40)
+@given(data=label_pairs())
+def test_matthews_corrcoef_equals_sklearn(data):
+    sk = pytest.importorskip("sklearn.metrics")
+    y_true, y_pred, w = data
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        same(metrics.matthews_corrcoef(y_true, y_pred, sample_weight=w),
+             sk.matthews_corrcoef(y_true, y_pred, sample_weight=w))  # fmt: skip
+    assert metrics.matthews_corrcoef(y_true, y_true) in (0.0, pytest.approx(1.0))
+
+
+@settings(max_examples=60)
+@given(
+    n=st.integers(1, 12),
+    outputs=st.integers(1, 3),
+    constant=st.booleans(),
+    weighted=st.booleans(),
+    seed=st.integers(0, 2**31),
+)
+def test_mean_squared_error_and_r2_equal_sklearn(n, outputs, constant, weighted, seed):
+    sk = pytest.importorskip("sklearn.metrics")
+    rng = np.random.default_rng(seed)
+    y = np.round(rng.standard_normal((n, outputs)), 1)
+    if constant:
+        y[:, 0] = 2.0  # a constant target: R^2's denominator is 0
+    f = y + np.round(rng.standard_normal((n, outputs)), 1) * rng.integers(0, 2, (n, outputs))
+    w = rng.choice([0.5, 1.0, 2.0], n) if weighted else None
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        custom = [[1.0 + i for i in range(outputs)]] if outputs > 1 else []
+        for mo in ("uniform_average", "raw_values", *custom):
+            same(metrics.mean_squared_error(y, f, sample_weight=w, multioutput=mo),
+                 sk.mean_squared_error(y, f, sample_weight=w, multioutput=mo))  # fmt: skip
+        for mo in ("uniform_average", "raw_values", "variance_weighted"):
+            for finite in (True, False):
+                kw = dict(sample_weight=w, multioutput=mo, force_finite=finite)
+                same(metrics.r2_score(y, f, **kw), sk.r2_score(y, f, **kw))

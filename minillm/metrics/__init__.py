@@ -2,7 +2,8 @@
 
 Read in this order: ``classification.py`` (the confusion matrix, and precision, recall and F from
 it), ``ranking.py`` (ROC and precision-recall curves from sorted scores, and their areas),
-``language.py`` (perplexity and bits per character or byte from a loss).
+``regression.py`` (mean squared error and R^2), ``language.py`` (perplexity and bits per
+character or byte from a loss).
 """
 
 from minillm.metrics.classification import (
@@ -11,6 +12,7 @@ from minillm.metrics.classification import (
     confusion_matrix,
     f1_score,
     fbeta_score,
+    matthews_corrcoef,
     precision_recall_fscore_support,
     precision_score,
     recall_score,
@@ -24,6 +26,7 @@ from minillm.metrics.ranking import (
     roc_curve,
     threshold_counts,
 )
+from minillm.metrics.regression import mean_squared_error, r2_score
 
 __all__ = [
     "UndefinedMetricWarning",
@@ -35,10 +38,13 @@ __all__ = [
     "confusion_matrix",
     "f1_score",
     "fbeta_score",
+    "matthews_corrcoef",
+    "mean_squared_error",
     "perplexity",
     "precision_recall_curve",
     "precision_recall_fscore_support",
     "precision_score",
+    "r2_score",
     "recall_score",
     "roc_auc_score",
     "roc_curve",

@@ -348,3 +348,19 @@ def recall_score(
         warn_for=("recall",), sample_weight=sample_weight, zero_division=zero_division,
     )  # fmt: skip
     return r
+
+
+def matthews_corrcoef(y_true: Any, y_pred: Any, *, sample_weight: Any = None) -> float:
+    """The correlation between true and predicted labels, from the confusion matrix C (any number
+    of classes): with c = trace C, s = C.sum(), t = row sums, p = column sums,
+
+        MCC = (c s - t.p) / sqrt((s^2 - p.p) (s^2 - t.t))
+
+    1 for a perfect prediction, 0 for one no better than chance, -1 for total disagreement (and 0
+    when a denominator factor is 0: one class predicted or present)."""
+    _, labels, y_true, y_pred, sample_weight = check_targets(y_true, y_pred, sample_weight)
+    C = _counts(y_true, y_pred, labels, sample_weight).astype(np.float64)
+    t, p = C.sum(axis=1), C.sum(axis=0)
+    c, s = np.trace(C), C.sum()
+    denominator = (s * s - p @ p) * (s * s - t @ t)
+    return 0.0 if denominator == 0 else float((c * s - t @ p) / np.sqrt(denominator))

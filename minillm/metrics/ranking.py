@@ -21,7 +21,7 @@ partial AUC up to that false-positive rate.
 Targets: binary labels, the positive class ``pos_label`` (default 1, for labels in {0, 1} or
 {-1, 1}). Multiclass one-vs-rest and one-vs-one AUC are not handled here.
 
-Read next: ``minillm/metrics/language.py``.
+Read next: ``minillm/metrics/regression.py``.
 """
 
 from __future__ import annotations
