@@ -12,6 +12,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+import minillm
 from minillm import metrics
 
 AVERAGES = [None, "micro", "macro", "weighted"]
@@ -281,3 +282,44 @@ def test_mean_squared_error_and_r2_equal_sklearn(n, outputs, constant, weighted,
             for finite in (True, False):
                 kw = dict(sample_weight=w, multioutput=mo, force_finite=finite)
                 same(metrics.r2_score(y, f, **kw), sk.r2_score(y, f, **kw))
+
+
+@settings(max_examples=40)
+@given(
+    n=st.integers(2, 15),
+    k=st.integers(2, 4),
+    weighted=st.booleans(),
+    one_d=st.booleans(),
+    seed=st.integers(0, 2**31),
+)
+def test_log_loss_equals_sklearn_and_cross_entropy(n, k, weighted, one_d, seed):
+    sk = pytest.importorskip("sklearn.metrics")
+    rng = np.random.default_rng(seed)
+    n = max(n, k + 1)
+    y = rng.integers(0, k, n)
+    y[1 : k + 1] = np.arange(k)  # every class present, also without the first sample
+    logits = rng.standard_normal((n, k)) * 3
+    p = np.exp(logits) / np.exp(logits).sum(axis=1, keepdims=True)
+    p[0] = np.eye(k)[(y[0] + 1) % k]  # a confident mistake: clipped, not infinite
+    w = rng.choice([0.5, 1.0, 2.0], n) if weighted else None
+    if one_d:
+        y, p = (y > 0).astype(int), p[:, 1]
+    for normalize in (True, False):
+        kw = dict(normalize=normalize, sample_weight=w)
+        same(metrics.log_loss(y, p, **kw), sk.log_loss(y, p, **kw))
+    if not one_d and w is None:  # the loss a classifier trains on
+        from minillm.nn import functional as F
+
+        ce = F.cross_entropy(minillm.tensor(logits[1:]), minillm.tensor(y[1:])).item()
+        assert metrics.log_loss(y[1:], p[1:], labels=list(range(k))) == pytest.approx(ce)
+
+
+def test_log_loss_errors():
+    with pytest.raises(ValueError, match="only one label"):
+        metrics.log_loss([1, 1], [0.2, 0.9])
+    with pytest.raises(ValueError, match="greater than 1"):
+        metrics.log_loss([0, 1], [0.2, 1.5])
+    with pytest.raises(ValueError, match="different number of classes"):
+        metrics.log_loss([0, 1], [[0.2, 0.3, 0.5], [0.1, 0.1, 0.8]])
+    with pytest.warns(UserWarning, match="do not sum to one"):
+        metrics.log_loss([0, 1], [[0.2, 0.3], [0.1, 0.1]])

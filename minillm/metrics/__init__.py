@@ -2,8 +2,8 @@
 
 Read in this order: ``classification.py`` (the confusion matrix, and precision, recall and F from
 it), ``ranking.py`` (ROC and precision-recall curves from sorted scores, and their areas),
-``regression.py`` (mean squared error and R^2), ``language.py`` (perplexity and bits per
-character or byte from a loss).
+``regression.py`` (mean squared error and R^2), ``probabilistic.py`` (log loss),
+``language.py`` (perplexity and bits per character or byte from a loss).
 """
 
 from minillm.metrics.classification import (
@@ -18,6 +18,7 @@ from minillm.metrics.classification import (
     recall_score,
 )
 from minillm.metrics.language import bits_per_byte, bits_per_char, perplexity
+from minillm.metrics.probabilistic import log_loss
 from minillm.metrics.ranking import (
     auc,
     average_precision_score,
@@ -38,6 +39,7 @@ __all__ = [
     "confusion_matrix",
     "f1_score",
     "fbeta_score",
+    "log_loss",
     "matthews_corrcoef",
     "mean_squared_error",
     "perplexity",

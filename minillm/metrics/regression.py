@@ -11,7 +11,7 @@ for a perfect prediction and 0 otherwise, else the raw nan or -inf. ``multioutpu
 "uniform_average" averages the outputs, "raw_values" returns one score each, "variance_weighted"
 (R^2 only) weights each output by its target's variance, and an array gives explicit weights.
 
-Read next: ``minillm/metrics/language.py``.
+Read next: ``minillm/metrics/probabilistic.py``.
 """
 
 from __future__ import annotations
