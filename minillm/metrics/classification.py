@@ -107,9 +107,14 @@ def _counts(
 ) -> np.ndarray:
     """The (len(labels), len(labels)) confusion counts; samples with a label outside ``labels``
     (true or predicted) are left out."""
-    index = {label: i for i, label in enumerate(labels.tolist())}
-    t = np.array([index.get(v, -1) for v in y_true.tolist()], dtype=np.int64)
-    p = np.array([index.get(v, -1) for v in y_pred.tolist()], dtype=np.int64)
+    order = np.argsort(labels, kind="stable")
+    ranked = labels[order]
+
+    def index_of(y: np.ndarray) -> np.ndarray:  # each sample's row in ``labels``, or -1
+        at = np.minimum(np.searchsorted(ranked, y), len(ranked) - 1)
+        return np.where(ranked[at] == y, order[at], -1)
+
+    t, p = index_of(y_true), index_of(y_pred)
     keep = (t >= 0) & (p >= 0)
     n = len(labels)
     weights = None if sample_weight is None else sample_weight[keep]
