@@ -323,3 +323,30 @@ def test_log_loss_errors():
         metrics.log_loss([0, 1], [[0.2, 0.3, 0.5], [0.1, 0.1, 0.8]])
     with pytest.warns(UserWarning, match="do not sum to one"):
         metrics.log_loss([0, 1], [[0.2, 0.3], [0.1, 0.1]])
+
+
+@settings(max_examples=40)
+@given(
+    n=st.integers(3, 15),
+    k_classes=st.integers(2, 5),
+    k=st.integers(1, 4),
+    weighted=st.booleans(),
+    seed=st.integers(0, 2**31),
+)
+def test_top_k_accuracy_equals_sklearn(n, k_classes, k, weighted, seed):
+    sk = pytest.importorskip("sklearn.metrics")
+    rng = np.random.default_rng(seed)
+    y = rng.integers(0, k_classes, n)
+    labels = list(range(k_classes))
+    score = rng.integers(0, 3, (n, k_classes)) / 2.0  # many ties
+    w = rng.choice([0.5, 1.0, 2.0], n) if weighted else None
+    if k_classes == 2:
+        score = score[:, 1]
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        for normalize in (True, False):
+            kw = dict(k=k, normalize=normalize, sample_weight=w, labels=labels)
+            same(
+                metrics.top_k_accuracy_score(y, score, **kw),
+                sk.top_k_accuracy_score(y, score, **kw),
+            )

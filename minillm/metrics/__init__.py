@@ -26,6 +26,7 @@ from minillm.metrics.ranking import (
     roc_auc_score,
     roc_curve,
     threshold_counts,
+    top_k_accuracy_score,
 )
 from minillm.metrics.regression import mean_squared_error, r2_score
 
@@ -51,4 +52,5 @@ __all__ = [
     "roc_auc_score",
     "roc_curve",
     "threshold_counts",
+    "top_k_accuracy_score",
 ]

@@ -223,3 +223,84 @@ def average_precision_score(
         y_true, y_score, pos_label=pos_label, sample_weight=sample_weight
     )
     return float(max(0.0, -np.sum(np.diff(recall) * precision[:-1])))
+
+
+def top_k_accuracy_score(
+    y_true: Any,
+    y_score: Any,
+    *,
+    k: int = 2,
+    normalize: bool = True,
+    sample_weight: Any = None,
+    labels: Any = None,
+) -> float:
+    """The fraction of samples whose true label is among the ``k`` highest-scored (ties broken
+    toward the later column, as scikit-learn). ``y_score`` is (n, classes), columns in sorted label
+    order (or ``labels``, which must be sorted); for binary labels a 1-D score of the second label,
+    predicted when above 0.5 (or 0 for scores outside [0, 1])."""
+    y_true, y_score = np.asarray(y_true), np.asarray(y_score, dtype=np.float64)
+    if y_true.ndim != 1:
+        raise ValueError(f"y_true must be 1-D, got shape {y_true.shape}")
+    binary = len(np.unique(y_true)) <= 2 and (labels is None or len(labels) <= 2)
+    if binary:
+        if y_score.ndim == 2 and y_score.shape[1] != 1:
+            raise ValueError(
+                f"`y_true` is binary while y_score is 2d with {y_score.shape[1]} classes. If "
+                "`y_true` does not contain all the labels, `labels` must be provided."
+            )
+        y_score = y_score.reshape(-1)
+        n_scored = 2
+    else:
+        if y_score.ndim != 2:
+            raise ValueError(
+                f"`y_true` is multiclass: y_score must be 2-D (samples, classes), got "
+                f"{y_score.shape}"
+            )
+        n_scored = y_score.shape[1]
+    if len(y_score) != len(y_true):
+        raise ValueError(
+            "Found input variables with inconsistent numbers of samples: "
+            f"[{len(y_true)}, {len(y_score)}]"
+        )
+    if labels is None:
+        classes = np.unique(y_true)
+        if len(classes) != n_scored:
+            raise ValueError(
+                f"Number of classes in 'y_true' ({len(classes)}) not equal to the number of "
+                f"classes in 'y_score' ({n_scored}).You can provide a list of all known classes "
+                "by assigning it to the `labels` parameter."
+            )
+    else:
+        labels = np.asarray(labels)
+        classes = np.unique(labels)
+        if len(classes) != len(labels):
+            raise ValueError("Parameter 'labels' must be unique.")
+        if not np.array_equal(classes, labels):
+            raise ValueError("Parameter 'labels' must be ordered.")
+        if len(classes) != n_scored:
+            raise ValueError(
+                f"Number of given labels ({len(classes)}) not equal to the number of classes "
+                f"in 'y_score' ({n_scored})."
+            )
+        if len(np.setdiff1d(y_true, classes)):
+            raise ValueError("'y_true' contains labels not in parameter 'labels'.")
+    if k >= len(classes):
+        warnings.warn(
+            f"'k' ({k}) greater than or equal to 'n_classes' ({len(classes)}) will result in a "
+            "perfect score and is therefore meaningless.",
+            UndefinedMetricWarning,
+            stacklevel=2,
+        )
+    truth = np.searchsorted(classes, y_true)  # each sample's column
+    if binary:
+        if k == 1:
+            threshold = 0.5 if y_score.min() >= 0 and y_score.max() <= 1 else 0.0
+            hits = (y_score > threshold).astype(np.int64) == truth
+        else:
+            hits = np.ones(len(y_true), dtype=bool)
+    else:
+        ranked = np.argsort(y_score, axis=1, kind="stable")[:, ::-1]  # best column first
+        hits = (ranked[:, :k] == truth[:, None]).any(axis=1)
+    if normalize:
+        return float(np.average(hits, weights=sample_weight))
+    return float(np.sum(hits) if sample_weight is None else np.dot(hits, sample_weight))
