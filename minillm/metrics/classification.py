@@ -37,6 +37,8 @@ from typing import Any
 
 import numpy as np
 
+from minillm.metrics._validation import check_lengths, check_sample_weight
+
 AVERAGES = (None, "binary", "micro", "macro", "weighted")
 
 
@@ -71,11 +73,7 @@ def check_targets(
     """(kind, sorted labels present in either, y_true, y_pred, sample_weight) as arrays, or a
     ValueError naming what is wrong."""
     y_true, y_pred = _as_labels(y_true, "y_true"), _as_labels(y_pred, "y_pred")
-    if len(y_true) != len(y_pred):
-        raise ValueError(
-            "Found input variables with inconsistent numbers of samples: "
-            f"[{len(y_true)}, {len(y_pred)}]"
-        )
+    check_lengths(y_true, y_pred)
     kinds = {_kind(y_true), _kind(y_pred)}
     if kinds == {"binary", "multiclass"}:
         kinds = {"multiclass"}
@@ -91,14 +89,9 @@ def check_targets(
     labels = np.unique(np.concatenate([y_true, y_pred]))
     if kind == "binary" and len(labels) > 2:
         kind = "multiclass"
-    if sample_weight is not None:
-        sample_weight = np.asarray(sample_weight)
-        if sample_weight.shape != y_true.shape:
-            raise ValueError(
-                f"sample_weight.shape == {sample_weight.shape}, expected {y_true.shape}!"
-            )
-        if not np.any(sample_weight):
-            raise ValueError("Sample weights must contain at least one non-zero number.")
+    sample_weight = check_sample_weight(sample_weight, len(y_true))
+    if sample_weight is not None and not np.any(sample_weight):
+        raise ValueError("Sample weights must contain at least one non-zero number.")
     return kind, labels, y_true, y_pred, sample_weight
 
 

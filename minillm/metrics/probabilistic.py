@@ -19,6 +19,8 @@ from typing import Any
 
 import numpy as np
 
+from minillm.metrics._validation import check_lengths, check_sample_weight
+
 
 def log_loss(
     y_true: Any,
@@ -40,10 +42,8 @@ def log_loss(
     p = p.astype(np.float64) if p.dtype.kind not in "f" else p
     if y_true.ndim != 1:
         raise ValueError(f"y_true must be 1-D, got shape {y_true.shape}")
-    if len(p) != len(y_true):
-        raise ValueError(
-            f"Found input variables with inconsistent numbers of samples: [{len(y_true)}, {len(p)}]"
-        )
+    check_lengths(y_true, p)
+    sample_weight = check_sample_weight(sample_weight, len(y_true))
     if p.max() > 1:
         raise ValueError(f"y_prob contains values greater than 1: {p.max()}")
     if p.min() < 0:

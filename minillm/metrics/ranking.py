@@ -31,6 +31,7 @@ from typing import Any
 
 import numpy as np
 
+from minillm.metrics._validation import check_lengths, check_sample_weight
 from minillm.metrics.classification import UndefinedMetricWarning
 
 
@@ -41,11 +42,7 @@ def _binary_truth(y_true: Any, y_score: Any, pos_label: Any, sample_weight: Any)
         raise ValueError(
             f"y_true and y_score must be 1-D, got shapes {y_true.shape} and {y_score.shape}"
         )
-    if len(y_true) != len(y_score):
-        raise ValueError(
-            "Found input variables with inconsistent numbers of samples: "
-            f"[{len(y_true)}, {len(y_score)}]"
-        )
+    check_lengths(y_true, y_score)
     if not np.isfinite(y_score).all():
         raise ValueError("Input contains NaN or infinity in y_score.")
     classes = np.unique(y_true)
@@ -60,11 +57,8 @@ def _binary_truth(y_true: Any, y_score: Any, pos_label: Any, sample_weight: Any)
                 "{-1, 1} or pass pos_label explicitly."
             )
         pos_label = 1
-    weights = None
-    if sample_weight is not None:
-        weights = np.asarray(sample_weight, dtype=np.float64)
-        if weights.shape != y_true.shape:
-            raise ValueError(f"sample_weight.shape == {weights.shape}, expected {y_true.shape}!")
+    weights = check_sample_weight(sample_weight, len(y_true))
+    weights = None if weights is None else weights.astype(np.float64)
     return (y_true == pos_label).astype(np.float64), y_score, weights
 
 
@@ -110,25 +104,19 @@ def roc_curve(
         fps, tps, thresholds = fps[corner], tps[corner], thresholds[corner]
     fps, tps = np.r_[0.0, fps], np.r_[0.0, tps]
     thresholds = np.r_[np.inf, thresholds]
-    if fps[-1] <= 0:
-        warnings.warn(
-            "No negative samples in y_true, false positive value should be meaningless",
-            UndefinedMetricWarning,
-            stacklevel=2,
-        )
-        fpr = np.full(fps.shape, np.nan)
-    else:
-        fpr = fps / fps[-1]
-    if tps[-1] <= 0:
-        warnings.warn(
-            "No positive samples in y_true, true positive value should be meaningless",
-            UndefinedMetricWarning,
-            stacklevel=2,
-        )
-        tpr = np.full(tps.shape, np.nan)
-    else:
-        tpr = tps / tps[-1]
-    return fpr, tpr, thresholds
+    return _rate(fps, "negative", "false"), _rate(tps, "positive", "true"), thresholds
+
+
+def _rate(counts: np.ndarray, samples: str, kind: str) -> np.ndarray:
+    """counts / their total (the last, cumulative); all nan, with a warning, when it is 0."""
+    if counts[-1] > 0:
+        return counts / counts[-1]
+    warnings.warn(
+        f"No {samples} samples in y_true, {kind} positive value should be meaningless",
+        UndefinedMetricWarning,
+        stacklevel=3,
+    )
+    return np.full(counts.shape, np.nan)
 
 
 def precision_recall_curve(
@@ -257,11 +245,8 @@ def top_k_accuracy_score(
                 f"{y_score.shape}"
             )
         n_scored = y_score.shape[1]
-    if len(y_score) != len(y_true):
-        raise ValueError(
-            "Found input variables with inconsistent numbers of samples: "
-            f"[{len(y_true)}, {len(y_score)}]"
-        )
+    check_lengths(y_true, y_score)
+    sample_weight = check_sample_weight(sample_weight, len(y_true))
     if labels is None:
         classes = np.unique(y_true)
         if len(classes) != n_scored:

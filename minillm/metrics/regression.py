@@ -21,6 +21,7 @@ from typing import Any
 
 import numpy as np
 
+from minillm.metrics._validation import check_lengths, check_sample_weight
 from minillm.metrics.classification import UndefinedMetricWarning
 
 
@@ -32,11 +33,7 @@ def _regression_targets(
     y_pred = y_pred[:, None] if y_pred.ndim == 1 else y_pred
     if y_true.ndim != 2 or y_pred.ndim != 2:
         raise ValueError("y_true and y_pred must be 1-D or 2-D (samples, outputs)")
-    if len(y_true) != len(y_pred):
-        raise ValueError(
-            "Found input variables with inconsistent numbers of samples: "
-            f"[{len(y_true)}, {len(y_pred)}]"
-        )
+    check_lengths(y_true, y_pred)
     if y_true.shape[1] != y_pred.shape[1]:
         raise ValueError(
             f"y_true and y_pred have different number of output ({y_true.shape[1]}!="
@@ -44,10 +41,8 @@ def _regression_targets(
         )
     if not (np.isfinite(y_true).all() and np.isfinite(y_pred).all()):
         raise ValueError("Input contains NaN or infinity.")
-    w = None if sample_weight is None else np.asarray(sample_weight, dtype=np.float64)
-    if w is not None and w.shape != (len(y_true),):
-        raise ValueError(f"sample_weight.shape == {w.shape}, expected {(len(y_true),)}!")
-    return y_true, y_pred, w
+    w = check_sample_weight(sample_weight, len(y_true))
+    return y_true, y_pred, None if w is None else w.astype(np.float64)
 
 
 def _combine(scores: np.ndarray, multioutput: Any, variances: np.ndarray | None = None) -> Any:
