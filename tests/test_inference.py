@@ -254,9 +254,11 @@ def test_decode_ticks_equal_full_recomputation_and_reuse_their_buffers(model64, 
         logits = engine.forward(idx[:, t : t + 1], cache)
         np.testing.assert_allclose(logits[:, 0], full[:, t], atol=tol, rtol=0)
     assert cache.length == 12
-    buffers = engine._scratch[(2, 1)]
+    buffers = engine._tick
+    assert buffers is not None and buffers[0] == 2
+    engine.forward(idx[:, :3], engine.new_cache(2))  # a prefill in between keeps nothing
     engine.forward(idx[:, :1], engine.new_cache(2))
-    assert engine._scratch[(2, 1)] is buffers  # a decode tick's work arrays are made once
+    assert engine._tick is buffers  # a decode tick's work arrays are made once
 
 
 def test_timeline_phases_and_token_rate_for_batches_and_no_cache(model32):

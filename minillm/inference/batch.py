@@ -63,7 +63,6 @@ class Batch:
         self,
         engine: GPTEngine,
         prompts: Sequence[Sequence[int]],
-        max_new_tokens: int,
         use_cache: bool = True,
         prefix_cache: PrefixCache | None = None,
     ) -> None:

@@ -24,8 +24,8 @@ Three kernels do the work between the matrix products, each with its NumPy twin:
   fused with the layer norm that follows (the next block's ln_1, or ln_f after the last);
 * ``kernels.gelu.bias_gelu_forward`` — c_fc's bias and the GELU.
 
-The work arrays of a call are kept per (B, T) shape, so a decode tick allocates only its logits
-and the attention kernel's small per-head rows.
+A decode tick's work arrays are kept for the next tick, so it allocates only its logits and the
+attention kernel's small per-head rows.
 At batch 1 a tick is mostly the weight products (matrix-vector, at the speed of reading 12.6 MB
 of weights for config (a)); with 2-16 rows OpenBLAS repacks each (out, in) weight on every call,
 which a transposed copy would avoid, at the price of no longer reading the model's own arrays
@@ -85,6 +85,9 @@ class _Scratch:
         self.rstd = np.empty(N, np.float64)
 
 
+_NO_MASK = np.ones((1, 1), dtype=bool)  # what kv_attention reads when there is no key mask
+
+
 class GPTEngine:
     """Generation-time forward pass of a ``GPT``, reading the model's weights in place.
 
@@ -105,7 +108,7 @@ class GPTEngine:
         self.n_head = model.config.n_head
         self.head_dim = model.config.n_embd // model.config.n_head
         self._zeros: dict[tuple[int, np.dtype], np.ndarray] = {}  # the bias of a bias-free layer
-        self._scratch: dict[tuple[int, int], _Scratch] = {}
+        self._tick: tuple[int, _Scratch] | None = None  # a decode tick's work arrays, and its B
         self._read_weights()
 
     # ---- the model's arrays ----------------------------------------------------------------------
@@ -127,7 +130,7 @@ class GPTEngine:
             for blk in t.h
         ]
         self.ln_f = self._norm(t.ln_f)
-        self._params = [p for p in self.model.parameters()]
+        self._params = list(self.model.parameters())
         self._arrays = [p.data for p in self._params]
 
     def _fresh(self) -> None:
@@ -135,7 +138,7 @@ class GPTEngine:
         in-place updates (an optimizer step) need nothing, the views see them."""
         if any(p.data is not a for p, a in zip(self._params, self._arrays)):
             self._read_weights()
-            self._scratch.clear()
+            self._tick = None
 
     def _bias(self, module: Any, size: int) -> np.ndarray:
         if module.bias is not None:
@@ -187,7 +190,7 @@ class GPTEngine:
         np.take(self.wpe, positions.reshape(-1), axis=0, out=h)
         x += h  # (B T, C)
         scale = 1.0 / math.sqrt(self.head_dim)
-        mask = key_mask if key_mask is not None else np.ones((1, 1), dtype=bool)
+        mask = key_mask if key_mask is not None else _NO_MASK
         w, b, eps = self.blocks[0].ln_1
         kernels.layernorm.layernorm_forward(h, buf.mean, buf.rstd, x, w, b, eps)
         for li, L in enumerate(self.blocks):
@@ -233,11 +236,12 @@ class GPTEngine:
         if idx.min() < 0 or idx.max() >= V:
             raise ValueError(f"token ids must be in [0, {V}), got {idx.min()}..{idx.max()}")
         start = 0 if cache is None else cache.length
-        if cache is not None and start + T > cache.max_len:
-            raise ValueError(
-                f"KV cache overflow: {start} cached + {T} new positions > capacity {cache.max_len}"
-            )
         if cache is not None:
+            if start + T > cache.max_len:
+                raise ValueError(
+                    f"KV cache overflow: {start} cached + {T} new positions > capacity "
+                    f"{cache.max_len}"
+                )
             want = (self.config.n_layer, B, self.n_head, cache.max_len, self.head_dim)
             if cache.k.shape != want or cache.k.dtype != self.dtype:
                 raise ValueError(
@@ -271,9 +275,11 @@ class GPTEngine:
         return idx, positions, key_mask, start
 
     def _scratch_for(self, B: int, T: int) -> _Scratch:
-        key = (B, T)
-        if key not in self._scratch:
-            if len(self._scratch) >= 4:  # a prompt's shape and the decode tick's, mostly
-                self._scratch.pop(next(iter(self._scratch)))
-            self._scratch[key] = _Scratch(B * T, self.config.n_embd, self.dtype)
-        return self._scratch[key]
+        """Work arrays for B T rows: a decode tick's (T = 1) are made once and kept; a prefill's
+        are made for the call (their cost is nothing beside its products, and keeping them would
+        hold a long prompt's memory for good)."""
+        if T > 1:
+            return _Scratch(B * T, self.config.n_embd, self.dtype)
+        if self._tick is None or self._tick[0] != B:
+            self._tick = (B, _Scratch(B, self.config.n_embd, self.dtype))
+        return self._tick[1]

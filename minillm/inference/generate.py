@@ -65,7 +65,7 @@ def stream(
     if temperature == 0:
         greedy = True
     rng = np.random.default_rng(seed) if seed is not None else minillm.random.generator()
-    batch = Batch(engine, prompts, max_new_tokens, use_cache, prefix_cache)
+    batch = Batch(engine, prompts, use_cache, prefix_cache)
     if max_new_tokens == 0:
         return
     try:
