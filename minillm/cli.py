@@ -82,7 +82,7 @@ _METAVARS = {int: "N", float: "X"}
 
 
 def _add_train_args(p: argparse.ArgumentParser) -> None:
-    from minillm.training import PRESETS, TrainConfig
+    from minillm.training import PRESETS
 
     p.add_argument(
         "--preset",
@@ -108,7 +108,16 @@ def _add_train_args(p: argparse.ArgumentParser) -> None:
         action="store_true",
         help="plain log lines instead of a progress bar (the default off a terminal)",
     )
+    add_setting_flags(p)
+
+
+def add_setting_flags(p: argparse.ArgumentParser, skip: tuple[str, ...] = ()) -> None:
+    """One flag per TrainConfig field (default None: "not given"), its help the field's."""
+    from minillm.training import PRESETS, TrainConfig
+
     for field in dataclasses.fields(TrainConfig):
+        if field.name in skip:
+            continue
         flag = "--" + field.name.replace("_", "-")
         default = field.default
         presets = [
@@ -484,6 +493,19 @@ def build_parser() -> argparse.ArgumentParser:
     )
     _add_generate_args(gen)
     gen.set_defaults(func=cmd_generate)
+    from minillm.tuning.command import add_tune_args, cmd_tune
+
+    tune = sub.add_parser(
+        "tune",
+        help="search training settings by short runs",
+        description=(
+            "Search the training settings named by --space with short training runs, ranked by "
+            "validation loss. Writes study.json, trials.jsonl, results.md, objective.png, "
+            "params.png and one run folder per trial to --out-dir."
+        ),
+    )
+    add_tune_args(tune)
+    tune.set_defaults(func=cmd_tune)
     return parser
 
 

@@ -459,3 +459,72 @@ def test_bad_search_arguments_say_what_is_wrong():
         ms.cross_val_score(Fragile(), X, y, scoring="acuracy")
     with pytest.raises(ValueError, match="refit must be one of"):
         ms.GridSearchCV(Fragile(), {"fail": [False]}, scoring=["accuracy"], refit="f1").fit(X, y)
+
+
+def test_bayes_search_cv_proposes_reproducibly_inside_the_space(blobs):
+    from sklearn.linear_model import LogisticRegression
+
+    X, y = blobs
+    spaces = {"C": ms.Real(1e-3, 1e2, prior="log-uniform"), "fit_intercept": [True, False]}
+    kw = dict(n_iter=8, cv=3, random_state=0, optimizer_kwargs={"n_initial_points": 4})
+    search = ms.BayesSearchCV(LogisticRegression(max_iter=300), spaces, **kw).fit(X, y)
+    again = ms.BayesSearchCV(LogisticRegression(max_iter=300), spaces, **kw).fit(X, y)
+    params = search.cv_results_["params"]
+    assert params == again.cv_results_["params"] and len(params) == 8
+    assert all(1e-3 <= p["C"] <= 1e2 and p["fit_intercept"] in (True, False) for p in params)
+    assert search.best_score_ == max(search.cv_results_["mean_test_score"])
+    assert len(search.optimizer_.yi) == 8 and len(search.optimizer_.models) == 5
+    np.testing.assert_allclose(search.optimizer_.yi, -search.cv_results_["mean_test_score"])
+    batched = ms.BayesSearchCV(LogisticRegression(max_iter=300), spaces, n_points=3, n_iter=6,
+                               cv=3, random_state=1).fit(X, y)  # fmt: skip
+    values = [p["C"] for p in batched.cv_results_["params"]]
+    assert len(set(values)) == 6  # each round's candidates differ, and rounds do not repeat
+
+
+def test_bayes_search_cv_tunes_a_minillm_network():
+    X, y = separable(90)
+    clf = ms.NeuralClassifier(mlp, epochs=5, random_state=0)
+    space = {"lr": ms.Real(1e-4, 1e-1, prior="log-uniform"), "module__hidden": ms.Integer(2, 16)}
+    search = ms.BayesSearchCV(clf, space, n_iter=5, cv=3, random_state=0,
+                              optimizer_kwargs={"n_initial_points": 3}).fit(X, y)  # fmt: skip
+    assert isinstance(search.best_params_["module__hidden"], int)
+    hidden = search.best_params_["module__hidden"]
+    assert search.best_estimator_.module_[0].weight.shape[0] == hidden
+    with pytest.raises(ValueError, match="non-empty dict"):
+        ms.BayesSearchCV(clf, {}, n_iter=2).fit(X, y)
+
+
+def test_curve_displays_draw_the_computed_curves(tmp_path, blobs):
+    pytest.importorskip("matplotlib")
+    import matplotlib
+
+    matplotlib.use("Agg")
+    from sklearn.linear_model import LogisticRegression
+
+    X, y = blobs
+    est = LogisticRegression(max_iter=300)
+    shown = ms.LearningCurveDisplay.from_estimator(est, X, y, cv=3, train_sizes=[0.3, 0.6, 1.0])
+    sizes, train, test = ms.learning_curve(est, X, y, cv=3, train_sizes=[0.3, 0.6, 1.0])
+    np.testing.assert_array_equal(shown.train_sizes, sizes)
+    np.testing.assert_array_equal(shown.train_scores, train)
+    np.testing.assert_array_equal(shown.test_scores, test)
+    np.testing.assert_allclose(shown.lines_[1].get_ydata(), test.mean(axis=1))
+    assert len(shown.fill_between_) == 2 and shown.ax_.get_xlabel().startswith("Number")
+    path = tmp_path / "learning.png"
+    shown.figure_.savefig(path)
+    assert path.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    curve = ms.ValidationCurveDisplay.from_estimator(
+        est, X, y, param_name="C", param_range=[1e-3, 1e-1, 10.0], cv=3, scoring="accuracy"
+    )
+    assert curve.ax_.get_xscale() == "log" and curve.ax_.get_ylabel() == "accuracy"
+    np.testing.assert_allclose(curve.lines_[0].get_ydata(), curve.train_scores.mean(axis=1))
+    with pytest.raises(ValueError, match="score_type"):
+        curve.plot(score_type="validation")
+
+
+def test_the_model_selection_example_runs():
+    import runpy
+    from pathlib import Path
+
+    example = Path(__file__).parent.parent / "examples" / "06_model_selection.py"
+    runpy.run_path(str(example), run_name="__main__")  # it asserts its own checks

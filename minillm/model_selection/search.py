@@ -190,7 +190,7 @@ class BaseSearchCV(BaseEstimator):
     def fit(self, X: Any, y: Any = None, *, groups: Any = None, **fit_params: Any) -> BaseSearchCV:
         check_lengths(X, y, groups)
         scorers, several = as_scorer_dict(self.estimator, self.scoring)
-        metric = self._refit_metric(several, list(scorers))
+        self._refit_key = self._refit_metric(several, list(scorers)) if several else "score"
         splits = list(check_cv(self.cv, y, classifier=is_classifier(self.estimator)).split(
             X, y, groups))  # fmt: skip
         candidates: list[dict] = []
@@ -217,7 +217,7 @@ class BaseSearchCV(BaseEstimator):
         self.cv_results_ = self._format(candidates, results, len(splits), scorers, several)
         self.n_splits_, self.multimetric_ = len(splits), several
         self.scorer_ = scorers if several else scorers["score"]
-        key = self._refit_key = metric if several else "score"
+        key = self._refit_key
         if self.refit is False and several:
             return self  # no single "best" without a metric to rank by (as scikit-learn)
         if callable(self.refit):

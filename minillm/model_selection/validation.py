@@ -31,7 +31,8 @@ import numpy as np
 from minillm.model_selection.base import clone, is_classifier
 from minillm.model_selection.jobs import run_tasks
 from minillm.model_selection.scoring import check_scoring
-from minillm.model_selection.splits import check_cv, check_random_state, num_samples, take
+from minillm.model_selection.shuffle import take
+from minillm.model_selection.splits import check_cv, check_random_state, num_samples
 
 
 class FitFailedWarning(RuntimeWarning):

@@ -37,7 +37,7 @@ import signal
 import sys
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -405,8 +405,14 @@ class Trainer:
         self.model.train()
         self.optimizer.zero_grad(set_to_none=True)
 
-    def run(self, progress: bool | None = None) -> dict[str, Any]:
+    def run(
+        self, progress: bool | None = None, on_eval: Callable[[int, dict], bool] | None = None
+    ) -> dict[str, Any]:
         """Train from ``self.step`` to ``max_steps`` (or ``stop_after`` more); return final metrics.
+
+        ``on_eval(step, metrics)`` is called after each evaluation (and its checkpoint); when it
+        returns True the run stops there, with ``stopped_early`` set in the result (a tuner
+        prunes a hopeless trial this way).
 
         ``progress``: a progress bar (True), plain log lines (False), or a bar only when stdout
         and stderr are both terminals (None). Ctrl-C (SIGINT) or SIGTERM asks the loop to stop
@@ -426,9 +432,10 @@ class Trainer:
                    dynamic_ncols=True)  # fmt: skip
         say = bar.write if progress else self.log
         last_eval: dict[str, float] = {}
+        stopped_early = False
         with _StopOnSignal() as stop:
             try:
-                while self.step < end and stop.signal is None:
+                while self.step < end and stop.signal is None and not stopped_early:
                     t0 = time.perf_counter()
                     loss, norm = self.train_step()
                     dt = time.perf_counter() - t0
@@ -451,6 +458,7 @@ class Trainer:
                         say(f"step {self.step}: train loss {last_eval['train_loss']:.4f}, "
                             f"val loss {last_eval['val_loss']:.4f} "
                             f"({last_eval['val_bits_per_char']:.3f} bits/char)")  # fmt: skip
+                        stopped_early = on_eval is not None and bool(on_eval(self.step, last_eval))
                     elif not progress and self.step % log_every == 0:
                         say(f"step {self.step}/{c.max_steps}: loss {loss:.4f}, {tok_s:,.0f} tok/s, "
                             f"MFU {mfu:.1%}")  # fmt: skip
@@ -469,7 +477,7 @@ class Trainer:
                          f"at step {self.step} in {self.out}; continue with --resume")  # fmt: skip
         self.plot()
         return {"step": self.step, "interrupted": stop.signal if interrupted else None,
-                **last_eval}  # fmt: skip
+                "stopped_early": stopped_early, **last_eval}  # fmt: skip
 
     def plot(self) -> Path | None:
         """Write ``out_dir/loss.png`` from metrics.jsonl. A plot is never worth a failed run: when
