@@ -289,9 +289,11 @@ def validation_curve(
     scorers, several = as_scorer_dict(estimator, scoring)
     if several:
         raise ValueError("validation_curve takes one scoring")
-    clone(estimator).set_params(**{param_name: next(iter(param_range))})  # a bad name fails now
-    splits = list(check_cv(cv, y, classifier=is_classifier(estimator)).split(X, y, groups))
     values = list(param_range)
+    if not values:
+        raise ValueError("param_range is empty")
+    clone(estimator).set_params(**{param_name: values[0]})  # a bad name fails now, not in a fit
+    splits = list(check_cv(cv, y, classifier=is_classifier(estimator)).split(X, y, groups))
     tasks = [
         (estimator, X, y, scorers, train, test, {param_name: v}, None, True, False, error_score)
         for train, test in splits
