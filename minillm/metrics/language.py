@@ -9,7 +9,7 @@ compare.
 A character-level model has one character per token; a BPE model's tokens average several, so its
 per-token loss is larger for the same text, and only bits per character (or byte) is comparable.
 
-Read next: ``minillm/metrics/classification.py``.
+Read next: ``minillm/metrics/display.py`` (the metrics as plots).
 """
 
 from __future__ import annotations

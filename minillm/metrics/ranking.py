@@ -19,9 +19,10 @@ half), which the tests check against that definition. ``max_fpr`` gives the McCl
 partial AUC up to that false-positive rate.
 
 Targets: binary labels, the positive class ``pos_label`` (default 1, for labels in {0, 1} or
-{-1, 1}). Multiclass one-vs-rest and one-vs-one AUC are not handled here.
+{-1, 1}). The areas as scores of any target (binary, multiclass, multilabel) are ``areas.py``'s;
+``top_k_accuracy_score``, the last function here, ranks the classes of each sample instead.
 
-Read next: ``minillm/metrics/regression.py``.
+Read next: ``minillm/metrics/areas.py`` (ROC AUC and average precision, averaged over labels).
 """
 
 from __future__ import annotations
@@ -168,17 +169,18 @@ def auc(x: Any, y: Any) -> float:
     return float(direction * np.sum(dx * (y[1:] + y[:-1]) / 2.0))
 
 
-def roc_auc_score(
-    y_true: Any, y_score: Any, *, sample_weight: Any = None, max_fpr: float | None = None
+def binary_roc_auc(
+    y_true: Any, y_score: Any, sample_weight: Any = None, max_fpr: float | None = None
 ) -> float:
-    """The area under the ROC curve of binary labels (nan, with a warning, when one class is
+    """The area under the ROC curve of labels in {0, 1} (nan, with a warning, when one class is
     missing). With ``max_fpr``, the partial area up to it, standardized by McClish's correction
-    (0.5 for a random score, 1 for a perfect one)."""
+    (0.5 for a random score, 1 for a perfect one). ``roc_auc_score`` (``areas.py``) calls this
+    once per binary problem."""
     if len(np.unique(np.asarray(y_true))) != 2:
         warnings.warn(
             "Only one class is present in y_true. ROC AUC score is not defined in that case.",
             UndefinedMetricWarning,
-            stacklevel=2,
+            stacklevel=3,
         )
         return float("nan")
     fpr, tpr, _ = roc_curve(y_true, y_score, sample_weight=sample_weight)
@@ -197,16 +199,11 @@ def roc_auc_score(
     return float(0.5 * (1 + (partial - lowest) / (highest - lowest)))
 
 
-def average_precision_score(
-    y_true: Any, y_score: Any, *, pos_label: Any = 1, sample_weight: Any = None
+def binary_average_precision(
+    y_true: Any, y_score: Any, sample_weight: Any = None, pos_label: Any = 1
 ) -> float:
     """AP = sum_n (R_n - R_{n-1}) P_n over the thresholds: the precision at each threshold,
     weighted by the recall it adds (no interpolation between points)."""
-    classes = np.unique(np.asarray(y_true))
-    if len(classes) == 2 and pos_label not in classes.tolist():
-        raise ValueError(
-            f"pos_label={pos_label} is not a valid label. It should be one of {classes}"
-        )
     precision, recall, _ = precision_recall_curve(
         y_true, y_score, pos_label=pos_label, sample_weight=sample_weight
     )
