@@ -382,3 +382,13 @@ def test_gp_minimize_beats_random_search_at_the_same_budget(func, dims, optimum,
     ]
     rand = [dummy_minimize(func, dims, n_calls=n_calls, random_state=s).fun for s in seeds]
     assert np.median(ours) - optimum < 0.5 * (np.median(rand) - optimum)
+
+
+def test_a_point_already_told_is_not_proposed_again():
+    from minillm.model_selection import Optimizer
+
+    opt = Optimizer([Integer(0, 3), Categorical(["a", "b"])], n_initial_points=2, random_state=0)
+    for _ in range(8):  # 8 points exhaust the space: every ask must be new until then
+        x = opt.ask()
+        assert x not in opt.Xi
+        opt.tell(x, 1.0)  # a flat objective: the surrogate has no reason to move away

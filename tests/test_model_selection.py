@@ -528,3 +528,84 @@ def test_the_model_selection_example_runs():
 
     example = Path(__file__).parent.parent / "examples" / "06_model_selection.py"
     runpy.run_path(str(example), run_name="__main__")  # it asserts its own checks
+
+
+def test_sample_weight_is_cut_to_each_training_split(blobs):
+    skm = sk("sklearn.model_selection")
+    from sklearn.linear_model import LogisticRegression
+
+    X, y = blobs
+    w = np.random.default_rng(0).uniform(0.1, 2.0, len(y))
+    ours = ms.cross_validate(LogisticRegression(max_iter=300), X, y, cv=3,
+                             params={"sample_weight": w})  # fmt: skip
+    theirs = skm.cross_validate(LogisticRegression(max_iter=300), X, y, cv=3,
+                                params={"sample_weight": w})  # fmt: skip
+    np.testing.assert_allclose(ours["test_score"], theirs["test_score"], atol=1e-12)
+    grid = {"C": [0.1, 1.0]}
+    a = ms.GridSearchCV(LogisticRegression(max_iter=300), grid, cv=3).fit(X, y, sample_weight=w)
+    b = skm.GridSearchCV(LogisticRegression(max_iter=300), grid, cv=3).fit(X, y, sample_weight=w)
+    np.testing.assert_allclose(a.cv_results_["mean_test_score"], b.cv_results_["mean_test_score"])
+
+
+def test_a_search_is_what_it_searches_and_passes_on_only_what_the_model_has(blobs):
+    skm = sk("sklearn.model_selection")
+    from sklearn.linear_model import LogisticRegression
+    from sklearn.tree import DecisionTreeClassifier
+
+    X, y = blobs
+    ordered = np.sort(y)  # plain KFold would leave a class out of a training fold
+    search = ms.GridSearchCV(LogisticRegression(max_iter=300), {"C": [0.1, 1.0]}, cv=3)
+    assert ms.is_classifier(search)
+    np.testing.assert_allclose(
+        ms.cross_val_score(search, X, ordered, cv=4),
+        skm.cross_val_score(skm.GridSearchCV(LogisticRegression(max_iter=300), {"C": [0.1, 1.0]},
+                                             cv=3), X, ordered, cv=4),
+    )  # fmt: skip
+    binary = (y == 1).astype(int)
+    tree = ms.GridSearchCV(DecisionTreeClassifier(random_state=0), {"max_depth": [2, 3]}, cv=3)
+    assert not hasattr(tree, "decision_function") and hasattr(tree, "predict_proba")
+    np.testing.assert_allclose(
+        ms.cross_val_score(tree, X, binary, cv=3, scoring="roc_auc"),
+        skm.cross_val_score(skm.GridSearchCV(DecisionTreeClassifier(random_state=0),
+                                             {"max_depth": [2, 3]}, cv=3),
+                            X, binary, cv=3, scoring="roc_auc"),
+    )  # fmt: skip
+
+
+def test_a_decision_score_is_turned_round_for_the_other_positive_label(blobs):
+    metrics = sk("sklearn.metrics")
+    from sklearn.linear_model import LogisticRegression
+
+    X, y = blobs
+    binary = (y == 1).astype(int)
+    model = LogisticRegression(max_iter=300).fit(X, binary)
+    for positive in (0, 1):
+        kw = dict(response_method="decision_function", pos_label=positive)
+        ours = ms.make_scorer(minillm.metrics.average_precision_score, **kw)(model, X, binary)
+        theirs = metrics.make_scorer(metrics.average_precision_score, **kw)(model, X, binary)
+        assert ours == pytest.approx(theirs, abs=1e-12)
+    with pytest.raises(ValueError, match="pos_label=7 is not one of classes_"):
+        ms.make_scorer(minillm.metrics.average_precision_score, response_method="predict_proba",
+                       pos_label=7)(model, X, binary)  # fmt: skip
+
+
+def test_a_scorer_that_fails_scores_error_score_with_a_warning():
+    X, y = separable(30)  # string labels: "precision" has no positive label 1
+    with pytest.warns(UserWarning, match="scoring 'score' failed"):
+        scores = ms.cross_val_score(Fragile(), X, y, cv=3, scoring="precision")
+    assert np.isnan(scores).all()
+    with pytest.raises(ValueError, match="pos_label"):
+        ms.cross_val_score(Fragile(), X, y, cv=3, scoring="precision", error_score="raise")
+
+
+def test_small_things_scikit_learn_users_expect():
+    X, y = separable(40)
+    assert len(ms.train_test_split(X, test_size=np.float32(0.25), random_state=0)[1]) == 10
+    assert isinstance(ms.check_cv(3, y.reshape(-1, 1), classifier=True), ms.StratifiedKFold)
+    search = ms.GridSearchCV(Fragile(), {"fail": [False]}, cv=2).fit(X, y)
+    assert search.cv_results_["param_fail"].dtype == bool
+    with pytest.raises(ValueError, match="random_state must be"):
+        ms.NeuralClassifier(mlp, random_state=np.random.RandomState(0)).fit(X, y)
+    lam = ms.NeuralClassifier(lambda n_features, n_outputs: mlp(n_features, n_outputs), epochs=1)
+    with pytest.raises(ValueError, match="does not pickle"):
+        ms.cross_validate(lam, X, y, cv=2, n_jobs=2, return_estimator=True)

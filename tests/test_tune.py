@@ -185,3 +185,36 @@ def test_an_impossible_trial_fails_alone_and_bad_flags_exit_2(tmp_path, capsys):
     capsys.readouterr()
     assert tune(tmp_path, "--space", "dropout=choice(0.1)", "--lr", "-1", out="neg") == 2
     assert "need lr > 0" in capsys.readouterr().err and not (tmp_path / "neg").exists()
+
+
+def test_resume_keeps_the_study_size_and_names_a_changed_setting(tmp_path, capsys):
+    space = ["--space", "lr=loguniform(1e-3,1e-2)", "--method", "random"]
+    assert tune(tmp_path, *space, "--trials", "2") == 0
+    assert (
+        tune(tmp_path, "--space", "lr=loguniform(1e-3, 1e-2)", "--method", "random", "--resume")
+        == 0
+    )  # fmt: skip (the same space, spelled with a space)
+    assert len(read_trials(tmp_path / "study" / "trials.jsonl")) == 2  # not grown to 20
+    capsys.readouterr()
+    assert tune(tmp_path, *space, "--resume", "--trials", "1") == 2
+    assert "already has 2 trials" in capsys.readouterr().err
+    assert tune(tmp_path, *space, "--resume", "--n-layer", "2") == 2
+    err = capsys.readouterr().err
+    assert "started with n_layer=1, not 2" in err and len(err) < 300
+
+
+def test_what_would_fail_every_trial_is_refused_before_any(tmp_path, capsys):
+    assert tune(tmp_path, "--space", "lr=choice(0.01)", "--data", str(tmp_path / "nowhere")) == 2
+    assert "nowhere" in capsys.readouterr().err and not (tmp_path / "study").exists()
+    assert tune(tmp_path, "--space", "dropout=uniform(0,1.5)") == 2
+    assert "the end 1.5 of its range cannot run" in capsys.readouterr().err
+
+
+def test_a_tuned_lr_carries_min_lr_with_it(tmp_path):
+    # the base min_lr is 2e-4; these learning rates are below it, and train with min_lr = lr / 10
+    assert tune(tmp_path, "--space", "lr=loguniform(1e-5,1e-4)", "--method", "random",
+                "--trials", "2", "--prune", "none") == 0  # fmt: skip
+    trials = read_trials(tmp_path / "study" / "trials.jsonl")
+    assert [t["state"] for t in trials] == ["complete", "complete"]
+    config = json.loads((tmp_path / "study" / "trial-000" / "config.json").read_text())["train"]
+    assert config["min_lr"] == pytest.approx(config["lr"] / 10)

@@ -250,10 +250,19 @@ class Optimizer:
             minimize(self._negative_acquisition, s, (model,), jac=True, bounds=box).x
             for s in starts
         ]
-        # Map refined points into the space (rounding) and score them as they will be evaluated.
-        finalists = space.inverse_transform(np.vstack([candidates[[np.argmax(scores)]], *refined]))
+        # Map refined points into the space (rounding) and score them as they will be evaluated;
+        # a point already evaluated is not proposed again (rounding or a flat surrogate can lead
+        # back to one, and a deterministic objective would only repeat its answer).
+        finalists = space.inverse_transform(np.vstack([starts, *refined]))
         final_scores = self._acquisition(space.transform(finalists), model)
-        best = int(np.argmax(final_scores))
+        told = {repr(x) for x in self.Xi}
+        fresh = [i for i, x in enumerate(finalists) if repr(x) not in told]
+        if not fresh:
+            unseen = [x for x in space.rvs(n_points, self.rng) if repr(x) not in told]
+            finalists = unseen[:1] or finalists[:1]
+            final_scores = self._acquisition(space.transform(finalists), model)
+            fresh = [0]
+        best = max(fresh, key=lambda i: final_scores[i])
         chosen = finalists[best]
         mean, std = model.predict(space.transform([chosen]), return_std=True)
         step = {

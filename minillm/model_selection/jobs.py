@@ -4,7 +4,9 @@ Cross-validation and the searches fit one model per (candidate, split) pair; the
 nothing, so ``n_jobs`` processes can fit them at once. Workers are *forked*: each starts as a copy
 of this process, so the estimator, the data and any lambda the user wrote are already there and
 only a task's number crosses to the worker; its result (scores, times, and the fitted estimator
-when asked for) comes back pickled through the pool's pipe, between our own processes. Each
+when asked for) comes back pickled through the pool's pipe, between our own processes. (So a
+fitted estimator can come back only if it pickles: a ``module_factory`` written as a lambda does
+not, and ``return_estimator=True`` with ``n_jobs > 1`` then says so.) Each
 worker runs BLAS on one thread, so two workers on two cores do not fight over them. Results come
 back in task order, so a parallel run returns what a serial one does.
 
@@ -14,6 +16,7 @@ Read next: ``minillm/model_selection/validation.py`` (the tasks: fit and score o
 from __future__ import annotations
 
 import multiprocessing
+import multiprocessing.pool
 import os
 import warnings
 from collections.abc import Callable, Sequence
@@ -57,5 +60,11 @@ def run_tasks(fn: Callable, tasks: Sequence[tuple], n_jobs: int | None = None) -
     try:
         with multiprocessing.get_context("fork").Pool(workers, initializer=_one_thread) as pool:
             return pool.map(_run, range(len(tasks)), chunksize=1)
+    except multiprocessing.pool.MaybeEncodingError as error:
+        raise ValueError(
+            "a worker's result could not be sent back (it does not pickle: a fitted estimator "
+            "whose module_factory is a lambda, say); define the factory with def at module "
+            f"level, or use n_jobs=1. ({type(error.exc).__name__}: {error.exc})"
+        ) from None
     finally:
         _work = None

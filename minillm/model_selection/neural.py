@@ -132,6 +132,10 @@ class _NeuralEstimator(BaseEstimator):
                 raise ValueError(f"{name} must be a positive integer, got {value!r}")
         if not isinstance(self.lr, (int, float)) or not self.lr > 0:
             raise ValueError(f"lr must be a positive number, got {self.lr!r}")
+        seed = self.random_state
+        if seed is not None and (isinstance(seed, bool) or not isinstance(seed, (int, np.integer))
+                                 or seed < 0):  # fmt: skip
+            raise ValueError(f"random_state must be a non-negative int or None, got {seed!r}")
         if self.dtype not in ("float32", "float64"):
             raise ValueError(f"dtype must be 'float32' or 'float64', got {self.dtype!r}")
 

@@ -46,11 +46,16 @@ class _Scorer:
             )
         out = np.asarray(getattr(estimator, method)(X))
         classes = getattr(estimator, "classes_", None)
-        if method == "predict_proba" and classes is not None and len(classes) == 2:
-            positive = self.kwargs.get("pos_label")
-            positive = classes[1] if positive is None else positive
+        binary = classes is not None and len(classes) == 2
+        if not binary or method == "predict":
+            return out
+        positive = self.kwargs.get("pos_label")
+        positive = classes[1] if positive is None else positive
+        if positive not in list(classes):
+            raise ValueError(f"pos_label={positive!r} is not one of classes_ {list(classes)}")
+        if method == "predict_proba":
             return out[:, list(classes).index(positive)]  # P(positive class), as scikit-learn
-        return out
+        return out if positive == classes[1] else -out  # a decision score is for classes_[1]
 
     def __repr__(self) -> str:
         sign = "" if self.sign > 0 else ", greater_is_better=False"
@@ -93,10 +98,19 @@ SCORERS: dict[str, Scorer] = {
     "neg_log_loss": make_scorer(
         metrics.log_loss, response_method="predict_proba", greater_is_better=False
     ),
+    "neg_brier_score": make_scorer(
+        metrics.brier_score_loss, response_method="predict_proba", greater_is_better=False
+    ),
     "r2": make_scorer(metrics.r2_score),
     "neg_mean_squared_error": make_scorer(metrics.mean_squared_error, greater_is_better=False),
     "neg_root_mean_squared_error": make_scorer(_root_mean_squared_error, greater_is_better=False),
 }
+for _kind in ("ovr", "ovo"):
+    for _average, _suffix in (("macro", ""), ("weighted", "_weighted")):
+        SCORERS[f"roc_auc_{_kind}{_suffix}"] = make_scorer(
+            metrics.roc_auc_score, response_method="predict_proba", multi_class=_kind,
+            average=_average,
+        )  # fmt: skip
 for _name, _metric in (
     ("precision", metrics.precision_score),
     ("recall", metrics.recall_score),
@@ -123,8 +137,8 @@ def get_scorer(scoring: str | Callable) -> Scorer:
     )
 
 
-def _own_score(estimator: Any, X: Any, y: Any) -> float:
-    return float(estimator.score(X, y))
+def _own_score(estimator: Any, X: Any, y: Any, **score_params: Any) -> float:
+    return float(estimator.score(X, y, **score_params))
 
 
 def check_scoring(estimator: Any, scoring: Any = None) -> Scorer | dict[str, Scorer]:

@@ -28,7 +28,13 @@ from typing import Any
 
 import numpy as np
 
-from minillm.model_selection.base import BaseEstimator, check_fitted, clone, is_classifier
+from minillm.model_selection.base import (
+    BaseEstimator,
+    check_fitted,
+    clone,
+    estimator_type,
+    is_classifier,
+)
 from minillm.model_selection.jobs import run_tasks
 from minillm.model_selection.splits import check_cv, check_random_state
 from minillm.model_selection.validation import (
@@ -137,11 +143,17 @@ class ParameterSampler:
 
 
 def _masked_columns(candidates: list[dict]) -> dict[str, np.ma.MaskedArray]:
-    """param_<name> columns: the value where the candidate sets it, masked where it does not."""
-    names = sorted({name for c in candidates for name in c})
+    """param_<name> columns: the value where the candidate sets it, masked where it does not;
+    a numeric dtype when the values allow one, else object (scikit-learn's rule)."""
+    names = list(dict.fromkeys(name for c in candidates for name in c))
     columns = {}
     for name in names:
-        column = np.ma.MaskedArray(np.empty(len(candidates), dtype=object), mask=True)
+        try:
+            values = np.array([c[name] for c in candidates if name in c])
+            dtype = values.dtype if values.dtype.kind != "U" and values.ndim == 1 else object
+        except ValueError:  # lists of different lengths
+            dtype = np.dtype(object)
+        column = np.ma.MaskedArray(np.empty(len(candidates), dtype=dtype), mask=True)
         for i, candidate in enumerate(candidates):
             if name in candidate:
                 column[i] = candidate[name]
@@ -158,6 +170,19 @@ def _rank(means: np.ndarray) -> np.ndarray:
     return (np.searchsorted(np.sort(order), order, side="left") + 1).astype(np.int32)
 
 
+def _passed_on(name: str) -> property:
+    """The refit best estimator's method ``name``, present only if that estimator has it (so
+    ``hasattr(search, "decision_function")`` tells the truth, as scorers rely on)."""
+
+    def get(self: BaseSearchCV) -> Callable:
+        owner = getattr(self, "best_estimator_", self.estimator)
+        if not hasattr(owner, name):
+            raise AttributeError(f"{type(owner).__name__} has no {name}, so this search has none")
+        return lambda X: getattr(self._best(), name)(X)
+
+    return property(get, doc=f"best_estimator_.{name}(X)")
+
+
 class BaseSearchCV(BaseEstimator):
     """The loop shared by every search; subclasses say which candidates to try."""
 
@@ -170,7 +195,8 @@ class BaseSearchCV(BaseEstimator):
 
     @property
     def _estimator_type(self) -> str | None:
-        return getattr(self.estimator, "_estimator_type", None)
+        """What the searched estimator is (a search over a classifier is a classifier)."""
+        return estimator_type(self.estimator)
 
     def _run_search(self, evaluate: Callable[[list[dict]], dict]) -> None:
         raise NotImplementedError
@@ -195,11 +221,14 @@ class BaseSearchCV(BaseEstimator):
             X, y, groups))  # fmt: skip
         candidates: list[dict] = []
         results: list[dict] = []
+        # as scikit-learn does, a sample_weight given to fit also weights the scores
+        weights = fit_params.get("sample_weight")
+        score_params = {} if weights is None else {"sample_weight": weights}
 
         def evaluate(new: list[dict]) -> dict:
             tasks = [
                 (self.estimator, X, y, scorers, train, test, dict(c), fit_params,
-                 self.return_train_score, False, self.error_score)
+                 self.return_train_score, False, self.error_score, score_params)
                 for c in new
                 for train, test in splits
             ]  # fmt: skip
@@ -249,8 +278,8 @@ class BaseSearchCV(BaseEstimator):
         out.update(_masked_columns(candidates))
         out["params"] = list(candidates)
         sides = ("test", "train") if "train" in results[0] else ("test",)
-        for side in sides:
-            for name in scorers:
+        for name in scorers:
+            for side in sides:
                 key = f"{side}_{name}" if several else f"{side}_score"
                 scores = np.array([r[side][name] for r in results]).reshape(n, k)
                 for i in range(k):
@@ -266,14 +295,11 @@ class BaseSearchCV(BaseEstimator):
         check_fitted(self, "best_estimator_")
         return self.best_estimator_
 
-    def predict(self, X: Any) -> Any:
-        return self._best().predict(X)
-
-    def predict_proba(self, X: Any) -> Any:
-        return self._best().predict_proba(X)
-
-    def decision_function(self, X: Any) -> Any:
-        return self._best().decision_function(X)
+    predict = _passed_on("predict")
+    predict_proba = _passed_on("predict_proba")
+    predict_log_proba = _passed_on("predict_log_proba")
+    decision_function = _passed_on("decision_function")
+    transform = _passed_on("transform")
 
     def score(self, X: Any, y: Any = None) -> float:
         """The refit model's score by the search's scoring (refit's metric if several)."""

@@ -34,17 +34,21 @@ def split_sizes(n: int, test_size: Any, train_size: Any, default_test: float | N
     fractional test size rounds up, a fractional train size down, and a missing one is the rest."""
     if test_size is None and train_size is None:
         test_size = default_test
+    sizes = {}
     for name, size in (("test_size", test_size), ("train_size", train_size)):
         if size is None:
+            sizes[name] = None
             continue
         if isinstance(size, bool) or not isinstance(size, numbers.Real):
             raise ValueError(f"{name} must be a fraction in (0, 1) or a count, got {size!r}")
         is_count = isinstance(size, numbers.Integral)
         if (is_count and not 0 < size < n) or (not is_count and not 0 < size < 1):
             raise ValueError(
-                f"{name}={size} should be a count between 1 and {n - 1} (there are {n} "
+                f"{name}={size!r} should be a count between 1 and {n - 1} (there are {n} "
                 "samples) or a fraction in (0, 1)"
             )
+        sizes[name] = int(size) if is_count else float(size)  # NumPy scalars become Python's
+    test_size, train_size = sizes["test_size"], sizes["train_size"]
     fractions = [s for s in (test_size, train_size) if isinstance(s, float)]
     if len(fractions) == 2 and sum(fractions) > 1:
         raise ValueError(f"test_size + train_size = {sum(fractions)} is more than 1")

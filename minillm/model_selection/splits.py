@@ -238,6 +238,8 @@ def check_cv(cv: Any = 5, y: Any = None, classifier: bool = False) -> Any:
         stratify = False
         if classifier and y is not None:
             y_arr = np.asarray(y)
+            if y_arr.ndim == 2 and y_arr.shape[1] == 1:
+                y_arr = y_arr[:, 0]  # a column of labels is still one label per sample
             stratify = y_arr.ndim == 1 and not (
                 y_arr.dtype.kind == "f" and (y_arr != np.round(y_arr)).any()
             )

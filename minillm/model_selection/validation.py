@@ -55,14 +55,42 @@ def as_scorer_dict(estimator: Any, scoring: Any) -> tuple[dict, bool]:
     return {"score": scorers}, False
 
 
-def _score(scorers: dict, model: Any, X: Any, y: Any) -> dict[str, float]:
+def _check_error_score(error_score: Any) -> bool:
+    """True for "raise"; a number is the score a failed fit or scorer gets."""
+    if isinstance(error_score, str) and error_score == "raise":
+        return True
+    if isinstance(error_score, bool) or not isinstance(error_score, numbers.Real):
+        raise ValueError(f"error_score must be 'raise' or a number, got {error_score!r}")
+    return False
+
+
+def _score(scorers: dict, model: Any, X: Any, y: Any, error_score: Any,
+           score_params: dict) -> dict[str, float]:  # fmt: skip
+    """Each scorer's value; one that raises gets error_score (with a warning), as in sklearn."""
     scores = {}
     for name, scorer in scorers.items():
-        value = scorer(model, X, y) if y is not None else scorer(model, X, None)
-        if not isinstance(value, numbers.Real):
+        try:
+            value = scorer(model, X, y, **score_params)
+        except Exception as error:
+            if _check_error_score(error_score):
+                raise
+            message = f"scoring {name!r} failed and was set to {error_score}: {error!r}"
+            warnings.warn(message, UserWarning, stacklevel=2)
+            value = error_score
+        if isinstance(value, bool) or not isinstance(value, numbers.Real):
             raise ValueError(f"scorer {name!r} returned {value!r}, not a number")
         scores[name] = float(value)
     return scores
+
+
+def split_fit_params(fit_params: dict | None, n: int, rows: np.ndarray) -> dict:
+    """Fit parameters with one value per sample (sample_weight, groups) cut to ``rows``; the
+    others passed as they are (scikit-learn's rule)."""
+    out = {}
+    for key, value in (fit_params or {}).items():
+        per_sample = hasattr(value, "__len__") and not isinstance(value, (str, dict))
+        out[key] = take(value, rows) if per_sample and num_samples(value) == n else value
+    return out
 
 
 def fit_and_score(
@@ -77,27 +105,27 @@ def fit_and_score(
     return_train_score: bool = False,
     return_estimator: bool = False,
     error_score: Any = np.nan,
+    score_params: dict | None = None,
 ) -> dict[str, Any]:
-    """Fit a clone with ``parameters`` on ``train`` and score it on ``test`` (and on ``train``)."""
+    """Fit a clone with ``parameters`` on ``train`` and score it on ``test`` (and on ``train``);
+    per-sample ``fit_params`` and ``score_params`` (sample_weight) are cut to the rows used."""
     model = clone(estimator)
     if parameters:
         model.set_params(**parameters)
     X_train, X_test = take(X, train), take(X, test)
     y_train, y_test = (None, None) if y is None else (take(y, train), take(y, test))
+    n = num_samples(X)
+    fit_params = split_fit_params(fit_params, n, train)
     result: dict[str, Any] = {"n_train": len(train), "fit_error": None}
     start = time.perf_counter()
     try:
         if y is None:
-            model.fit(X_train, **(fit_params or {}))
+            model.fit(X_train, **fit_params)
         else:
-            model.fit(X_train, y_train, **(fit_params or {}))
+            model.fit(X_train, y_train, **fit_params)
     except Exception as error:
-        if isinstance(error_score, str) and error_score == "raise":
+        if _check_error_score(error_score):
             raise
-        if not isinstance(error_score, numbers.Real):
-            raise ValueError(
-                f"error_score must be 'raise' or a number, got {error_score!r}"
-            ) from error
         result["fit_time"], result["score_time"] = time.perf_counter() - start, 0.0
         result["fit_error"] = "".join(traceback.format_exception_only(type(error), error))
         result["test"] = dict.fromkeys(scorers, float(error_score))
@@ -106,10 +134,12 @@ def fit_and_score(
         return result
     result["fit_time"] = time.perf_counter() - start
     start = time.perf_counter()
-    result["test"] = _score(scorers, model, X_test, y_test)
+    test_params = split_fit_params(score_params, n, test)
+    result["test"] = _score(scorers, model, X_test, y_test, error_score, test_params)
     result["score_time"] = time.perf_counter() - start
     if return_train_score:
-        result["train"] = _score(scorers, model, X_train, y_train)
+        train_params = split_fit_params(score_params, n, train)
+        result["train"] = _score(scorers, model, X_train, y_train, error_score, train_params)
     if return_estimator:
         result["estimator"] = model
     return result

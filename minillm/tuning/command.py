@@ -17,8 +17,7 @@ import dataclasses
 from typing import Any
 
 from minillm.tuning.pruners import PRUNERS
-
-METHODS = ("grid", "random", "bayes")
+from minillm.tuning.space import METHODS
 
 
 def _positive(text: str) -> int:
@@ -82,6 +81,8 @@ def settings_of(args: argparse.Namespace) -> dict[str, Any]:
     if args.eval_interval is None:
         base["eval_interval"] = max(1, base["max_steps"] // 6)
     base.pop("out_dir")
+    names = [s.split("=", 1)[0].strip().replace("-", "_") for s in args.space]
+    base["min_lr_follows_lr"] = "lr" in names and "min_lr" not in names and args.min_lr is None
     return {"space": list(args.space), "method": args.method, "trials": args.trials,
             "prune": args.prune, "grid_points": args.grid_points,
             "initial_points": args.initial_points, "base": base}  # fmt: skip
@@ -122,8 +123,8 @@ def cmd_tune(args: argparse.Namespace) -> int:
         if stopped:
             return _fail("tune", f"{stopped}: {len(study.trials)} of {study.n_trials} trials "
                          "done; continue with --resume", 130)  # fmt: skip
-        best = next((t for t in sorted(study.trials, key=lambda t: t["val_loss"] or 1e300)
-                     if t["state"] == "complete"), None)  # fmt: skip
+        complete = [t for t in study.trials if t["state"] == "complete"]
+        best = min(complete, key=lambda t: t["val_loss"], default=None)
         if best is None:
             return _fail("tune", "no trial finished (see the table for why)", 1)
         shown = " ".join(f"--{k.replace('_', '-')} {v}" for k, v in best["params"].items())

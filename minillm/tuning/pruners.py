@@ -16,7 +16,10 @@ trials reported at the same step and answers "stop?":
 Neither rule stops a trial while its learning rate is still warming up (steps <= ``warmup``):
 before the peak, losses mostly say how large the learning rate is, not how good the setting is.
 Curves are ``{step: val_loss}`` dicts; each trial's own curve is compared with the others' at the
-same step. Read next: ``minillm/tuning/study.py`` (the study that runs trials and asks these).
+same step. "The other trials" are those recorded when the trial started (with ``--jobs``, the
+trials still running then are not among them).
+
+Read next: ``minillm/tuning/study.py`` (the study that runs trials and asks these).
 """
 
 from __future__ import annotations

@@ -30,10 +30,12 @@ Read next: ``minillm/tuning/report.py`` (the results table and the plots).
 from __future__ import annotations
 
 import concurrent.futures
+import contextlib
 import json
 import multiprocessing
 import os
 import shutil
+import signal
 import time
 from pathlib import Path
 from typing import Any
@@ -46,10 +48,9 @@ from minillm.model_selection.search import ParameterGrid
 from minillm.rundir import LOCK, RunLock, check_out_dir
 from minillm.training.config import TrainConfig
 from minillm.tuning.pruners import PRUNERS, Pruner
-from minillm.tuning.space import as_setting, grid_values, parse_space
+from minillm.tuning.space import METHODS, as_setting, grid_values, parse_space
 
 STUDY, TRIALS = "study.json", "trials.jsonl"
-METHODS = ("grid", "random", "bayes")
 
 
 class StudyError(ValueError):
@@ -64,6 +65,9 @@ def run_trial(folder: str, index: int, params: dict, base: dict, prune: str, oth
     record: dict[str, Any] = {"trial": index, "params": params, "state": "failed",
                               "val_loss": None, "step": 0, "curve": {}, "error": None}  # fmt: skip
     values = {**base, **params, "out_dir": str(Path(folder) / f"trial-{index:03d}")}
+    if "lr" in params and base.get("min_lr_follows_lr"):  # keep the base's min_lr / lr ratio
+        values["min_lr"] = params["lr"] * base["min_lr"] / base["lr"]
+    values.pop("min_lr_follows_lr", None)
     values.update(sample_tokens=0, stop_after=0, threads=threads or base.get("threads", 0))
     start = time.perf_counter()
     try:
@@ -104,15 +108,12 @@ class Study:
             raise StudyError(f"method must be one of {', '.join(METHODS)}")
         if settings["prune"] not in PRUNERS:
             raise StudyError(f"prune must be one of {', '.join(PRUNERS)}")
-        TrainConfig(**{**settings["base"], "out_dir": str(self.folder)})  # bad base settings: now
         self.settings = settings
+        self._check_base()
         self.grid = None
         if settings["method"] == "grid":
             axes = {d.name: grid_values(d, settings["grid_points"]) for d in self.dimensions}
             self.grid = list(ParameterGrid(axes))
-        self.n_trials = settings["trials"] or (len(self.grid) if self.grid else 20)
-        if self.grid is not None:
-            self.n_trials = min(self.n_trials, len(self.grid))
         self.folder.mkdir(parents=True, exist_ok=True)
         self.lock = RunLock(self.folder).acquire()
         try:
@@ -130,10 +131,41 @@ class Study:
     def __exit__(self, *exc: object) -> None:
         self.close()
 
+    def _check_base(self) -> None:
+        """Refuse, before any trial, what would make every trial fail: bad base settings, a
+        missing corpus, or a range whose ends the base settings do not accept."""
+        from minillm.data.corpus import load_corpus
+        from minillm.model_selection.space import Categorical
+
+        base = {k: v for k, v in self.settings["base"].items() if k != "min_lr_follows_lr"}
+        base["out_dir"] = str(self.folder)
+        TrainConfig(**base)
+        if base.get("data") is not None:
+            load_corpus(base["data"], exclude=self.folder, include=base.get("include"))
+        for dim in self.dimensions:
+            if isinstance(dim, Categorical):
+                continue  # listed values may fail only together with others (n_head, n_embd)
+            for end in dim.bounds:
+                values = {**base, dim.name: as_setting(dim, end)}
+                if dim.name == "lr" and self.settings["base"].get("min_lr_follows_lr"):
+                    values["min_lr"] = end * base["min_lr"] / base["lr"]
+                try:
+                    TrainConfig(**values)
+                except ValueError as error:
+                    raise StudyError(f"--space {dim.name}: the end {end} of its range cannot "
+                                     f"run: {error}") from None  # fmt: skip
+
+    def _trial_count(self, saved: int | None) -> int:
+        """--trials, else the saved count (a resumed study keeps its size), else 20 (a grid:
+        all of it); never more than a grid has."""
+        n = self.settings["trials"] or saved or (len(self.grid) if self.grid else 20)
+        return min(n, len(self.grid)) if self.grid is not None else n
+
     # -- the folder ------------------------------------------------------------------------
 
     def _open(self, resume: bool, overwrite: bool) -> list[dict]:
         path = self.folder / STUDY
+        saved: dict = {}
         if path.exists() and overwrite:
             for old in [self.folder / TRIALS, *self.folder.glob("trial-[0-9]*")]:
                 shutil.rmtree(old) if old.is_dir() else old.unlink(missing_ok=True)
@@ -142,24 +174,51 @@ class Study:
                              "over with --overwrite")  # fmt: skip
         elif path.exists():
             saved = json.loads(path.read_text())
-            for key, value in self.settings.items():
-                if key != "trials" and saved.get(key) != value:
-                    raise StudyError(
-                        f"{path}: the study was started with {key}={saved.get(key)!r}, not "
-                        f"{value!r}; resume it with its own settings or start over with "
-                        "--overwrite"
-                    )
+            self._check_same(path, saved)
         elif resume:
             raise StudyError(f"--resume: {self.folder} holds no study ({STUDY} is missing)")
         elif any(p.name != LOCK for p in self.folder.iterdir()):
             raise StudyError(f"{self.folder} is not empty and holds no study; choose another "
                              "--out-dir")  # fmt: skip
         trials = read_trials(self.folder / TRIALS) if resume else []
+        self.n_trials = self._trial_count(saved.get("trials") if resume else None)
+        if len(trials) > self.n_trials:
+            raise StudyError(f"{path}: the study already has {len(trials)} trials; --trials must "
+                             f"be at least that, got {self.n_trials}")  # fmt: skip
         if resume:  # rewrite without a torn last line, so the next record starts a line
             with atomic_write(self.folder / TRIALS, "w") as f:
                 f.writelines(json.dumps(t) + "\n" for t in trials)
-        write_json(path, self.settings)
+        write_json(path, {**self.settings, "trials": self.n_trials})
         return trials
+
+    def _check_same(self, path: Path, saved: dict) -> None:
+        """A resumed study must have the settings it was started with (--trials aside); the
+        first difference is named: a base setting by its name, the space by its meaning."""
+        for key, value in self.settings.items():
+            old = saved.get(key)
+            if key == "trials":
+                continue
+            if key == "space":
+                same = [repr(d) for d in parse_space(old or [])] == [repr(d) for d in
+                                                                     self.dimensions]  # fmt: skip
+            elif key == "base":
+                changed = [k for k in sorted(set(value) | set(old or {}))
+                           if (old or {}).get(k) != value.get(k)]  # fmt: skip
+                if changed:
+                    k = changed[0]
+                    raise StudyError(
+                        f"{path}: the study was started with {k}={(old or {}).get(k)!r}, not "
+                        f"{value.get(k)!r}; resume it with its own settings or start over with "
+                        "--overwrite"
+                    )
+                continue
+            else:
+                same = old == value
+            if not same:
+                raise StudyError(
+                    f"{path}: the study was started with {key}={old!r}, not {value!r}; resume "
+                    "it with its own settings or start over with --overwrite"
+                )
 
     def _record(self, record: dict) -> None:
         with open(self.folder / TRIALS, "a") as f:
@@ -235,28 +294,53 @@ class Study:
                 self._say(record)
             return None
         context = multiprocessing.get_context("fork")
-        with concurrent.futures.ProcessPoolExecutor(jobs, mp_context=context) as pool:
-            running: dict[concurrent.futures.Future, dict] = {}
-            stopped = None
-            while (todo and stopped is None) or running:
-                while todo and stopped is None and len(running) < jobs:
-                    i = todo.pop(0)
-                    params = self.propose(i, list(running.values()))
-                    future = pool.submit(run_trial, args[0], i, params, args[1], args[2],
-                                         list(self.trials), threads)  # fmt: skip
-                    running[future] = params
-                finished, _ = concurrent.futures.wait(
-                    running, return_when=concurrent.futures.FIRST_COMPLETED
-                )
-                for future in finished:
-                    del running[future]
-                    record = future.result()
-                    if record["state"] == "interrupted":
-                        stopped = "interrupted"
-                        continue
-                    self._record(record)
-                    self._say(record)
-            return stopped
+        running: dict[concurrent.futures.Future, dict] = {}
+        stopped = None
+        with concurrent.futures.ProcessPoolExecutor(jobs, mp_context=context,
+                                                    initializer=_worker_init) as pool:  # fmt: skip
+            try:
+                while (todo and stopped is None) or running:
+                    while todo and stopped is None and len(running) < jobs:
+                        i = todo.pop(0)
+                        params = self.propose(i, list(running.values()))
+                        future = pool.submit(run_trial, args[0], i, params, args[1], args[2],
+                                             list(self.trials), threads)  # fmt: skip
+                        running[future] = params
+                    finished, _ = concurrent.futures.wait(
+                        running, return_when=concurrent.futures.FIRST_COMPLETED
+                    )
+                    stopped = self._collect(finished, running) or stopped
+            except KeyboardInterrupt:
+                # The workers have sessions of their own (a terminal's Ctrl-C reaches only this
+                # process), so each gets one SIGINT from here: a training one saves and stops
+                # like a serial run, an idle one ignores it; trials that finish meanwhile are
+                # still recorded.
+                for child in multiprocessing.active_children():
+                    with contextlib.suppress(ProcessLookupError):
+                        os.kill(child.pid, signal.SIGINT)
+                self._collect(list(running), running)
+                stopped = "interrupted"
+        return stopped
+
+    def _collect(self, finished: Any, running: dict) -> str | None:
+        """Record the finished trials' results; "interrupted" if one of them was."""
+        stopped = None
+        for future in concurrent.futures.as_completed(finished):
+            del running[future]
+            record = future.result()
+            if record["state"] == "interrupted":
+                stopped = "interrupted"
+                continue
+            self._record(record)
+            self._say(record)
+        return stopped
+
+
+def _worker_init() -> None:
+    """A trial worker: in a session of its own, ignoring SIGINT except while a Trainer runs
+    (which handles it: save, then stop)."""
+    os.setsid()
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
 
 
 def _short(value: Any) -> str:
