@@ -43,6 +43,12 @@ class TrainConfig:
         "with a folder --data: only files matching these comma-separated globs ('*.py,*.md')",
         metavar="GLOBS",
     )
+    clean: str | None = _setting(
+        None,
+        "cleaning steps run on the corpus before tokenizing, in order ('nfkc,lower'; the names "
+        "are minillm.text.STEPS)",
+        metavar="STEPS",
+    )
     out_dir: str = _setting(
         "out", "the run's folder: config, tokenizer, checkpoint, metrics", metavar="PATH"
     )
@@ -102,6 +108,10 @@ class TrainConfig:
             raise ValueError(f"dropout must be in [0, 1), got {self.dropout}")
         if not (self.grad_clip > 0 and math.isfinite(self.grad_clip)):
             raise ValueError(f"grad_clip must be > 0, got {self.grad_clip}")
+        if self.clean is not None:
+            from minillm.text.pipeline import parse_steps
+
+            self.clean = ",".join(parse_steps(self.clean))  # checked, and spelled one way
         for name in ("weight_decay", "beta1", "beta2"):
             if not math.isfinite(getattr(self, name)) or getattr(self, name) < 0:
                 raise ValueError(f"{name} must be a finite number >= 0, got {getattr(self, name)}")
@@ -162,9 +172,11 @@ PRESETS: dict[str, dict[str, Any]] = {
 
 # What a run folder holds (--overwrite removes these), and the settings a resume cannot change:
 # the model's shape, and how the text becomes train and validation tokens. The corpus itself is
-# checked by its SHA-256, so --data may name it by another path (from another folder, say).
+# checked by its SHA-256 (of the text as read, before --clean), so --data may name it by another
+# path (from another folder, say).
 RUN_FILES = (CHECKPOINT, CONFIG, TOKENIZER, METRICS, "loss.png")
 FIXED_ON_RESUME = (
+    "clean",
     "tokenizer",
     "vocab_size",
     "n_layer",

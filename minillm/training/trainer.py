@@ -59,6 +59,7 @@ from minillm.rundir import (
     remove_stale_temps,
 )
 from minillm.tensor import Tensor
+from minillm.text.pipeline import Pipeline
 from minillm.tokenizers import ByteLevelBPETokenizer, CharTokenizer, Tokenizer, load_tokenizer
 from minillm.training.config import (
     CHECKPOINT,
@@ -169,7 +170,8 @@ class Trainer:
         self.corpus_name = corpus.name
         self.corpus_hash = hashlib.sha256(corpus.text.encode("utf-8")).hexdigest()
         saved_model = self._check_resumable() if resume else None
-        self.tokenizer = self._tokenizer(corpus.text, saved_model)
+        text = self._cleaned(corpus.text)
+        self.tokenizer = self._tokenizer(text, saved_model)
         self.model = GPT(cfg.model_config(self.tokenizer.vocab_size))
         self.optimizer = self.model.configure_optimizers(
             cfg.weight_decay, cfg.lr, (cfg.beta1, cfg.beta2)
@@ -181,7 +183,7 @@ class Trainer:
         if self.finished:  # nothing to train, so nothing to read or write
             return
         try:
-            ids = encode_cached(corpus.text, self.tokenizer, out / "cache")
+            ids = encode_cached(text, self.tokenizer, out / "cache")
         except OSError as e:
             raise TrainingError(describe_write_error(e.filename or out / "cache", e)) from None
         self.train_ids, self.val_ids = split_by_position(ids, cfg.val_fraction)
@@ -210,6 +212,15 @@ class Trainer:
                 (out / METRICS).write_text("")
         self.tokens_per_step = cfg.batch_size * cfg.block_size * cfg.grad_accum
         self.flops_per_step = self.model.flops_per_token() * self.tokens_per_step
+
+    def _cleaned(self, text: str) -> str:
+        """The corpus after the --clean steps (``minillm/text/pipeline.py``), if any."""
+        if self.cfg.clean is None:
+            return text
+        cleaned = Pipeline(self.cfg.clean)(text)
+        if not cleaned.strip():
+            raise ValueError(f"--clean {self.cfg.clean} left no text of corpus {self.corpus_name}")
+        return cleaned
 
     def _tokenizer(self, text: str, saved_model: dict[str, Any] | None) -> Tokenizer:
         if saved_model is None:
