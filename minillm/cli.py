@@ -1,5 +1,8 @@
 """The ``minillm`` command: ``train`` teaches a GPT a corpus, ``generate`` samples from it.
 
+``tune`` searches training settings (``minillm/tuning/``); ``quantize`` and ``prune`` make a
+trained model smaller (``minillm/compress/command.py``).
+
     minillm train                       # 2-3 minutes: a char-level GPT of the Python docs
     minillm train --preset small --tokenizer bpe --out-dir out-small
     minillm train --resume              # continue the run in out/ bit for bit
@@ -280,7 +283,9 @@ def _load_model(out_dir: Path) -> tuple[Any, Any]:
             f"{out_dir / TOKENIZER} has {tokenizer.vocab_size} tokens but the model in "
             f"{out_dir / CONFIG} has vocab_size {config.vocab_size}: the tokenizer is another run's"
         )
-    model = GPT(config)
+    from minillm.compress.checkpoint import prepare_model
+
+    model = prepare_model(GPT(config), out_dir)  # int8 layers for an int8 run folder
     io.load_checkpoint(out_dir / CHECKPOINT, model=model, restore_rng=False)
     for name, value in model.state_dict().items():
         if not np.isfinite(value.data).all():
@@ -354,7 +359,9 @@ def cmd_generate(args: argparse.Namespace) -> int:
         return _fail("generate", f"a prompt can't be encoded: {e}")
     if any(not ids for ids in encoded):
         return _fail("generate", "a prompt is empty; give at least one token")
-    model = GPTEngine(model)
+    from minillm.compress.command import quantize_for_generate
+
+    model = GPTEngine(quantize_for_generate(model, args.quantize))
     # Load the kernels once before the clock starts, so the timeline shows steady-state ticks
     # rather than the one-off cost of importing Numba and reading its compiled code.
     model.forward(np.zeros((1, 1), dtype=np.int64), model.new_cache(1))
@@ -468,6 +475,9 @@ def _add_generate_args(g: argparse.ArgumentParser) -> None:
         metavar="PATH",
         help="also plot the timeline to PATH, with matplotlib; implies --trace (default: none)",
     )
+    from minillm.compress.command import add_generate_quantize_args
+
+    add_generate_quantize_args(g)
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -506,6 +516,28 @@ def build_parser() -> argparse.ArgumentParser:
     )
     add_tune_args(tune)
     tune.set_defaults(func=cmd_tune)
+    from minillm.compress.command import add_prune_args, add_quantize_args, cmd_prune, cmd_quantize
+
+    quantize = sub.add_parser(
+        "quantize",
+        help="write an int8 copy of a trained GPT",
+        description=(
+            "Quantize the transformer Linear layers of the run in --out-dir to int8 and write "
+            "the run folder --to, which minillm generate loads."
+        ),
+    )
+    add_quantize_args(quantize)
+    quantize.set_defaults(func=cmd_quantize)
+    prune = sub.add_parser(
+        "prune",
+        help="zero the smallest weights of a trained GPT",
+        description=(
+            "Prune the transformer Linear weights of the run in --out-dir (l1: per layer; "
+            "global: across layers) and write the run folder --to."
+        ),
+    )
+    add_prune_args(prune)
+    prune.set_defaults(func=cmd_prune)
     return parser
 
 

@@ -24,6 +24,11 @@ Three kernels do the work between the matrix products, each with its NumPy twin:
   fused with the layer norm that follows (the next block's ln_1, or ln_f after the last);
 * ``kernels.gelu.bias_gelu_forward`` — c_fc's bias and the GELU.
 
+The quantized GPT (``minillm.compress.quantize_dynamic(model)``, or an int8 checkpoint) runs here
+too: a ``QuantizedLinear`` in place of a Linear makes its product ``compress.linear_int8`` (int8
+weights, each row of activations quantized as it arrives, int32 sums: ``kernels.qlinear``)
+instead of ``x @ w.T``. Nothing else changes: layer norms, attention and the head stay float.
+
 A decode tick's work arrays are kept for the next tick, so it allocates only its logits and the
 attention kernel's small per-head rows.
 At batch 1 a tick is mostly the weight products (matrix-vector, at the speed of reading 12.6 MB
@@ -55,17 +60,18 @@ from minillm.inference.kv_cache import KVCache
 @dataclass
 class _Block:
     """One transformer block's arrays: views of the model's parameters (Linear weights are
-    (out, in), so each product is ``x @ w.T``, which BLAS reads without a copy)."""
+    (out, in), so each product is ``x @ w.T``, which BLAS reads without a copy). A quantized
+    layer's "weight" is its ``QuantizedLinear`` module, whose product ``_product`` runs."""
 
     ln_1: tuple[np.ndarray, np.ndarray, float]  # weight, bias, eps
-    attn_w: np.ndarray  # (3C, C)
+    attn_w: Any  # (3C, C)
     attn_b: np.ndarray  # (3C,)
-    attn_proj_w: np.ndarray  # (C, C)
+    attn_proj_w: Any  # (C, C)
     attn_proj_b: np.ndarray
     ln_2: tuple[np.ndarray, np.ndarray, float]
-    fc_w: np.ndarray  # (4C, C)
+    fc_w: Any  # (4C, C)
     fc_b: np.ndarray
-    mlp_proj_w: np.ndarray  # (C, 4C)
+    mlp_proj_w: Any  # (C, 4C)
     mlp_proj_b: np.ndarray
     tanh_gelu: bool
 
@@ -86,6 +92,17 @@ class _Scratch:
 
 
 _NO_MASK = np.ones((1, 1), dtype=bool)  # what kv_attention reads when there is no key mask
+
+
+def _product(out: np.ndarray, x: np.ndarray, w: Any) -> None:
+    """``out = x @ w.T`` for a float weight (the bias is added by the next kernel); for an int8
+    layer, its ``linear_int8`` with a zero bias (the bias is added later all the same)."""
+    if isinstance(w, np.ndarray):
+        np.matmul(x, w.T, out=out)
+        return
+    from minillm.compress.dynamic import linear_int8
+
+    linear_int8(out, x, w, w.mode, with_bias=False)
 
 
 class GPTEngine:
@@ -130,7 +147,7 @@ class GPTEngine:
             for blk in t.h
         ]
         self.ln_f = self._norm(t.ln_f)
-        self._params = list(self.model.parameters())
+        self._params = [*self.model.parameters(), *self.model.buffers()]
         self._arrays = [p.data for p in self._params]
 
     def _fresh(self) -> None:
@@ -148,7 +165,9 @@ class GPTEngine:
             self._zeros[key] = np.zeros(size, self.dtype)
         return self._zeros[key]
 
-    def _linear(self, module: Any) -> tuple[np.ndarray, np.ndarray]:
+    def _linear(self, module: Any) -> tuple[Any, np.ndarray]:
+        if hasattr(module, "weight_int8"):  # a QuantizedLinear: the module is the "weight"
+            return module, self._bias(module, module.out_features)
         return module.weight.data, self._bias(module, module.weight.shape[0])
 
     def _norm(self, module: Any) -> tuple[np.ndarray, np.ndarray, float]:
@@ -195,21 +214,21 @@ class GPTEngine:
         kernels.layernorm.layernorm_forward(h, buf.mean, buf.rstd, x, w, b, eps)
         for li, L in enumerate(self.blocks):
             # attention: x += c_proj(attend(c_attn(h)));  then h = ln_2(x)
-            np.matmul(h, L.attn_w.T, out=buf.qkv)
+            _product(buf.qkv, h, L.attn_w)
             buf.qkv += L.attn_b
             kernels.kv_attention.kv_attention(
                 buf.y.reshape(B, T, C), cache.k[li], cache.v[li], buf.qkv.reshape(B, T, 3 * C),
                 mask, key_mask is not None, start, scale,
             )  # fmt: skip
-            np.matmul(buf.y, L.attn_proj_w.T, out=buf.out)
+            _product(buf.out, buf.y, L.attn_proj_w)
             w, b, eps = L.ln_2
             kernels.layernorm.residual_layernorm_forward(
                 h, buf.mean, buf.rstd, x, buf.out, L.attn_proj_b, w, b, eps
             )
             # MLP: x += c_proj(gelu(c_fc(h)));  then h = the next norm (next block's ln_1, or ln_f)
-            np.matmul(h, L.fc_w.T, out=buf.fc)
+            _product(buf.fc, h, L.fc_w)
             kernels.gelu.bias_gelu_forward(buf.act, buf.fc, L.fc_b, L.tanh_gelu)
-            np.matmul(buf.act, L.mlp_proj_w.T, out=buf.out)
+            _product(buf.out, buf.act, L.mlp_proj_w)
             w, b, eps = self.blocks[li + 1].ln_1 if li + 1 < len(self.blocks) else self.ln_f
             kernels.layernorm.residual_layernorm_forward(
                 h, buf.mean, buf.rstd, x, buf.out, L.mlp_proj_b, w, b, eps

@@ -27,9 +27,11 @@ the way they do):
 * ``kv_attention.py`` — generation's attention of new positions over the KV cache, with the
   cache write;
 * ``adam.py`` — the fused Adam/AdamW step over flat buffers;
+* ``qlinear.py`` — int8 Linear layers: per-row activation quantization and the int8 product
+  accumulated in int32 (AVX-512 VNNI where the CPU has it);
 * ``_math.py`` — a vectorizable exp, row reductions and one attention row's softmax, shared by
   the above; ``_numba.py`` — the Numba import, the ``jit`` defaults (``cache=True``,
-  ``error_model="numpy"``) and bit casts.
+  ``error_model="numpy"``), bit casts and the VNNI dot product.
 
 ``prange``/``parallel=True`` is not used: on the 2-core machine the benchmarks ran on, a parallel
 attention forward was no faster, and the ops already run one thread per process.
@@ -56,6 +58,7 @@ MODULES = (
     "gelu",
     "kv_attention",
     "layernorm",
+    "qlinear",
     "softmax",
 )
 

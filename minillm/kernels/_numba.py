@@ -6,6 +6,10 @@ still import, which keeps every kernel module loadable (and testable) on a machi
 ``float64_from_bits``/``float32_from_bits`` reinterpret an int's bits as a float (a C ``memcpy``,
 an LLVM ``bitcast``): ``_math.py`` builds powers of two with them, by writing the exponent
 field. ``overload_by_float`` gives a plain Python function a Numba implementation per float width.
+``dot_u8s8_blocks`` is the one hand-written vector loop: an unsigned-by-signed int8 dot product
+on AVX-512 VNNI's ``vpdpbusd`` (64 products an instruction), which LLVM does not produce from a
+plain loop; ``HAS_VNNI`` says whether this CPU has it (``minillm/kernels/qlinear.py`` falls
+back to a plain loop otherwise).
 """
 
 from __future__ import annotations
@@ -44,7 +48,73 @@ except ImportError:  # pragma: no cover - exercised only where Numba is absent
     ) -> None:
         """Without Numba there is nothing to compile: ``python_fn`` is used as it is."""
 
+    HAS_VNNI = False
+
+    def dot_u8s8_blocks(a: np.ndarray, b: np.ndarray, nblocks: int) -> int:
+        """sum(a[i] * b[i]) over the first 64 * nblocks elements (uncompiled: NumPy)."""
+        n = 64 * nblocks
+        return int(a[:n].astype(np.int64) @ b[:n].astype(np.int64))
+
 else:
+    from llvmlite import binding as _llvm
+    from numba.core import cgutils
+
+    HAS_VNNI = {"avx512f", "avx512bw", "avx512vnni"} <= {
+        name[1:] for name in _llvm.get_host_cpu_features().flatten().split(",") if name[0] == "+"
+    }
+
+    @intrinsic
+    def dot_u8s8_blocks(typingctx: Any, a: Any, b: Any, nblocks: Any) -> Any:
+        """``sum(a[i] * b[i])`` over the first ``64 * nblocks`` elements, as int32, for a uint8
+        and an int8 C-contiguous 1-D array: 64 bytes at a time through ``vpdpbusd`` (each 32-bit
+        lane adds four u8 x s8 products), four accumulators so the adds overlap. Only compile
+        where ``HAS_VNNI``: the instruction does not exist elsewhere."""
+        ok = (
+            isinstance(a, types.Array) and a.dtype == types.uint8 and a.layout == "C"
+            and isinstance(b, types.Array) and b.dtype == types.int8 and b.layout == "C"
+        )  # fmt: skip
+        if not ok:
+            return None
+        sig = types.int32(a, b, types.intp)
+
+        def codegen(context: Any, builder: Any, signature: Any, args: Any) -> Any:
+            vec = ir.VectorType(ir.IntType(32), 16)  # 64 bytes, one zmm register
+            dpbusd = cgutils.get_or_insert_function(
+                builder.module, ir.FunctionType(vec, [vec, vec, vec]),
+                "llvm.x86.avx512.vpdpbusd.512",
+            )  # fmt: skip
+            reduce_add = cgutils.get_or_insert_function(
+                builder.module, ir.FunctionType(ir.IntType(32), [vec]),
+                "llvm.vector.reduce.add.v16i32",
+            )  # fmt: skip
+            pa = builder.bitcast(context.make_array(signature.args[0])(
+                context, builder, args[0]).data, vec.as_pointer())  # fmt: skip
+            pb = builder.bitcast(context.make_array(signature.args[1])(
+                context, builder, args[1]).data, vec.as_pointer())  # fmt: skip
+            acc = [cgutils.alloca_once_value(builder, ir.Constant(vec, None)) for _ in range(4)]
+            n = args[2]
+            four = ir.Constant(n.type, 4)
+
+            def step(k: int, j: Any) -> None:
+                va = builder.load(builder.gep(pa, [j]), align=1)
+                vb = builder.load(builder.gep(pb, [j]), align=1)
+                builder.store(builder.call(dpbusd, [builder.load(acc[k]), va, vb]), acc[k])
+
+            n4 = builder.udiv(n, four)
+            with cgutils.for_range(builder, n4) as loop:
+                base = builder.mul(loop.index, four)
+                for k in range(4):
+                    step(k, builder.add(base, ir.Constant(n.type, k)))
+            one = ir.Constant(n.type, 1)
+            with cgutils.for_range_slice(builder, builder.mul(n4, four), n, one) as (j, _):
+                step(0, j)
+            total = builder.add(
+                builder.add(builder.load(acc[0]), builder.load(acc[1])),
+                builder.add(builder.load(acc[2]), builder.load(acc[3])),
+            )
+            return builder.call(reduce_add, [total])
+
+        return sig, codegen
 
     @intrinsic
     def float64_from_bits(typingctx: Any, bits: Any) -> Any:
@@ -127,7 +197,9 @@ def jit(fn: Callable | None = None, **options: Any) -> Any:
 
 
 __all__ = [
+    "HAS_VNNI",
     "Entry",
+    "dot_u8s8_blocks",
     "entry",
     "float32_from_bits",
     "float64_from_bits",

@@ -4,7 +4,7 @@ Read in this order: ``parameter.py`` (a Tensor that is learned), ``module.py`` (
 parameters, buffers and children, ``state_dict``, hooks), ``containers.py``, the layers
 (``linear.py``, ``activation.py``, ``dropout.py``, ``embedding.py``, ``normalization.py``),
 ``functional.py`` and ``losses.py`` (the math, imported as ``F``), ``loss_modules.py``, ``init.py``
-(weight initialization) and ``utils.py`` (gradient clipping).
+(weight initialization) and ``utils/`` (gradient clipping, pruning), then ``distillation.py``.
 """
 
 from __future__ import annotations

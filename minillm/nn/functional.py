@@ -51,6 +51,7 @@ from minillm.nn.attention_functions import (
     qkv_attention_reference,
     scaled_dot_product_attention,
 )
+from minillm.nn.distillation import distillation_loss
 from minillm.nn.losses import (
     binary_cross_entropy,
     binary_cross_entropy_with_logits,
@@ -77,6 +78,7 @@ __all__ = [
     "cosine_similarity",
     "cross_entropy",
     "cross_entropy_reference",
+    "distillation_loss",
     "dropout",
     "elu",
     "embedding",

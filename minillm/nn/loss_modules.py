@@ -4,7 +4,7 @@ Each class stores its options (and a class ``weight`` or ``pos_weight`` as a buf
 ``to()`` and is saved with the model) and calls its function in ``minillm/nn/losses.py``, where the
 math and PyTorch's reduction rules are documented.
 
-Read next: ``minillm/nn/utils.py`` (gradient clipping).
+Read next: ``minillm/nn/utils/clip_grad.py`` (gradient clipping).
 """
 
 from __future__ import annotations

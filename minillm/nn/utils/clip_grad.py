@@ -6,7 +6,7 @@ the step shrinks (Pascanu et al., 2013). The small constant is PyTorch's: it kee
 and makes the clipped norm land just under ``max_norm``. ``clip_grad_value_`` clamps each element
 to ``[-clip_value, clip_value]`` instead, which changes the direction.
 
-Read next: ``minillm/optim/``.
+Read next: ``prune.py`` (pruning), then ``minillm/optim/``.
 """
 
 from __future__ import annotations
