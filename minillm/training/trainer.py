@@ -59,7 +59,6 @@ from minillm.rundir import (
     remove_stale_temps,
 )
 from minillm.tensor import Tensor
-from minillm.text.pipeline import Pipeline
 from minillm.tokenizers import ByteLevelBPETokenizer, CharTokenizer, Tokenizer, load_tokenizer
 from minillm.training.config import (
     CHECKPOINT,
@@ -217,6 +216,8 @@ class Trainer:
         """The corpus after the --clean steps (``minillm/text/pipeline.py``), if any."""
         if self.cfg.clean is None:
             return text
+        from minillm.text.pipeline import Pipeline  # imported only for a run that cleans
+
         cleaned = Pipeline(self.cfg.clean)(text)
         if not cleaned.strip():
             raise ValueError(f"--clean {self.cfg.clean} left no text of corpus {self.corpus_name}")

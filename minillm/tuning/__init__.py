@@ -4,3 +4,5 @@ Read in this order: ``space.py`` (the --space strings), ``pruners.py`` (stopping
 ``study.py`` (proposals, trials, the resumable study), ``report.py`` (table and plots),
 ``command.py`` (the command line).
 """
+
+METHODS = ("grid", "random", "bayes")  # how a study proposes trials (study.py)

@@ -16,8 +16,8 @@ import argparse
 import dataclasses
 from typing import Any
 
+from minillm.tuning import METHODS
 from minillm.tuning.pruners import PRUNERS
-from minillm.tuning.space import METHODS
 
 
 def _positive(text: str) -> int:

@@ -29,7 +29,6 @@ import numpy as np
 from minillm.model_selection.space import Categorical, Dimension, Integer, Real
 from minillm.training.config import TrainConfig
 
-METHODS = ("grid", "random", "bayes")  # how a study walks the space (study.py)
 NOT_TUNABLE = ("data", "include", "out_dir", "max_steps", "stop_after", "eval_interval",
                "eval_iters", "sample_tokens", "threads")  # fmt: skip
 _SPEC = re.compile(r"^\s*([A-Za-z_][\w-]*)\s*=\s*([a-z]+)\s*\((.*)\)\s*$")

@@ -47,8 +47,9 @@ from minillm.model_selection.bayes import Optimizer
 from minillm.model_selection.search import ParameterGrid
 from minillm.rundir import LOCK, RunLock, check_out_dir
 from minillm.training.config import TrainConfig
+from minillm.tuning import METHODS
 from minillm.tuning.pruners import PRUNERS, Pruner
-from minillm.tuning.space import METHODS, as_setting, grid_values, parse_space
+from minillm.tuning.space import as_setting, grid_values, parse_space
 
 STUDY, TRIALS = "study.json", "trials.jsonl"
 
