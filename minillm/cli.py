@@ -1,7 +1,7 @@
 """The ``minillm`` command: ``train`` teaches a GPT a corpus, ``generate`` samples from it.
 
-``tune`` searches training settings (``minillm/tuning/``); ``quantize`` and ``prune`` make a
-trained model smaller (``minillm/compress/command.py``).
+``tune`` searches training settings (``minillm/tuning/``); ``quantize``, ``prune`` and
+``distill`` make a trained model smaller (``minillm/compress/command.py``).
 
     minillm train                       # 2-3 minutes: a char-level GPT of the Python docs
     minillm train --preset small --tokenizer bpe --out-dir out-small
@@ -538,6 +538,19 @@ def build_parser() -> argparse.ArgumentParser:
     )
     add_prune_args(prune)
     prune.set_defaults(func=cmd_prune)
+    from minillm.compress.command import add_distill_args, cmd_distill
+
+    distill = sub.add_parser(
+        "distill",
+        help="train a smaller GPT from a trained one",
+        description=(
+            "Train a new GPT in --out-dir (the flags of minillm train) on alpha * T^2 * "
+            "KL(teacher || student) + (1 - alpha) * cross-entropy against the logits of the "
+            "trained run --teacher, reading its corpus with its tokenizer."
+        ),
+    )
+    add_distill_args(distill)
+    distill.set_defaults(func=cmd_distill)
     return parser
 
 

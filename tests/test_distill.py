@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import argparse
+import json
+
 import numpy as np
 import pytest
 
@@ -71,3 +74,90 @@ def test_distillation_loss_checks_and_teacher_is_constant():
     from minillm.compress import distillation_loss
 
     assert distillation_loss is F.distillation_loss
+
+
+# ------------------------------------------------------------------ the Trainer with a teacher
+_TINY = ["--n-layer", "1", "--n-head", "2", "--n-embd", "16", "--block-size", "16",
+         "--batch-size", "4", "--warmup", "2", "--eval-interval", "4", "--eval-iters", "2",
+         "--no-progress", "--max-steps", "4", "--threads", "1"]  # fmt: skip
+
+
+@pytest.fixture(scope="module")
+def teacher(tmp_path_factory):
+    """A tiny trained teacher run (and its corpus)."""
+    from minillm.cli import main
+
+    tmp = tmp_path_factory.mktemp("teacher")
+    corpus = tmp / "text.txt"
+    corpus.write_text("def add(a, b):\n    return a + b\n" * 60)
+    out = tmp / "teacher"
+    args = ["train", "--data", str(corpus), "--out-dir", str(out), "--sample-tokens", "0"]
+    assert main([*args, *_TINY[:-4], "--max-steps", "8", "--threads", "1"]) == 0
+    return out
+
+
+def _distill(args):
+    from minillm.compress.command import add_distill_args, cmd_distill
+
+    parser = argparse.ArgumentParser()
+    add_distill_args(parser)
+    return cmd_distill(parser.parse_args(args))
+
+
+def test_distill_command_writes_a_student_that_generate_loads(teacher, tmp_path, capsys):
+    from minillm.cli import _load_model
+    from minillm.training import read_run_config
+
+    student = tmp_path / "student"
+    flags = [f for f in _TINY if f != "--no-progress"]
+    args = ["--teacher", str(teacher), "--out-dir", str(student), "--temperature", "3",
+            "--alpha", "0.7", "--no-progress", *flags[:-2], "--n-embd", "8"]  # fmt: skip
+    assert _distill([*args, "--threads", "1"]) == 0
+    assert "the student's val loss" in capsys.readouterr().out
+    records = [json.loads(line) for line in (student / "metrics.jsonl").read_text().splitlines()]
+    assert all(np.isfinite(r["loss"]) for r in records) and np.isfinite(records[-1]["val_loss"])
+    model, tokenizer = _load_model(student)  # an ordinary run folder
+    assert model.config.n_embd == 8
+    assert tokenizer.to_dict() == _load_model(teacher)[1].to_dict()
+    run = read_run_config(student)
+    assert run["distilled_from"] == {"teacher": str(teacher), "temperature": 3.0, "alpha": 0.7}
+    assert run["train"]["data"] == read_run_config(teacher)["train"]["data"]  # inherited
+
+
+def test_distill_refuses_bad_input_in_one_line(teacher, tmp_path, capsys):
+    other = tmp_path / "other.txt"
+    other.write_text("SOMETHING ELSE ENTIRELY, IN CAPITALS!\n" * 40)
+    cases = [
+        ["--teacher", str(tmp_path / "missing"), "--out-dir", str(tmp_path / "s1")],
+        ["--teacher", str(teacher), "--out-dir", str(tmp_path / "s2"), "--data", str(other)],
+        ["--teacher", str(teacher), "--out-dir", str(teacher)],
+        ["--teacher", str(teacher)],  # no --out-dir
+        ["--teacher", str(teacher), "--out-dir", str(tmp_path / "s3"), "--block-size", "64"],
+    ]
+    for args in cases:
+        assert _distill(args) == 2, args
+        err = capsys.readouterr().err
+        assert err.startswith("minillm distill: ") and err.count("\n") == 1, err
+    assert not any((tmp_path / f"s{i}").exists() for i in (1, 2, 3))  # nothing left behind
+    with pytest.raises(SystemExit):
+        _distill(["--teacher", str(teacher), "--alpha", "1.5"])
+
+
+def test_a_teacher_with_alpha_zero_trains_exactly_as_without(teacher, tmp_path):
+    """alpha = 0 leaves only the labels' term: the same updates, bit for bit, as no teacher
+    (so the teacher's forward draws nothing from the training stream)."""
+    from minillm.cli import _load_model
+    from minillm.training import Teacher, TrainConfig, Trainer
+
+    def trained(out, with_teacher):
+        settings = {**TrainConfig.of_run(teacher), "max_steps": 3, "n_embd": 8}
+        cfg = TrainConfig(**{**settings, "out_dir": str(out)})
+        model, tokenizer = _load_model(teacher)
+        t = Teacher(model, tokenizer, str(teacher), alpha=0.0) if with_teacher else None
+        with Trainer(cfg, log=lambda *_: None, teacher=t) as trainer:
+            trainer.run(progress=False)
+            return {k: v.data.copy() for k, v in trainer.model.state_dict().items()}
+
+    plain, distilled = trained(tmp_path / "a", False), trained(tmp_path / "b", True)
+    for name, value in plain.items():
+        np.testing.assert_array_equal(value, distilled[name], err_msg=name)

@@ -147,3 +147,20 @@ def test_prune_command_round_trip(tmp_path, capsys):
     assert capsys.readouterr().err.count("\n") == 1
     with pytest.raises(SystemExit):
         parser.parse_args(["--to", "x", "--amount", "1.5"])
+
+
+def test_the_pruning_example_runs(tmp_path, monkeypatch):
+    import runpy
+    from pathlib import Path
+
+    from threadpoolctl import threadpool_limits
+
+    from minillm import kernels
+
+    example = Path(__file__).parent.parent / "examples" / "08_pruning.py"
+    monkeypatch.chdir(tmp_path)  # it draws pruning.png in the current folder
+    with threadpool_limits(limits=None):  # restores BLAS's threads; the example asks for one
+        runpy.run_path(str(example), run_name="__main__")  # it asserts its own checks
+    kernels.set_num_threads(1 << 16)  # Numba's default again: all its threads
+    pytest.importorskip("matplotlib")
+    assert (tmp_path / "pruning.png").stat().st_size > 0

@@ -4,13 +4,17 @@
     minillm generate --out-dir out-int8 --prompt "def "
     minillm generate --out-dir out --quantize int8    # quantize on load, nothing written
     minillm prune --out-dir out --to out-pruned --amount 0.5 --method global
+    minillm distill --teacher out --out-dir out-small --n-layer 2 --n-embd 64
 
 ``quantize`` replaces every transformer Linear by an int8 one (``quantize_dynamic``; the output
 head stays tied to ``wte``) and writes a run folder (``checkpoint.py``), printing each layer's
 largest weight error beside its bound, scale / 2. ``prune`` zeroes the ``--amount`` smallest
 weights of every transformer Linear, layer by layer (``l1``) or ranked across all of them
-(``global``), makes it permanent and writes a run folder that ``generate`` loads as it is. Bad
-input exits 2 with one line (``minillm.cli._fail``).
+(``global``), makes it permanent and writes a run folder that ``generate`` loads as it is.
+``distill`` trains a new, smaller GPT with the main job's Trainer, its loss the distillation
+loss against a trained teacher's logits (``minillm.training.Teacher``); the student reads the
+teacher's corpus with its tokenizer (the data flags default to the teacher's), and its folder is
+an ordinary run. Bad input exits 2 with one line (``minillm.cli._fail``).
 
 Read next: ``minillm/nn/utils/prune.py``.
 """
@@ -18,6 +22,7 @@ Read next: ``minillm/nn/utils/prune.py``.
 from __future__ import annotations
 
 import argparse
+import dataclasses
 from pathlib import Path
 from typing import Any
 
@@ -183,3 +188,91 @@ def cmd_prune(args: argparse.Namespace) -> int:
 def _check_amount_value(amount: Any) -> None:
     if not isinstance(amount, float) or not 0.0 <= amount < 1.0:
         raise ValueError(f"--amount must be a number in [0, 1), got {amount!r}")
+
+
+# ------------------------------------------------------------------------------ distill
+# what the student reads, as the teacher did, unless a flag says otherwise
+INHERITED = ("data", "include", "clean", "tokenizer", "vocab_size", "val_fraction", "block_size")
+
+
+def _float_in(low: float, high: float, open_low: bool) -> Any:
+    def parse(text: str) -> float:
+        try:
+            value = float(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"expected a number, got {text!r}") from None
+        if not (low < value if open_low else low <= value) or not value <= high:
+            raise argparse.ArgumentTypeError(f"must be in {'(' if open_low else '['}{low}, "
+                                             f"{high}], got {text}")  # fmt: skip
+        return value
+
+    return parse
+
+
+def add_distill_args(p: argparse.ArgumentParser) -> None:
+    from minillm.cli import add_setting_flags
+
+    p.add_argument("--teacher", required=True, help="the trained run to learn from (required)")
+    p.add_argument("--temperature", type=_float_in(0.0, 1e6, open_low=True), default=2.0,
+                   help="softens both distributions; > 0 (default: 2.0)")  # fmt: skip
+    p.add_argument("--alpha", type=_float_in(0.0, 1.0, open_low=False), default=0.5,
+                   help="the weight of the teacher's term; 1 - alpha is the labels' (default: "
+                   "0.5)")  # fmt: skip
+    p.add_argument("--overwrite", action="store_true",
+                   help="start over in an --out-dir that holds a run, deleting it")  # fmt: skip
+    p.add_argument("--no-progress", action="store_true",
+                   help="plain log lines instead of a progress bar")  # fmt: skip
+    add_setting_flags(p, skip=("sample_tokens", "stop_after"))
+
+
+def student_config(args: argparse.Namespace, teacher_settings: dict[str, Any]) -> Any:
+    """The student's TrainConfig: the given flags, else the teacher's data settings, else the
+    defaults. Raises ValueError for a missing --out-dir or one that is the teacher's."""
+    from minillm.training import TrainConfig
+
+    if args.out_dir is None:
+        raise ValueError("--out-dir is required: the student's new run folder")
+    if Path(args.out_dir).resolve() == Path(args.teacher).resolve():
+        raise ValueError(f"--out-dir {args.out_dir} is the teacher's run; name a new folder")
+    values = {k: teacher_settings[k] for k in INHERITED if k in teacher_settings}
+    for field in dataclasses.fields(TrainConfig):
+        given = getattr(args, field.name, None)
+        if given is not None:
+            values[field.name] = given
+    return TrainConfig(**{**values, "sample_tokens": 0})
+
+
+def cmd_distill(args: argparse.Namespace) -> int:
+    from minillm.cli import EXIT_DIVERGED, _fail, _load_model, say
+    from minillm.training import DivergedError, Teacher, TrainConfig, Trainer, TrainingError
+
+    src = Path(args.teacher)
+    try:
+        if not src.is_dir():
+            raise FileNotFoundError(f"--teacher {src}: no such run folder")
+        cfg = student_config(args, TrainConfig.of_run(src))
+        model, tokenizer = _load_model(src)
+        if any(hasattr(m, "weight_int8") for m in model.modules()):
+            raise ValueError(f"--teacher {src} is quantized; distill from the float run")
+        teacher = Teacher(model, tokenizer, str(src), args.temperature, args.alpha)
+        trainer = Trainer(cfg, overwrite=args.overwrite, log=say, teacher=teacher)
+    except (OSError, ValueError, TrainingError) as e:
+        return _fail("distill", e)
+    with trainer:
+        t, n = model.config, trainer.model.num_parameters()
+        say(f"distilling {src} ({model.num_parameters() / 1e6:.2f}M parameters, {t.n_layer} "
+            f"blocks of width {t.n_embd}) into {cfg.out_dir} ({n / 1e6:.2f}M, {cfg.n_layer} of "
+            f"width {cfg.n_embd}); T = {args.temperature}, alpha = {args.alpha}; the training "
+            "loss is the distillation loss, the val loss the labels' cross-entropy")  # fmt: skip
+        try:
+            result = trainer.run(progress=False if args.no_progress else None)
+        except DivergedError as e:
+            return _fail("distill", e, EXIT_DIVERGED)
+        except TrainingError as e:
+            return _fail("distill", e)
+        if result["interrupted"]:
+            return 128 + int(result["interrupted"])
+        if "val_loss" in result:
+            say(f"done: step {result['step']}, the student's val loss {result['val_loss']:.4f}; "
+                f"sample with: minillm generate --out-dir {cfg.out_dir}")  # fmt: skip
+    return 0

@@ -151,6 +151,43 @@ class TrainConfig:
         )
 
 
+@dataclass
+class Teacher:
+    """A trained GPT whose softened predictions a student learns besides the labels
+    (``minillm distill``): the Trainer's loss becomes ``distillation_loss(student, teacher,
+    targets, temperature, alpha)`` (``minillm/nn/distillation.py``); validation stays plain
+    cross-entropy, so a distilled run's loss reads like any other's. ``source`` names the
+    teacher's run folder in the student's config.json."""
+
+    model: Any
+    tokenizer: Any
+    source: str
+    temperature: float = 2.0
+    alpha: float = 0.5
+
+    def __post_init__(self) -> None:
+        if not (math.isfinite(self.temperature) and self.temperature > 0):
+            raise ValueError(f"temperature must be > 0, got {self.temperature}")
+        if not 0.0 <= self.alpha <= 1.0:
+            raise ValueError(f"alpha must be in [0, 1], got {self.alpha}")
+        self.model.eval()  # no dropout: the teacher's targets are its best guess, and draw no RNG
+
+    def check(self, tokenizer: Any, block_size: int) -> None:
+        """The student must read the teacher's tokens, and no longer windows than it saw."""
+        if tokenizer.to_dict() != self.tokenizer.to_dict():
+            raise ValueError(
+                f"the student's tokenizer ({type(tokenizer).__name__}, {tokenizer.vocab_size} "
+                f"tokens) is not the teacher's in {self.source}: distill on the teacher's corpus "
+                "with its --tokenizer, --vocab-size and --clean"
+            )
+        if block_size > self.model.config.block_size:
+            raise ValueError(f"--block-size {block_size} exceeds the teacher's "
+                             f"{self.model.config.block_size}")  # fmt: skip
+
+    def describe(self) -> dict[str, Any]:
+        return {"teacher": self.source, "temperature": self.temperature, "alpha": self.alpha}
+
+
 PRESETS: dict[str, dict[str, Any]] = {
     # two to three minutes on 2 cores: a character-level model of the Python docs
     "tiny": {},

@@ -5,6 +5,9 @@ One step:
         loss = model(x, y) / grad_accum;     loss.backward()              gradients add up
     clip the global gradient norm;  lr = warmup-then-cosine(step);  AdamW step;  zero the gradients
 
+Given a ``Teacher`` (``minillm distill``), the loss of a micro-batch is the distillation loss
+against the teacher's logits instead (``Trainer.loss``); everything else is the same loop.
+
 Around it: validation loss every ``eval_interval`` steps, one JSON line per step in
 ``out_dir/metrics.jsonl``, a checkpoint (model, optimizer, RNG state, step) written atomically at
 every evaluation and at the end, a progress bar (or, off a terminal, plain log lines) with loss,
@@ -48,6 +51,7 @@ from minillm import io, machine, metrics, nn
 from minillm.data.corpus import load_corpus
 from minillm.data.windows import encode_cached, random_windows, split_by_position
 from minillm.models.gpt import GPT
+from minillm.nn import functional as F
 from minillm.optim.lr_scheduler import warmup_cosine
 from minillm.rundir import (
     RunDirError,
@@ -68,6 +72,7 @@ from minillm.training.config import (
     RUN_FILES,
     TOKENIZER,
     DivergedError,
+    Teacher,
     TrainConfig,
     TrainingError,
     read_run_config,
@@ -108,9 +113,14 @@ class Trainer:
     """
 
     def __init__(
-        self, cfg: TrainConfig, resume: bool = False, overwrite: bool = False, log: Any = print
+        self,
+        cfg: TrainConfig,
+        resume: bool = False,
+        overwrite: bool = False,
+        log: Any = print,
+        teacher: Teacher | None = None,
     ) -> None:
-        self.cfg, self.log = cfg, log
+        self.cfg, self.log, self.teacher = cfg, log, teacher
         self.out = check_out_dir(cfg.out_dir)
         if resume and not self.out.is_dir():
             raise FileNotFoundError(
@@ -171,6 +181,8 @@ class Trainer:
         saved_model = self._check_resumable() if resume else None
         text = self._cleaned(corpus.text)
         self.tokenizer = self._tokenizer(text, saved_model)
+        if self.teacher is not None:
+            self.teacher.check(self.tokenizer, cfg.block_size)
         self.model = GPT(cfg.model_config(self.tokenizer.vocab_size))
         self.optimizer = self.model.configure_optimizers(
             cfg.weight_decay, cfg.lr, (cfg.beta1, cfg.beta2)
@@ -211,6 +223,8 @@ class Trainer:
                 (out / METRICS).write_text("")
         self.tokens_per_step = cfg.batch_size * cfg.block_size * cfg.grad_accum
         self.flops_per_step = self.model.flops_per_token() * self.tokens_per_step
+        if self.teacher is not None:  # its forward too: a third of its forward + backward
+            self.flops_per_step += self.teacher.model.flops_per_token() // 3 * self.tokens_per_step
 
     def _cleaned(self, text: str) -> str:
         """The corpus after the --clean steps (``minillm/text/pipeline.py``), if any."""
@@ -242,8 +256,11 @@ class Trainer:
 
     def _write_config(self) -> None:
         train = {**dataclasses.asdict(self.cfg), "stop_after": 0}  # stop_after is per invocation
-        _write_json(self.out / CONFIG, {"train": train, "model": self.model.config.to_dict(),
-                                        "corpus_sha256": self.corpus_hash})  # fmt: skip
+        run = {"train": train, "model": self.model.config.to_dict(),
+               "corpus_sha256": self.corpus_hash}  # fmt: skip
+        if self.teacher is not None:
+            run["distilled_from"] = self.teacher.describe()
+        _write_json(self.out / CONFIG, run)
 
     # ------------------------------------------------------------------ resume bookkeeping
     def _check_resumable(self) -> dict[str, Any]:
@@ -349,7 +366,7 @@ class Trainer:
         with np.errstate(over="ignore", invalid="ignore"):
             for _ in range(c.grad_accum):
                 x, y = random_windows(self.train_ids, c.batch_size, c.block_size)
-                _, loss = self.model(x, y)
+                loss = self.loss(x, y)
                 (loss * (1.0 / c.grad_accum)).backward()
                 total += loss.item() / c.grad_accum
         if not math.isfinite(total):
@@ -363,6 +380,18 @@ class Trainer:
         self.optimizer.step()
         self.optimizer.zero_grad(set_to_none=True)
         return total, float(norm)
+
+    def loss(self, x: Tensor, y: Tensor) -> Tensor:
+        """The training loss of a batch: the model's cross-entropy or, with a teacher, the
+        distillation loss against the teacher's logits (computed without a graph)."""
+        logits, loss = self.model(x, y)
+        if self.teacher is None:
+            return loss
+        with minillm.no_grad():
+            teacher_logits, _ = self.teacher.model(x)
+        t = self.teacher
+        return F.distillation_loss(logits, teacher_logits, y, t.temperature, t.alpha,
+                                   ignore_index=-1)  # fmt: skip
 
     @minillm.no_grad()
     def evaluate(self) -> dict[str, float]:
