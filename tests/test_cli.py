@@ -251,12 +251,12 @@ def test_bad_settings_and_prompts_are_clear_errors(corpus, tmp_path, capsys):
 
 
 def test_streaming_holds_back_a_split_utf8_character(capsys):
-    from minillm.cli import _print_stream
+    from minillm.inference.command import print_stream
     from minillm.tokenizers import ByteLevelBPETokenizer
 
     tok = ByteLevelBPETokenizer.train("plain text " * 20, 260)
     text = "日本語 héllo"
-    _print_stream(tok, [np.array([b]) for b in text.encode()], tok.encode("> "))
+    print_stream(tok, [np.array([b]) for b in text.encode()], tok.encode("> "))
     assert capsys.readouterr().out == "> " + text + "\n"  # no replacement characters leaked
 
 
@@ -278,3 +278,31 @@ def test_folder_corpus_leaves_out_the_runs_own_output(tmp_path):
     (tmp_path / "out" / "metrics.jsonl").write_text('{"step": 0}')
     text = load_corpus(tmp_path, exclude=tmp_path / "out").text
     assert text == "alpha"
+
+
+def test_run_to_end_turns_every_way_a_run_ends_into_its_exit_status(capsys):
+    from minillm.cli import run_to_end
+    from minillm.training import DivergedError
+
+    class Run:
+        step = 7
+
+        def __init__(self, outcome):
+            self.outcome = outcome
+
+        def kept(self):
+            return "the checkpoint of step 5 is kept"
+
+        def run(self, progress=None):
+            if isinstance(self.outcome, BaseException):
+                raise self.outcome
+            return self.outcome
+
+    assert run_to_end("distill", Run({"interrupted": None, "step": 7}), True) == (
+        None, {"interrupted": None, "step": 7})  # fmt: skip
+    assert run_to_end("distill", Run({"interrupted": 15}), True) == (143, {})
+    assert run_to_end("distill", Run(DivergedError("NaN at step 7")), True) == (1, {})
+    assert run_to_end("distill", Run(KeyboardInterrupt(2)), True) == (130, {})
+    err = capsys.readouterr().err
+    assert "minillm distill: NaN at step 7" in err
+    assert "minillm distill: aborted during step 7. the checkpoint of step 5 is kept" in err

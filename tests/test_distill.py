@@ -105,7 +105,7 @@ def _distill(args):
 
 
 def test_distill_command_writes_a_student_that_generate_loads(teacher, tmp_path, capsys):
-    from minillm.cli import _load_model
+    from minillm.inference.command import load_model
     from minillm.training import read_run_config
 
     student = tmp_path / "student"
@@ -116,9 +116,9 @@ def test_distill_command_writes_a_student_that_generate_loads(teacher, tmp_path,
     assert "the student's val loss" in capsys.readouterr().out
     records = [json.loads(line) for line in (student / "metrics.jsonl").read_text().splitlines()]
     assert all(np.isfinite(r["loss"]) for r in records) and np.isfinite(records[-1]["val_loss"])
-    model, tokenizer = _load_model(student)  # an ordinary run folder
+    model, tokenizer = load_model(student)  # an ordinary run folder
     assert model.config.n_embd == 8
-    assert tokenizer.to_dict() == _load_model(teacher)[1].to_dict()
+    assert tokenizer.to_dict() == load_model(teacher)[1].to_dict()
     run = read_run_config(student)
     assert run["distilled_from"] == {"teacher": str(teacher), "temperature": 3.0, "alpha": 0.7}
     assert run["train"]["data"] == read_run_config(teacher)["train"]["data"]  # inherited
@@ -146,13 +146,13 @@ def test_distill_refuses_bad_input_in_one_line(teacher, tmp_path, capsys):
 def test_a_teacher_with_alpha_zero_trains_exactly_as_without(teacher, tmp_path):
     """alpha = 0 leaves only the labels' term: the same updates, bit for bit, as no teacher
     (so the teacher's forward draws nothing from the training stream)."""
-    from minillm.cli import _load_model
+    from minillm.inference.command import load_model
     from minillm.training import Teacher, TrainConfig, Trainer
 
     def trained(out, with_teacher):
         settings = {**TrainConfig.of_run(teacher), "max_steps": 3, "n_embd": 8}
         cfg = TrainConfig(**{**settings, "out_dir": str(out)})
-        model, tokenizer = _load_model(teacher)
+        model, tokenizer = load_model(teacher)
         t = Teacher(model, tokenizer, str(teacher), alpha=0.0) if with_teacher else None
         with Trainer(cfg, log=lambda *_: None, teacher=t) as trainer:
             trainer.run(progress=False)

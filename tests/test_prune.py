@@ -121,8 +121,9 @@ def test_pruned_weights_stay_zero_through_adam_and_a_checkpoint(tmp_path):
 
 
 def test_prune_command_round_trip(tmp_path, capsys):
-    from minillm.cli import _load_model, main
+    from minillm.cli import main
     from minillm.compress.command import add_prune_args, cmd_prune
+    from minillm.inference.command import load_model
 
     corpus = tmp_path / "text.txt"
     corpus.write_text("def add(a, b):\n    return a + b\n" * 60)
@@ -138,7 +139,7 @@ def test_prune_command_round_trip(tmp_path, capsys):
         args = ["--out-dir", str(out), "--to", str(dst), "--amount", "0.5", "--method", method]
         assert cmd_prune(parser.parse_args(args)) == 0
         assert "are zero" in capsys.readouterr().out
-        model, _ = _load_model(dst)  # an ordinary run folder: generate loads it as it is
+        model, _ = load_model(dst)  # an ordinary run folder: generate loads it as it is
         ws = [m.weight.data for m in model.transformer.modules() if isinstance(m, nn.Linear)]
         sparsity = sum(int((w == 0).sum()) for w in ws) / sum(w.size for w in ws)
         assert abs(sparsity - 0.5) < 0.01

@@ -358,8 +358,8 @@ def _load_like_generate(run):
 
 
 def test_quantize_command_round_trip(trained_run, tmp_path, capsys):
-    from minillm.cli import _load_model
     from minillm.compress.command import add_quantize_args, cmd_quantize, quantize_for_generate
+    from minillm.inference.command import load_model
 
     parser = argparse.ArgumentParser()
     add_quantize_args(parser)
@@ -368,7 +368,7 @@ def test_quantize_command_round_trip(trained_run, tmp_path, capsys):
     assert "bound scale/2" in capsys.readouterr().out
     loaded = _load_like_generate(dst)
     assert any(isinstance(m, QuantizedLinear) for m in loaded.modules())
-    model, _ = _load_model(trained_run)
+    model, _ = load_model(trained_run)
     expected = quantize_for_generate(model, "int8")
     idx = np.array([[1, 2, 3]])
     np.testing.assert_array_equal(GPTEngine(loaded).forward(idx), GPTEngine(expected).forward(idx))

@@ -74,14 +74,15 @@ def layer_errors(float_model: Any, quantized: Any) -> list[tuple[str, float, flo
 
 
 def cmd_quantize(args: argparse.Namespace) -> int:
-    from minillm.cli import _fail, _load_model
+    from minillm.cli import _fail
     from minillm.compress.checkpoint import write_run
     from minillm.compress.dynamic import quantize_dynamic
+    from minillm.inference.command import load_model
 
     src, dst = Path(args.out_dir), Path(args.to)
     try:
         _check_target(src, dst)
-        model, _ = _load_model(src)
+        model, _ = load_model(src)
     except (OSError, ValueError) as e:
         return _fail("quantize", e)
     if not any(hasattr(m, "weight_int8") for m in model.modules()) and not _transformer_linears(
@@ -160,8 +161,9 @@ def prune_model(model: Any, amount: float, method: str) -> float:
 
 
 def cmd_prune(args: argparse.Namespace) -> int:
-    from minillm.cli import _fail, _load_model
+    from minillm.cli import _fail
     from minillm.compress.checkpoint import write_run
+    from minillm.inference.command import load_model
 
     src, dst = Path(args.out_dir), Path(args.to)
     if args.method not in PRUNE_METHODS:
@@ -169,7 +171,7 @@ def cmd_prune(args: argparse.Namespace) -> int:
     try:
         _check_amount_value(args.amount)
         _check_target(src, dst)
-        model, _ = _load_model(src)
+        model, _ = load_model(src)
     except (OSError, ValueError) as e:
         return _fail("prune", e)
     if any(hasattr(m, "weight_int8") for m in model.modules()):
@@ -243,15 +245,16 @@ def student_config(args: argparse.Namespace, teacher_settings: dict[str, Any]) -
 
 
 def cmd_distill(args: argparse.Namespace) -> int:
-    from minillm.cli import EXIT_DIVERGED, _fail, _load_model, say
-    from minillm.training import DivergedError, Teacher, TrainConfig, Trainer, TrainingError
+    from minillm.cli import _fail, run_to_end, say
+    from minillm.inference.command import load_model
+    from minillm.training import Teacher, TrainConfig, Trainer, TrainingError
 
     src = Path(args.teacher)
     try:
         if not src.is_dir():
             raise FileNotFoundError(f"--teacher {src}: no such run folder")
         cfg = student_config(args, TrainConfig.of_run(src))
-        model, tokenizer = _load_model(src)
+        model, tokenizer = load_model(src)
         if any(hasattr(m, "weight_int8") for m in model.modules()):
             raise ValueError(f"--teacher {src} is quantized; distill from the float run")
         teacher = Teacher(model, tokenizer, str(src), args.temperature, args.alpha)
@@ -264,14 +267,9 @@ def cmd_distill(args: argparse.Namespace) -> int:
             f"blocks of width {t.n_embd}) into {cfg.out_dir} ({n / 1e6:.2f}M, {cfg.n_layer} of "
             f"width {cfg.n_embd}); T = {args.temperature}, alpha = {args.alpha}; the training "
             "loss is the distillation loss, the val loss the labels' cross-entropy")  # fmt: skip
-        try:
-            result = trainer.run(progress=False if args.no_progress else None)
-        except DivergedError as e:
-            return _fail("distill", e, EXIT_DIVERGED)
-        except TrainingError as e:
-            return _fail("distill", e)
-        if result["interrupted"]:
-            return 128 + int(result["interrupted"])
+        status, result = run_to_end("distill", trainer, args.no_progress)
+        if status is not None:
+            return status
         if "val_loss" in result:
             say(f"done: step {result['step']}, the student's val loss {result['val_loss']:.4f}; "
                 f"sample with: minillm generate --out-dir {cfg.out_dir}")  # fmt: skip

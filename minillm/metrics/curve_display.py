@@ -83,6 +83,25 @@ class _CurveDisplay:
     name: str | None
     pos_label: Any
 
+    @classmethod
+    def from_estimator(
+        cls,
+        estimator: Any,
+        X: Any,
+        y: Any,
+        *,
+        response_method: Any = "auto",
+        pos_label: Any = None,
+        name: str | None = None,
+        **kwargs: Any,
+    ) -> Any:
+        """The curve of a fitted binary classifier's scores on X against y: its
+        ``decision_function`` or positive-class ``predict_proba``, then ``from_predictions``."""
+        pyplot(f"{cls.__name__}.from_estimator")
+        score, pos_label = binary_response(estimator, X, response_method, pos_label)
+        name = type(estimator).__name__ if name is None else name
+        return cls.from_predictions(y, score, pos_label=pos_label, name=name, **kwargs)
+
     def _label(self, value: float | None, name: str | None) -> str | None:
         if value is not None and name is not None:
             return f"{name} ({self.metric_name} = {value:0.2f})"
@@ -192,24 +211,6 @@ class RocCurveDisplay(_CurveDisplay):
         )
         return display.plot(**plot_kw)
 
-    @classmethod
-    def from_estimator(
-        cls,
-        estimator: Any,
-        X: Any,
-        y: Any,
-        *,
-        response_method: Any = "auto",
-        pos_label: Any = None,
-        name: str | None = None,
-        **kwargs: Any,
-    ) -> RocCurveDisplay:
-        """The ROC curve of a fitted binary classifier's scores on X against y."""
-        pyplot(f"{cls.__name__}.from_estimator")
-        score, pos_label = binary_response(estimator, X, response_method, pos_label)
-        name = type(estimator).__name__ if name is None else name
-        return cls.from_predictions(y, score, pos_label=pos_label, name=name, **kwargs)
-
 
 class PrecisionRecallDisplay(_CurveDisplay):
     """The precision-recall curve (``precision``, ``recall``) and ``average_precision``;
@@ -302,21 +303,3 @@ class PrecisionRecallDisplay(_CurveDisplay):
             prevalence_pos_label=prevalence,
         )
         return display.plot(**plot_kw)
-
-    @classmethod
-    def from_estimator(
-        cls,
-        estimator: Any,
-        X: Any,
-        y: Any,
-        *,
-        response_method: Any = "auto",
-        pos_label: Any = None,
-        name: str | None = None,
-        **kwargs: Any,
-    ) -> PrecisionRecallDisplay:
-        """The precision-recall curve of a fitted binary classifier's scores on X against y."""
-        pyplot(f"{cls.__name__}.from_estimator")
-        score, pos_label = binary_response(estimator, X, response_method, pos_label)
-        name = type(estimator).__name__ if name is None else name
-        return cls.from_predictions(y, score, pos_label=pos_label, name=name, **kwargs)

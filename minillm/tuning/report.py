@@ -6,7 +6,7 @@ they stopped at, so it is not comparable and is marked), then failed ones with t
 search keep finding better settings?); ``params.png`` one panel per tuned setting, loss against
 its value on the setting's own scale (log for a log range), which shows where the good region is.
 
-Read next: ``minillm/cli.py`` (``minillm tune`` calls the study and this report).
+Read next: ``minillm/tuning/command.py`` (``minillm tune`` runs the study and this report).
 """
 
 from __future__ import annotations
