@@ -336,5 +336,6 @@ from minillm import tensor as _tensor  # noqa: E402
 from minillm.backprop import HookHandle as HookHandle  # noqa: E402
 from minillm.backprop import add_hook as add_hook  # noqa: E402
 from minillm.backprop import grad as grad  # noqa: E402
+from minillm.backprop import queue_callback as queue_callback  # noqa: E402
 from minillm.backprop import run_backward as run_backward  # noqa: E402
 from minillm.backprop import unbroadcast as unbroadcast  # noqa: E402

@@ -4,7 +4,9 @@
 ops works), applies the chain rule node by node (each op's ``backward`` on arrays, or its
 ``backward_graph`` on Tensors for ``create_graph=True``), sums gradients back to broadcast input
 shapes (``unbroadcast``: ops never write broadcasting logic), runs gradient hooks and frees each
-node's saved arrays. ``grad`` returns gradients instead of accumulating them.
+node's saved arrays. ``grad`` returns gradients instead of accumulating them. ``queue_callback``
+runs a function once the next backward pass is complete (data-parallel training averages the
+gradients across processes there).
 
 The pieces an op needs (``Function``, ``Context``, grad mode, version counters) are in
 ``minillm/autograd.py``, which re-exports this module's public names.
@@ -129,6 +131,25 @@ def _run_hooks(t: Tensor, g: np.ndarray | Tensor) -> np.ndarray | Tensor:
     return g
 
 
+# Functions to call once, when the next backward pass has accumulated every ``.grad``
+# (``queue_callback``). Data-parallel training averages the gradients across processes this way, so
+# that when ``loss.backward()`` returns they are already the same on every rank.
+_AFTER_BACKWARD: list[Any] = []
+
+
+def queue_callback(fn: Any) -> None:
+    """Call ``fn()`` once, at the end of the next ``backward()`` (after every ``.grad`` is
+    accumulated; ``autograd.grad``, which accumulates nothing, leaves it queued).
+
+    >>> import minillm
+    >>> x = minillm.tensor([3.0], requires_grad=True)
+    >>> queue_callback(lambda: print("grad is", x.grad.tolist()))
+    >>> (x * x).sum().backward()
+    grad is [6.0]
+    """
+    _AFTER_BACKWARD.append(fn)
+
+
 def run_backward(
     root: Tensor,
     grad: np.ndarray | Tensor,
@@ -211,6 +232,8 @@ def _backward_pass(
             _accumulate_leaf(leaf, g)
         elif id(leaf) in capture:
             capture[id(leaf)] = g
+    while capture is None and _AFTER_BACKWARD:
+        _AFTER_BACKWARD.pop(0)()
 
 
 def grad(

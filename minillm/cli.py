@@ -110,6 +110,29 @@ def _add_train_args(p: argparse.ArgumentParser) -> None:
         action="store_true",
         help="plain log lines instead of a progress bar (the default off a terminal)",
     )
+    p.add_argument(
+        "--nproc",
+        type=_number(int, 1),
+        default=1,
+        metavar="N",
+        help="train data-parallel in N processes on this machine (shared memory), each on "
+        "--batch-size windows: the same run as one process with N times the batch (default: 1)",
+    )
+    p.add_argument(
+        "--backend",
+        choices=("shm", "mpi"),
+        default="shm",
+        help="mpi: this process is one rank of a run started by mpiexec -n N (pip install -e "
+        '".[mpi]"); shm: --nproc processes of this machine (default: shm)',
+    )
+    p.add_argument(
+        "--max-restarts",
+        type=_number(int, 0),
+        default=0,
+        metavar="K",
+        help="with --nproc: when a process dies, restart all from the last checkpoint, up to K "
+        "times (default: 0)",
+    )
     add_setting_flags(p)
 
 
@@ -193,35 +216,47 @@ def cmd_train(args: argparse.Namespace) -> int:
 
     try:
         cfg = _train_config(args)
+        if args.backend == "mpi" or args.nproc > 1:
+            from minillm.training import distributed
+
+            if args.backend == "mpi":
+                return distributed.run_mpi(cfg, args.resume, args.overwrite, args.no_progress)
+            return distributed.launch(cfg, args.resume, args.overwrite, args.no_progress,
+                                      args.nproc, args.max_restarts)  # fmt: skip
         trainer = Trainer(cfg, resume=args.resume, overwrite=args.overwrite, log=say)
     except (OSError, ValueError, TrainingError) as e:
         return _fail("train", e)
     with trainer:
-        if trainer.finished:
-            if trainer.step == cfg.max_steps:
-                say(f"{cfg.out_dir} is already at step {trainer.step} of {cfg.max_steps}; pass "
-                    "--max-steps to go further")  # fmt: skip
-            else:
-                say(f"{cfg.out_dir} is already at step {trainer.step}, past --max-steps "
-                    f"{cfg.max_steps}; pass a larger --max-steps to go further")  # fmt: skip
-            return 0
-        n = trainer.model.num_parameters()
-        say(
-            f"corpus {trainer.corpus_name}: {len(trainer.train_ids):,} train / "
-            f"{len(trainer.val_ids):,} val tokens, vocabulary {trainer.tokenizer.vocab_size}; "
-            f"model {n / 1e6:.2f}M parameters; out_dir {cfg.out_dir}"
-        )
-        status, result = run_to_end("train", trainer, args.no_progress)
-        if status is not None:
-            return status
-        if "val_loss" in result:
-            extra = ""
-            if "val_bits_per_char" in result:
-                extra = (f" (perplexity {result['val_perplexity']:.2f}, "
-                         f"{result['val_bits_per_char']:.3f} bits/char)")  # fmt: skip
-            say(f"done: step {result['step']}, val loss {result['val_loss']:.4f}{extra}")
-        if cfg.sample_tokens > 0:
-            _print_training_sample(trainer, cfg)
+        return train_with(trainer, cfg, args.no_progress, say)
+
+
+def train_with(trainer: Any, cfg: Any, no_progress: bool, say: Callable[..., None]) -> int:
+    """Run a built Trainer to the end, saying what it does (``say``: only rank 0 speaks)."""
+    if trainer.finished:
+        if trainer.step == cfg.max_steps:
+            say(f"{cfg.out_dir} is already at step {trainer.step} of {cfg.max_steps}; pass "
+                "--max-steps to go further")  # fmt: skip
+        else:
+            say(f"{cfg.out_dir} is already at step {trainer.step}, past --max-steps "
+                f"{cfg.max_steps}; pass a larger --max-steps to go further")  # fmt: skip
+        return 0
+    n = trainer.model.num_parameters()
+    say(
+        f"corpus {trainer.corpus_name}: {len(trainer.train_ids):,} train / "
+        f"{len(trainer.val_ids):,} val tokens, vocabulary {trainer.tokenizer.vocab_size}; "
+        f"model {n / 1e6:.2f}M parameters; out_dir {cfg.out_dir}"
+    )
+    status, result = run_to_end("train", trainer, no_progress)
+    if status is not None:
+        return status
+    if "val_loss" in result:
+        extra = ""
+        if "val_bits_per_char" in result:
+            extra = (f" (perplexity {result['val_perplexity']:.2f}, "
+                     f"{result['val_bits_per_char']:.3f} bits/char)")  # fmt: skip
+        say(f"done: step {result['step']}, val loss {result['val_loss']:.4f}{extra}")
+    if cfg.sample_tokens > 0 and trainer.ranks.main:
+        _print_training_sample(trainer, cfg)
     return 0
 
 
@@ -231,15 +266,18 @@ def run_to_end(command: str, trainer: Any, no_progress: bool) -> tuple[int | Non
     stopped (after a checkpoint) or aborted by a second signal."""
     from minillm.training import DivergedError, TrainingError
 
+    # with several processes only rank 0 speaks (they all end alike)
+    main_rank = getattr(getattr(trainer, "ranks", None), "main", True)
+    fail = _fail if main_rank else (lambda command, message, status=EXIT_USAGE: status)
     try:
         result = trainer.run(progress=False if no_progress else None)
     except DivergedError as e:
-        return _fail(command, e, EXIT_DIVERGED), {}
+        return fail(command, e, EXIT_DIVERGED), {}
     except TrainingError as e:
-        return _fail(command, e), {}
+        return fail(command, e), {}
     except KeyboardInterrupt as e:  # a second Ctrl-C or SIGTERM during a step
         message = f"aborted during step {trainer.step}. {trainer.kept()}"
-        return _fail(command, message, _signal_status(e)), {}
+        return fail(command, message, _signal_status(e)), {}
     if result["interrupted"]:
         return 128 + int(result["interrupted"]), {}
     return None, result

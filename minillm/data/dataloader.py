@@ -8,6 +8,9 @@ permutation drawn from ``np.random.default_rng(epoch_seed)``, where
 - a loader without a seed draws ``epoch_seed`` (one 63-bit integer) from
   ``minillm.random.generator()`` when the epoch's iterator is created, so ``manual_seed`` fixes it.
 
+A ``sampler`` (an iterable of indices with a length, such as
+``minillm.parallel.DistributedSampler``) replaces that order with its own.
+
 Batch ``k`` is the examples at ``order[k * B : (k + 1) * B]``, collated: ``default_collate`` stacks
 Tensors, arrays and numbers into one Tensor with a new leading batch axis, and recurses into tuples,
 lists and dicts. ``len(loader)`` is ``ceil(n / B)``, or ``floor(n / B)`` with ``drop_last=True``.
@@ -130,6 +133,8 @@ class DataLoader:
         drop_last: Skip a final batch smaller than ``batch_size``.
         collate_fn: ``list of examples -> batch``; ``default_collate`` when None.
         seed: Seeds the shuffle order; None draws it from ``minillm.random.generator()``.
+        sampler: The indices of each epoch, in order (with ``shuffle=False``); call its
+            ``set_epoch(e)`` before each epoch when it shuffles (``DistributedSampler``).
 
     Raises:
         ValueError: ``batch_size`` is not a positive int, or ``seed`` a non-negative int.
@@ -149,6 +154,7 @@ class DataLoader:
         drop_last: bool = False,
         collate_fn: Callable[[list[Any]], Any] | None = None,
         seed: int | None = None,
+        sampler: Any = None,
     ) -> None:
         if isinstance(batch_size, bool) or not isinstance(batch_size, (int, np.integer)):
             raise ValueError(f"DataLoader: batch_size must be an int, got {batch_size!r}")
@@ -158,7 +164,11 @@ class DataLoader:
             isinstance(seed, bool) or not isinstance(seed, (int, np.integer)) or seed < 0
         ):
             raise ValueError(f"DataLoader: seed must be None or a non-negative int, got {seed!r}")
+        if sampler is not None and shuffle:
+            raise ValueError("DataLoader: sampler and shuffle=True exclude each other (the sampler "
+                             "decides the order; DistributedSampler shuffles itself)")  # fmt: skip
         self.dataset = dataset
+        self.sampler = sampler
         self.batch_size = int(batch_size)
         self.shuffle = bool(shuffle)
         self.drop_last = bool(drop_last)
@@ -172,7 +182,7 @@ class DataLoader:
         self._iterator: _EpochIterator | None = None
 
     def __len__(self) -> int:
-        n = len(self.dataset)
+        n = len(self.dataset) if self.sampler is None else len(self.sampler)
         return n // self.batch_size if self.drop_last else -(-n // self.batch_size)
 
     @property
@@ -197,6 +207,8 @@ class DataLoader:
         return int(generator().integers(2**63))
 
     def _order(self) -> np.ndarray:
+        if self.sampler is not None:  # its indices, as it orders them this epoch
+            return np.fromiter(iter(self.sampler), dtype=np.int64)
         n = len(self.dataset)
         if self._epoch_seed is None:
             return np.arange(n)

@@ -78,6 +78,7 @@ from minillm.training.config import (
     read_run_config,
     run_state,
 )
+from minillm.training.distributed import Ranks
 
 
 def build_tokenizer(cfg: TrainConfig, text: str) -> Tokenizer:
@@ -119,18 +120,22 @@ class Trainer:
         overwrite: bool = False,
         log: Any = print,
         teacher: Teacher | None = None,
+        ranks: Ranks | None = None,
     ) -> None:
         self.cfg, self.log, self.teacher = cfg, log, teacher
+        self.ranks = Ranks() if ranks is None else ranks  # data parallel: which process this is
         self.out = check_out_dir(cfg.out_dir)
         if resume and not self.out.is_dir():
             raise FileNotFoundError(
                 f"--resume: {self.out} does not exist; start a fresh run without --resume"
             )
         check_data_outside(cfg.data, self.out)
-        created = not self.out.exists()
-        with _writing(self.out):
-            self.out.mkdir(parents=True, exist_ok=True)
-            self.lock = RunLock(self.out).acquire()
+        created = not self.out.exists() and self.ranks.main
+        self.lock = RunLock(self.out)
+        if self.ranks.main:  # rank 0 owns the folder; the other ranks only read it
+            with _writing(self.out):
+                self.out.mkdir(parents=True, exist_ok=True)
+                self.lock.acquire()
         try:
             self._setup(resume, overwrite)
         except BaseException:
@@ -152,7 +157,7 @@ class Trainer:
     # ------------------------------------------------------------------ setting up
     def _setup(self, resume: bool, overwrite: bool) -> None:
         cfg, out = self.cfg, self.out
-        state = run_state(out)
+        state = run_state(out) if self.ranks.main else "none"
         if state == "foreign":
             raise RunDirError(
                 f"{out} holds files that are not a minillm run "
@@ -164,10 +169,10 @@ class Trainer:
                 f"{out} already holds a run; continue it with --resume, or start over with "
                 f"--overwrite (which deletes its {', '.join(RUN_FILES)})"
             )
-        if self.lock.took_over is not None:
+        if self.lock.took_over is not None and self.ranks.main:
             self.log(f"note: PID {self.lock.took_over} ended without releasing {self.lock.path}; "
                      "taking it over")  # fmt: skip
-        for tmp in remove_stale_temps(out, RUN_FILES):
+        for tmp in remove_stale_temps(out, RUN_FILES) if self.ranks.main else ():
             self.log(f"note: removed {tmp}, left by a save that was cut short")
         warning = machine.set_threads(cfg.threads)
         if warning:
@@ -188,13 +193,15 @@ class Trainer:
             cfg.weight_decay, cfg.lr, (cfg.beta1, cfg.beta2)
         )
         self.step, self.saved_step = 0, None
+        self._stop: _StopOnSignal | None = None  # while run() runs
+        self.stop_agreed: int | None = None  # a signal some rank saw before this step's end
         if resume:  # checked before the token cache or anything else is written
             self.step = self.saved_step = self._load_checkpoint()
         self.finished = resume and self.step >= cfg.max_steps
         if self.finished:  # nothing to train, so nothing to read or write
             return
         try:
-            ids = encode_cached(text, self.tokenizer, out / "cache")
+            ids = encode_cached(text, self.tokenizer, out / "cache" if self.ranks.main else None)
         except OSError as e:
             raise TrainingError(describe_write_error(e.filename or out / "cache", e)) from None
         self.train_ids, self.val_ids = split_by_position(ids, cfg.val_fraction)
@@ -210,10 +217,18 @@ class Trainer:
                     f"{cfg.block_size + 1}; use more text, another val_fraction or a smaller "
                     "block_size"
                 )
+        self.net: nn.Module = self.model  # what the training forward calls (run() may wrap it)
+        self.tokens_per_step = cfg.batch_size * cfg.block_size * cfg.grad_accum
+        self.flops_per_step = self.model.flops_per_token() * self.tokens_per_step
+        if self.teacher is not None:  # its forward too: a third of its forward + backward
+            self.flops_per_step += self.teacher.model.flops_per_token() // 3 * self.tokens_per_step
+        self.tokens_per_step *= self.ranks.world_size  # the whole run's, per step
+        if not self.ranks.main:
+            return
         if resume:
             self._trim_metrics()
             self._write_config()  # the flags given with --resume hold for the next one too
-        elif not resume:
+        else:
             for name in RUN_FILES:  # --overwrite: the old run goes only now, all checks passed
                 (out / name).unlink(missing_ok=True)
             self._write_config()  # first: with it the folder is a run, whatever comes after
@@ -221,10 +236,6 @@ class Trainer:
                 self.tokenizer.save(out / TOKENIZER)
             with _writing(out / METRICS):
                 (out / METRICS).write_text("")
-        self.tokens_per_step = cfg.batch_size * cfg.block_size * cfg.grad_accum
-        self.flops_per_step = self.model.flops_per_token() * self.tokens_per_step
-        if self.teacher is not None:  # its forward too: a third of its forward + backward
-            self.flops_per_step += self.teacher.model.flops_per_token() // 3 * self.tokens_per_step
 
     def _cleaned(self, text: str) -> str:
         """The corpus after the --clean steps (``minillm/text/pipeline.py``), if any."""
@@ -260,6 +271,8 @@ class Trainer:
                "corpus_sha256": self.corpus_hash}  # fmt: skip
         if self.teacher is not None:
             run["distilled_from"] = self.teacher.describe()
+        if self.ranks.world_size > 1:  # a note: a resume may use any number of processes
+            run["processes"] = self.ranks.world_size
         _write_json(self.out / CONFIG, run)
 
     # ------------------------------------------------------------------ resume bookkeeping
@@ -364,11 +377,18 @@ class Trainer:
         total = 0.0
         # a diverging run overflows on its way to NaN: the checks below say so, in one line
         with np.errstate(over="ignore", invalid="ignore"):
-            for _ in range(c.grad_accum):
-                x, y = random_windows(self.train_ids, c.batch_size, c.block_size)
-                loss = self.loss(x, y)
-                (loss * (1.0 / c.grad_accum)).backward()
+            for micro in range(c.grad_accum):
+                x, y = self.ranks.windows(self.train_ids, c.batch_size, c.block_size)
+                last = micro == c.grad_accum - 1  # data parallel: average the gradients once
+                sync = contextlib.nullcontext() if last or self.net is self.model else \
+                    self.net.no_sync()  # fmt: skip
+                with sync, self.ranks.dropout_stream(c.seed, self.step, micro):
+                    loss = self.loss(x, y)
+                    (loss * (1.0 / c.grad_accum)).backward()
                 total += loss.item() / c.grad_accum
+        # every rank gets the mean loss, and any rank's stop request, so all decide alike
+        seen = None if self._stop is None else self._stop.signal
+        total, self.stop_agreed = self.ranks.agree(total, seen)
         if not math.isfinite(total):
             raise DivergedError(f"the loss became {total} at step {self.step}; stopping. "
                                 f"{self.kept()} (try a lower --lr or more --warmup)")  # fmt: skip
@@ -384,7 +404,7 @@ class Trainer:
     def loss(self, x: Tensor, y: Tensor) -> Tensor:
         """The training loss of a batch: the model's cross-entropy or, with a teacher, the
         distillation loss against the teacher's logits (computed without a graph)."""
-        logits, loss = self.model(x, y)
+        logits, loss = self.net(x, y)
         if self.teacher is None:
             return loss
         with minillm.no_grad():
@@ -402,9 +422,9 @@ class Trainer:
         for split, ids in (("train", self.train_ids), ("val", self.val_ids)):
             losses = []
             for _ in range(self.cfg.eval_iters):
-                x, y = random_windows(ids, self.cfg.batch_size, self.cfg.block_size, rng)
+                x, y = self.ranks.windows(ids, self.cfg.batch_size, self.cfg.block_size, rng)
                 losses.append(self.model(x, y)[1].item())
-            result[f"{split}_loss"] = float(np.mean(losses))
+            result[f"{split}_loss"] = float(np.mean(self.ranks.mean(losses)))
         self.model.train()
         loss = result["val_loss"]
         if math.isfinite(loss):
@@ -420,11 +440,15 @@ class Trainer:
                 raise DivergedError(f"parameter {name} holds NaN or infinity after step "
                                     f"{self.step}; not saving it. {self.kept()}")  # fmt: skip
         path = self.out / CHECKPOINT
-        with _writing(path):
-            io.save_checkpoint(path, model=self.model, optimizer=self.optimizer, step=self.step)
+        if self.ranks.main:
+            with _writing(path):
+                io.save_checkpoint(path, model=self.model, optimizer=self.optimizer,
+                                   step=self.step)  # fmt: skip
         self.saved_step = self.step
 
     def _log_metrics(self, record: dict[str, Any]) -> None:
+        if not self.ranks.main:
+            return
         with _writing(self.out / METRICS), open(self.out / METRICS, "a") as f:
             f.write(json.dumps(record) + "\n")
 
@@ -465,6 +489,12 @@ class Trainer:
         c = self.cfg
         if progress is None:
             progress = all(s is not None and s.isatty() for s in (sys.stdout, sys.stderr))
+        progress = progress and self.ranks.main
+        if self.ranks.world_size > 1 and self.net is self.model:  # every rank has got this far
+            from minillm.parallel import DistributedDataParallel
+
+            self.ranks.check_same("tokenizer", self.tokenizer.to_dict())
+            self.net = DistributedDataParallel(self.model)  # rank 0's weights, averaged gradients
         peak = self._peak()
         self._warm_up()
         end = c.max_steps if c.stop_after <= 0 else min(c.max_steps, self.step + c.stop_after)
@@ -475,8 +505,9 @@ class Trainer:
         last_eval: dict[str, float] = {}
         stopped_early = False
         with _StopOnSignal() as stop:
+            self._stop = stop
             try:
-                while self.step < end and stop.signal is None and not stopped_early:
+                while self.step < end and not self._stopping(stop) and not stopped_early:
                     t0 = time.perf_counter()
                     loss, norm = self.train_step()
                     dt = time.perf_counter() - t0
@@ -506,19 +537,30 @@ class Trainer:
                     self._log_metrics(record)
                     bar.set_postfix(loss=f"{loss:.3f}", tok_s=f"{tok_s:,.0f}", mfu=f"{mfu:.1%}")
                     bar.update(1)
-                    if stop.signal is not None:  # said here, not in the handler: no reentrant print
+                    if self._stopping(stop):  # said here, not in the handler: no reentrant print
                         say(f"{stop.name}: saving a checkpoint at step {self.step} "
                             f"({stop.name} again to abort)")  # fmt: skip
             finally:
                 bar.close()
+                self._stop = None
             interrupted = stop.signal is not None and self.step < end
             if interrupted:
                 self.save()
                 self.log(f"interrupted by {signal.Signals(stop.signal).name}: saved a checkpoint "
                          f"at step {self.step} in {self.out}; continue with --resume")  # fmt: skip
-        self.plot()
+        if self.ranks.main:
+            self.plot()
         return {"step": self.step, "interrupted": stop.signal if interrupted else None,
                 "stopped_early": stopped_early, **last_eval}  # fmt: skip
+
+    def _stopping(self, stop: _StopOnSignal) -> bool:
+        """Stop now? One process: on a signal. Several: on the signal all agreed on at the end
+        of the step (one seen later waits for the next step, so that every rank stops alike)."""
+        if self.ranks.world_size > 1:
+            if self.stop_agreed is not None and stop.signal is None:
+                stop.signal = self.stop_agreed  # another rank's: this one saw none
+            return self.stop_agreed is not None
+        return stop.signal is not None
 
     def plot(self) -> Path | None:
         """Write ``out_dir/loss.png`` from metrics.jsonl. A plot is never worth a failed run: when

@@ -1,0 +1,131 @@
+"""Data parallelism: every rank holds the whole model and trains on its own slice of each batch.
+
+The equivalence this rests on: with a loss that is a mean over examples, the gradient of the mean
+over N·B examples is the mean of N gradients, each over B of them. So N ranks that start from the
+same weights, each compute the gradient of their B examples, and then *average the gradients*
+take exactly the step one process would take on the whole N·B batch, and stay identical.
+
+``DistributedDataParallel(model)``:
+
+* at construction, broadcasts rank 0's parameters and buffers, so every rank starts the same;
+* its forward is the model's; a forward with grad enabled queues a callback
+  (``minillm.autograd.queue_callback``) that runs when the next ``backward()`` has accumulated
+  every ``.grad``: the gradients are copied into flat buckets (``bucket_cap_mb`` each, in reverse
+  parameter order: the order backward produces them), each bucket is averaged with one
+  all-reduce, and the results are copied back. By the time ``loss.backward()`` returns, every
+  rank holds the same averaged gradients;
+* ``no_sync()`` around forward and backward skips that, so gradients of several micro-batches
+  add up locally; the first synced backward after it averages the sum (gradient accumulation
+  costs one all-reduce per optimizer step, not per micro-batch).
+
+A parameter no rank computed a gradient for keeps ``.grad`` None (a tiny all-reduce of "who has
+one" decides); one that some ranks did not reach counts as zero there. PyTorch overlaps each
+bucket's all-reduce with the rest of backward on a communication thread; here the collectives
+are synchronous, so they run after it.
+
+Read next: ``minillm/parallel/sampler.py`` (each rank's share of a dataset) and
+``minillm/training/distributed.py`` (``minillm train --nproc``).
+"""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import Iterator
+from typing import Any
+
+import numpy as np
+
+from minillm import nn
+from minillm.autograd import is_grad_enabled, queue_callback
+from minillm.parallel import group as dist
+
+
+class DistributedDataParallel(nn.Module):
+    """Wrap ``module`` so its gradients are averaged across the ranks of the process group.
+
+    Args:
+        module: the model, identical in structure on every rank (``.module`` afterwards).
+        bucket_cap_mb: the size of one all-reduce, in MiB (PyTorch's default: 25).
+        broadcast_buffers: also copy rank 0's buffers at construction.
+    """
+
+    def __init__(
+        self, module: nn.Module, bucket_cap_mb: float = 25.0, broadcast_buffers: bool = True
+    ) -> None:
+        super().__init__()
+        if not bucket_cap_mb > 0:
+            raise ValueError(f"bucket_cap_mb must be > 0, got {bucket_cap_mb}")
+        self.module = module
+        self.world_size = dist.get_world_size()
+        self.require_sync = True
+        self._queued = False
+        params = [p for p in module.parameters() if p.requires_grad]
+        for p in module.parameters():
+            dist.broadcast(p, src=0)
+        if broadcast_buffers:
+            for _, b in module.named_buffers():
+                dist.broadcast(b, src=0)
+        self.buckets = _buckets(params[::-1], int(bucket_cap_mb * (1 << 20)))
+
+    def forward(self, *args: Any, **kwargs: Any) -> Any:
+        if self.require_sync and self.world_size > 1 and is_grad_enabled() and not self._queued:
+            self._queued = True
+            queue_callback(self._average_gradients)
+        return self.module(*args, **kwargs)
+
+    @contextlib.contextmanager
+    def no_sync(self) -> Iterator[None]:
+        """Forward and backward inside keep their gradients on this rank (accumulation)."""
+        before, self.require_sync = self.require_sync, False
+        try:
+            yield
+        finally:
+            self.require_sync = before
+
+    def _average_gradients(self) -> None:
+        self._queued = False
+        params = [p for bucket in self.buckets for p in bucket]
+        has = np.array([p.grad is not None for p in params], dtype=np.float64)
+        dist.all_reduce(has, dist.ReduceOp.MAX)
+        k = 0
+        for bucket in self.buckets:
+            flags = has[k : k + len(bucket)]
+            k += len(bucket)
+            live = [p for p, flag in zip(bucket, flags) if flag]
+            if not live:
+                continue
+            flat = np.empty(sum(p.data.size for p in live), dtype=live[0].data.dtype)
+            offset = 0
+            for p in live:  # (a missing gradient counts as zero on this rank)
+                n = p.data.size
+                flat[offset : offset + n] = 0.0 if p.grad is None else p.grad.data.reshape(-1)
+                offset += n
+            dist.all_reduce(flat, dist.ReduceOp.AVG)
+            offset = 0
+            for p in live:
+                n = p.data.size
+                _set_grad(p, flat[offset : offset + n].reshape(p.data.shape))
+                offset += n
+
+
+def _set_grad(p: Any, value: np.ndarray) -> None:
+    if p.grad is None:
+        from minillm.tensor import Tensor
+
+        p.grad = Tensor(value.copy())
+    else:
+        p.grad.data[...] = value
+
+
+def _buckets(params: list, cap_bytes: int) -> list[list]:
+    """Consecutive parameters grouped until a group's bytes reach ``cap_bytes``; one dtype each."""
+    buckets: list[list] = []
+    size = 0
+    for p in params:
+        fits = buckets and size < cap_bytes and buckets[-1][0].data.dtype == p.data.dtype
+        if not fits:
+            buckets.append([])
+            size = 0
+        buckets[-1].append(p)
+        size += p.data.nbytes
+    return buckets

@@ -1,0 +1,271 @@
+"""The process group: which process this is, how many there are, and the collectives between them.
+
+The API is ``torch.distributed``'s. After ``init_process_group(backend)`` every process knows its
+``rank`` (0 .. world_size - 1) and the ``world_size``; a collective is called by every rank with
+buffers of the same shape and dtype, and when it returns, each rank's buffer holds the result:
+
+    all_reduce(t, op)        every rank: op(t_0, t_1, ..., t_{N-1})           (SUM, AVG, MAX, MIN)
+    broadcast(t, src)        every rank: t_src
+    all_gather(list, t)      every rank: list[i] = t_i
+    reduce_scatter(out, ins) rank r: out = op(ins_r on rank 0, ..., ins_r on rank N-1)
+    barrier()                returns once every rank has called it
+
+They work in place on minillm Tensors and NumPy arrays of any dtype (AVG needs floats), keeping the
+dtype. Two backends move the bytes: ``shm`` (``shm.py``: processes on one machine, started by
+``spawn``, over shared memory, with a readable ring all-reduce) and ``mpi`` (``mpi.py``: mpi4py,
+for processes on many machines started by ``mpiexec``). With no backend running, a group of one
+(world_size 1) makes every collective a no-op, so single-process code needs no special case.
+
+Read next: ``minillm/parallel/shm.py`` (the ring), then ``minillm/parallel/ddp.py``.
+"""
+
+from __future__ import annotations
+
+import datetime
+import enum
+import os
+from collections.abc import Sequence
+from typing import Any
+
+import numpy as np
+
+DEFAULT_TIMEOUT = 300.0  # seconds a collective waits for a peer before saying it is gone
+
+
+class ReduceOp(enum.Enum):
+    """How ``all_reduce`` and ``reduce_scatter`` combine the ranks' values."""
+
+    SUM = "sum"
+    AVG = "avg"
+    MAX = "max"
+    MIN = "min"
+
+
+class DistributedError(RuntimeError):
+    """A collective could not complete: a peer died, timed out, or called with another shape."""
+
+
+class _Single:
+    """The group of one process: every collective leaves its buffer as it is."""
+
+    name = "single"
+    rank, world_size = 0, 1
+
+    def all_reduce(self, array: np.ndarray, op: ReduceOp) -> None:
+        return None
+
+    def broadcast(self, array: np.ndarray, src: int) -> None:
+        return None
+
+    def all_gather(self, outputs: list[np.ndarray], array: np.ndarray) -> None:
+        outputs[0][...] = array
+
+    def reduce_scatter(self, output: np.ndarray, inputs: list[np.ndarray], op: ReduceOp) -> None:
+        output[...] = inputs[0]
+
+    def barrier(self) -> None:
+        return None
+
+    def abort(self) -> None:
+        return None
+
+    def close(self) -> None:
+        return None
+
+
+_group: Any = None  # the backend object of this process, once init_process_group ran
+
+
+def _seconds(timeout: Any) -> float:
+    if timeout is None:
+        return float(os.environ.get("MINILLM_PARALLEL_TIMEOUT", DEFAULT_TIMEOUT))
+    if isinstance(timeout, datetime.timedelta):
+        return timeout.total_seconds()
+    return float(timeout)
+
+
+def init_process_group(
+    backend: str = "shm",
+    rank: int | None = None,
+    world_size: int | None = None,
+    timeout: float | datetime.timedelta | None = None,
+) -> None:
+    """Join this process to the group. ``rank``/``world_size`` None: read from the environment
+    that ``spawn`` (``RANK``, ``WORLD_SIZE``) or ``mpiexec`` sets; given, they must agree with it.
+
+    ``timeout``: how long a collective waits for a peer (seconds or a timedelta; default 300 s,
+    or ``MINILLM_PARALLEL_TIMEOUT``), after which it raises DistributedError instead of hanging.
+
+    >>> init_process_group("shm", rank=0, world_size=1)
+    >>> get_rank(), get_world_size()
+    (0, 1)
+    >>> destroy_process_group()
+    """
+    global _group
+    if _group is not None:
+        raise RuntimeError("init_process_group: this process is already in a group; call "
+                           "destroy_process_group() first")  # fmt: skip
+    seconds = _seconds(timeout)
+    if not seconds > 0:
+        raise ValueError(f"init_process_group: timeout must be > 0 seconds, got {timeout!r}")
+    if backend == "mpi":
+        from minillm.parallel.mpi import MPIGroup
+
+        group = MPIGroup(seconds)
+    elif backend == "shm":
+        env_rank, env_world = os.environ.get("RANK"), os.environ.get("WORLD_SIZE")
+        rank = int(env_rank) if rank is None and env_rank is not None else rank
+        world_size = int(env_world) if world_size is None and env_world is not None else world_size
+        rank, world_size = (0 if rank is None else rank), (1 if world_size is None else world_size)
+        if not 0 <= rank < world_size:
+            raise ValueError(f"init_process_group: rank {rank} is not in 0..{world_size - 1}")
+        if world_size == 1:
+            group = _Single()
+        else:
+            from minillm.parallel.shm import ShmGroup
+
+            name = os.environ.get("MINILLM_SHM_NAME")
+            if name is None:
+                raise RuntimeError(
+                    "init_process_group('shm'): no shared-memory segment to join (MINILLM_SHM_NAME "
+                    "is not set); start the processes with minillm.parallel.spawn"
+                )
+            group = ShmGroup(name, rank, world_size, seconds)
+    else:
+        raise ValueError(f"init_process_group: backend must be 'shm' or 'mpi', got {backend!r}")
+    if (rank is not None and rank != group.rank) or (
+        world_size is not None and world_size != group.world_size
+    ):
+        group.close()
+        raise ValueError(f"init_process_group: rank {rank} of {world_size} was asked for, but "
+                         f"{backend} says rank {group.rank} of {group.world_size}")  # fmt: skip
+    _group = group
+
+
+def is_initialized() -> bool:
+    return _group is not None
+
+
+def _current() -> Any:
+    if _group is None:
+        raise RuntimeError("the default process group is not initialized; call "
+                           "minillm.parallel.init_process_group first")  # fmt: skip
+    return _group
+
+
+def get_rank() -> int:
+    return _current().rank
+
+
+def get_world_size() -> int:
+    return _current().world_size
+
+
+def get_backend() -> str:
+    return _current().name
+
+
+def destroy_process_group() -> None:
+    """Leave the group (detach from its shared memory, or finalize nothing: MPI lives on)."""
+    global _group
+    if _group is not None:
+        _group.close()
+    _group = None
+
+
+# ------------------------------------------------------------------------------ buffers
+def _array(buffer: Any, what: str) -> np.ndarray:
+    """The ndarray behind a Tensor or an array, which a collective changes in place."""
+    data = buffer if isinstance(buffer, np.ndarray) else getattr(buffer, "data", None)
+    if not isinstance(data, np.ndarray):
+        raise TypeError(f"{what}: expected a minillm Tensor or a NumPy array, got "
+                        f"{type(buffer).__name__}")  # fmt: skip
+    if not data.flags.writeable:
+        raise ValueError(f"{what}: the array is read-only")
+    return data
+
+
+def _changed(buffer: Any) -> None:
+    """A Tensor changed in place bumps its version, so autograd notices a stale saved value."""
+    bump = getattr(buffer, "_bump_version", None)
+    if bump is not None:
+        bump()
+
+
+def _in_place(buffer: Any, what: str, fn: Any) -> None:
+    """Run ``fn`` on a C-contiguous view of the buffer (or a copy, written back afterwards)."""
+    data = _array(buffer, what)
+    work = data if data.flags.c_contiguous else data.copy(order="C")
+    fn(work)
+    if work is not data:
+        data[...] = work
+    _changed(buffer)
+
+
+def _op(op: Any, data: np.ndarray, what: str) -> ReduceOp:
+    if not isinstance(op, ReduceOp):
+        raise TypeError(f"{what}: op must be a ReduceOp, got {op!r}")
+    if op is ReduceOp.AVG and not np.issubdtype(data.dtype, np.floating):
+        raise TypeError(f"{what}: ReduceOp.AVG needs a floating dtype, got {data.dtype}")
+    return op
+
+
+def all_reduce(tensor: Any, op: ReduceOp = ReduceOp.SUM) -> None:
+    """Combine ``tensor`` across ranks with ``op``; every rank's tensor gets the result."""
+    group = _current()
+    _op(op, _array(tensor, "all_reduce"), "all_reduce")
+    _in_place(tensor, "all_reduce", lambda a: group.all_reduce(a, op))
+
+
+def broadcast(tensor: Any, src: int = 0) -> None:
+    """Copy rank ``src``'s tensor into every rank's."""
+    group = _current()
+    if not 0 <= src < group.world_size:
+        raise ValueError(f"broadcast: src {src} is not a rank of 0..{group.world_size - 1}")
+    _in_place(tensor, "broadcast", lambda a: group.broadcast(a, src))
+
+
+def _same_layout(items: Sequence[Any], like: np.ndarray, what: str, world: int) -> list[np.ndarray]:
+    arrays = [_array(t, what) for t in items]
+    if len(arrays) != world:
+        raise ValueError(f"{what}: needs a list of world_size = {world} buffers, got {len(arrays)}")
+    for i, a in enumerate(arrays):
+        if a.shape != like.shape or a.dtype != like.dtype:
+            raise ValueError(f"{what}: buffer {i} is {a.dtype} {a.shape}, but the tensor is "
+                             f"{like.dtype} {like.shape}")  # fmt: skip
+    return arrays
+
+
+def all_gather(tensor_list: list[Any], tensor: Any) -> None:
+    """``tensor_list[i]`` on every rank becomes rank i's ``tensor``."""
+    group = _current()
+    data = _array(tensor, "all_gather").copy(order="C")
+    outs = _same_layout(tensor_list, data, "all_gather", group.world_size)
+    work = [o if o.flags.c_contiguous else np.empty_like(o) for o in outs]
+    group.all_gather(work, data)
+    for t, o, w in zip(tensor_list, outs, work):
+        if w is not o:
+            o[...] = w
+        _changed(t)
+
+
+def reduce_scatter(output: Any, input_list: list[Any], op: ReduceOp = ReduceOp.SUM) -> None:
+    """Rank r's ``output`` becomes ``op`` over the ranks of their ``input_list[r]``."""
+    group = _current()
+    out = _array(output, "reduce_scatter")
+    _op(op, out, "reduce_scatter")
+    ins = _same_layout(input_list, out, "reduce_scatter", group.world_size)
+    _in_place(output, "reduce_scatter", lambda a: group.reduce_scatter(a, ins, op))
+
+
+def barrier() -> None:
+    """Wait until every rank has reached this call."""
+    _current().barrier()
+
+
+def abort_peers() -> None:
+    """Make the other ranks' next collective fail at once (DistributedError) instead of waiting
+    for this rank, which is leaving (not torch.distributed's: its peers would wait for the
+    timeout). Under MPI this ends the whole job, as ``MPI_Abort`` does."""
+    if _group is not None:
+        _group.abort()

@@ -1,0 +1,184 @@
+"""``minillm train --nproc N`` and ``mpiexec -n N minillm train --backend mpi``: one run, N ranks.
+
+Each process (rank) builds the same Trainer (same seed, so the same model, tokenizer and
+checkpoint), wraps the model in ``DistributedDataParallel`` and trains on its share of every
+batch. What makes N processes with ``--batch-size B`` equal one process with ``--batch-size N·B``:
+
+* **the batches.** Every rank draws the starts of all N·B windows from the same seeded stream and
+  keeps rows ``rank·B .. rank·B + B`` (``Ranks.windows``): disjoint, and together the one-process
+  batch. The stream stays the same on every rank, so the checkpoint's RNG state fits any N.
+* **the step.** DDP averages the gradients, so every rank clips the same norm and takes the same
+  AdamW step; the logged loss is the ranks' mean (one all-reduce, which also carries a stop
+  request: Ctrl-C or SIGTERM seen by any rank stops all of them after the same step).
+* **dropout** (when on) draws each rank's masks from a stream of its own, seeded by (seed, step,
+  micro-batch, rank): different masks for different rows, as one process would draw, and no state
+  to save. (The masks are not one process's masks, so with dropout the runs agree in
+  distribution, not bit for bit.)
+* **evaluation** splits each validation batch the same way and averages.
+
+Only rank 0 locks the folder and writes the config, tokenizer, checkpoint, metrics and plot, and
+only it prints. A checkpoint is the single-process format: resume on any N, or on one process.
+
+The launcher (``launch``) runs the ranks with ``minillm.parallel.spawn`` and, with
+``--max-restarts K``, starts them all again from the last checkpoint when one dies (torchrun's
+rule), up to K times.
+
+Read next: ``minillm/parallel/ddp.py`` and ``minillm/training/trainer.py``.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import json
+from typing import Any
+
+import numpy as np
+
+from minillm import random
+from minillm.data.windows import random_windows
+from minillm.parallel import group as dist
+from minillm.tensor import Tensor
+
+
+class Ranks:
+    """This process's place in the run: ``rank`` of ``world_size`` (0 of 1 without a group)."""
+
+    def __init__(self, rank: int = 0, world_size: int = 1) -> None:
+        self.rank, self.world_size = rank, world_size
+        self.main = rank == 0
+
+    def windows(
+        self, ids: np.ndarray, batch_size: int, block_size: int, rng: Any = None
+    ) -> tuple[Tensor, Tensor]:
+        """This rank's ``batch_size`` rows of one draw of ``world_size * batch_size`` windows."""
+        if self.world_size == 1:
+            return random_windows(ids, batch_size, block_size, rng)
+        x, y = random_windows(ids, batch_size * self.world_size, block_size, rng)
+        rows = slice(self.rank * batch_size, (self.rank + 1) * batch_size)
+        return Tensor(x.data[rows]), Tensor(y.data[rows])
+
+    def dropout_stream(self, seed: int, step: int, micro: int) -> Any:
+        """Draws for this rank's forward: its own stream with several ranks, else the run's."""
+        if self.world_size == 1:
+            return contextlib.nullcontext()
+        return random.fork_rng((seed, step, micro, self.rank))
+
+    def agree(self, loss: float, stop: int | None) -> tuple[float, int | None]:
+        """The mean loss over the ranks, and a stop signal if any rank has seen one."""
+        if self.world_size == 1:
+            return loss, stop
+        values = np.array([loss, float(stop or 0)])
+        mean = values[:1].copy()
+        dist.all_reduce(mean, dist.ReduceOp.AVG)
+        dist.all_reduce(values[1:], dist.ReduceOp.MAX)
+        return float(mean[0]), (int(values[1]) or None)
+
+    def mean(self, values: list[float]) -> list[float]:
+        """Each value averaged over the ranks (each rank's losses on its rows of one batch)."""
+        if self.world_size == 1:
+            return values
+        array = np.array(values, dtype=np.float64)
+        dist.all_reduce(array, dist.ReduceOp.AVG)
+        return array.tolist()
+
+    def check_same(self, what: str, value: Any) -> None:
+        """Raise unless every rank holds the same ``value`` (a JSON-able description)."""
+        if self.world_size == 1:
+            return
+        digest = hashlib.sha256(json.dumps(value, sort_keys=True).encode()).digest()
+        mine = np.frombuffer(digest[:8], dtype=np.int64).astype(np.float64)
+        low, high = mine.copy(), mine.copy()
+        dist.all_reduce(low, dist.ReduceOp.MIN)
+        dist.all_reduce(high, dist.ReduceOp.MAX)
+        if low[0] != high[0]:
+            raise RuntimeError(f"the ranks built different {what}s")
+
+
+def _worker(rank: int, cfg: Any, resume: bool, overwrite: bool, no_progress: bool,
+            backend: str) -> int:  # fmt: skip
+    """One rank of ``minillm train``: build the Trainer, agree that every rank could, train."""
+    from minillm import cli, machine
+    from minillm.training import Trainer, TrainingError
+
+    if backend == "shm":
+        dist.init_process_group("shm")
+    world = dist.get_world_size()
+    if cfg.threads == 0:  # share the cores instead of every rank starting a pool on all of them
+        machine.set_threads(max(1, machine.available_cores() // world))
+    say = cli.say if rank == 0 else (lambda *parts: None)
+    trainer, error = None, None
+    try:
+        trainer = Trainer(cfg, resume=resume, overwrite=overwrite, log=say,
+                          ranks=Ranks(rank, world))  # fmt: skip
+    except (OSError, ValueError, TrainingError) as e:
+        error = e
+    first = np.array([float(world if error is None else rank)])  # the lowest rank that failed
+    dist.all_reduce(first, dist.ReduceOp.MIN)
+    if first[0] < world:  # no rank trains; the first to fail says why, in one line
+        if trainer is not None:
+            trainer.close()
+        if rank == int(first[0]):
+            return cli._fail("train", error if rank == 0 else f"rank {rank}: {error}")
+        return cli.EXIT_USAGE
+    assert trainer is not None
+    with trainer:
+        try:
+            status = cli.train_with(trainer, cfg, no_progress, say)
+        except dist.DistributedError:  # a peer left first; it says why
+            return 1
+    stopped_together = status > 128 and trainer.saved_step == trainer.step
+    if status != 0 and not stopped_together:
+        dist.abort_peers()  # they may be waiting for this rank in a collective
+    return status
+
+
+def launch(cfg: Any, resume: bool, overwrite: bool, no_progress: bool, nproc: int,
+           max_restarts: int) -> int:  # fmt: skip
+    """Run ``nproc`` ranks of the training on this machine; restart them from the last checkpoint
+    when one dies, up to ``max_restarts`` times. Returns the exit status."""
+    from minillm import cli
+    from minillm.parallel import ProcessExitedException, ProcessRaisedException, spawn
+    from minillm.training.config import CHECKPOINT
+
+    restarts = 0
+    while True:
+        try:
+            statuses = spawn(_worker, nproc, args=(cfg, resume, overwrite, no_progress, "shm"))
+        except (ProcessRaisedException, ProcessExitedException) as e:
+            first = str(e).splitlines()[0]
+            if restarts >= max_restarts:
+                note = f" (after {restarts} restarts)" if restarts else ""
+                return cli._fail("train", f"{first}{note}; {_kept(cfg, CHECKPOINT)}", 1)
+            restarts += 1
+            resume = (_out(cfg) / CHECKPOINT).exists()
+            overwrite = not resume
+            cli.say(f"{first}; restarting all {nproc} processes from "
+                    f"{'the last checkpoint' if resume else 'the start'} "
+                    f"(restart {restarts} of {max_restarts})")  # fmt: skip
+            continue
+        interrupted = [s for s in statuses if s > 128]
+        if interrupted:
+            return interrupted[0]
+        return statuses[0] or max(statuses)
+
+
+def _out(cfg: Any) -> Any:
+    from pathlib import Path
+
+    return Path(cfg.out_dir)
+
+
+def _kept(cfg: Any, checkpoint: str) -> str:
+    path = _out(cfg) / checkpoint
+    return f"the last checkpoint is kept in {path}" if path.exists() else "no checkpoint was saved"
+
+
+def run_mpi(cfg: Any, resume: bool, overwrite: bool, no_progress: bool) -> int:
+    """This process's rank of a run started by ``mpiexec``."""
+    dist.init_process_group("mpi")
+    try:
+        status = _worker(dist.get_rank(), cfg, resume, overwrite, no_progress, "mpi")
+    finally:
+        dist.destroy_process_group()
+    return status
