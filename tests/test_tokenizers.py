@@ -344,7 +344,7 @@ def _bpe_file(**changes: object) -> dict[str, object]:
         (b"[1, 2]", "expected a JSON object"),
         (json.dumps({"version": 1}).encode(), "missing the string field 'type'"),
         (json.dumps(_bpe_file(version=7)).encode(), "format version 7"),
-        (json.dumps(_bpe_file(type="wordpiece")).encode(), "unknown tokenizer type 'wordpiece'"),
+        (json.dumps(_bpe_file(type="unigram")).encode(), "unknown tokenizer type 'unigram'"),
         (json.dumps(_bpe_file(merges=None)).encode(), "missing the field 'merges'"),
         (json.dumps(_bpe_file(merges="ab")).encode(), "'merges' should be a list, found str"),
         (json.dumps(_bpe_file(merges=[[97, 300]])).encode(), "merge 0 is \\[97, 300\\]"),

@@ -144,7 +144,7 @@ def load_tokenizer(path: str | os.PathLike[str]) -> Tokenizer:
         path: The file to read.
 
     Returns:
-        A ``CharTokenizer`` or ``ByteLevelBPETokenizer``.
+        A ``CharTokenizer``, ``ByteLevelBPETokenizer`` or ``WordPieceTokenizer``.
 
     Raises:
         TokenizerFileError: The file is unreadable, or its type is unknown.
@@ -160,10 +160,12 @@ def load_tokenizer(path: str | os.PathLike[str]) -> Tokenizer:
     # is the one place that needs to know every kind.
     from minillm.tokenizers.bpe import ByteLevelBPETokenizer
     from minillm.tokenizers.char import CharTokenizer
+    from minillm.tokenizers.wordpiece import WordPieceTokenizer
 
     kinds: dict[str, type[Tokenizer]] = {
         CharTokenizer.type_name: CharTokenizer,
         ByteLevelBPETokenizer.type_name: ByteLevelBPETokenizer,
+        WordPieceTokenizer.type_name: WordPieceTokenizer,
     }
     data = read_tokenizer_json(path)
     if data["type"] not in kinds:
