@@ -1,5 +1,7 @@
 """Training a GPT from the command line's settings: ``config.py`` (the settings and a run's
-files), then ``trainer.py`` (the loop, checkpoints, resume and failure handling).
+files), then ``trainer.py`` (the loop, checkpoints and failure handling), ``resume.py`` (what
+``--resume`` checks and restores), ``signals.py`` (stopping on Ctrl-C or SIGTERM), ``plot.py``
+(the loss curve) and ``distributed.py`` (the same run on several processes).
 
 Read next: ``minillm/training/config.py``.
 """

@@ -9,14 +9,17 @@ Read next: ``minillm/training/trainer.py`` (the loop these settings drive).
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import json
 import math
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from minillm.models.gpt import GPTConfig
+from minillm.rundir import describe_write_error
 
 CHECKPOINT = "ckpt.safetensors"
 CONFIG = "config.json"
@@ -262,3 +265,12 @@ def read_run_config(out: Path) -> dict[str, Any]:
             and isinstance(saved.get("model"), dict)):  # fmt: skip
         raise TrainingError(f"{path} lacks the 'train' and 'model' settings of a minillm run")
     return saved
+
+
+@contextlib.contextmanager
+def writing(path: Path) -> Iterator[None]:
+    """Turn a failed write of ``path`` into a TrainingError naming it and the free space."""
+    try:
+        yield
+    except OSError as e:
+        raise TrainingError(describe_write_error(path, e)) from None

@@ -26,7 +26,8 @@ What can go wrong, and what happens:
   before anything on disk changes; then the run continues bit for bit where the checkpoint left
   off (the batches, dropout masks and updates an uninterrupted run would have made).
 
-Read next: ``minillm/cli.py`` (the flags) and ``minillm/models/gpt.py`` (the model).
+Read next: ``minillm/training/resume.py`` (the resume checks), ``minillm/cli.py`` (the flags),
+``minillm/models/gpt.py`` (the model) and ``minillm/training/distributed.py`` (several processes).
 """
 
 from __future__ import annotations
@@ -38,9 +39,8 @@ import json
 import math
 import signal
 import sys
-import threading
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -67,7 +67,6 @@ from minillm.tokenizers import ByteLevelBPETokenizer, CharTokenizer, Tokenizer, 
 from minillm.training.config import (
     CHECKPOINT,
     CONFIG,
-    FIXED_ON_RESUME,
     METRICS,
     RUN_FILES,
     TOKENIZER,
@@ -75,10 +74,13 @@ from minillm.training.config import (
     Teacher,
     TrainConfig,
     TrainingError,
-    read_run_config,
     run_state,
+    writing,
 )
 from minillm.training.distributed import Ranks
+from minillm.training.plot import plot_losses
+from minillm.training.resume import check_resumable, load_checkpoint, trim_metrics
+from minillm.training.signals import StopOnSignal
 
 
 def build_tokenizer(cfg: TrainConfig, text: str) -> Tokenizer:
@@ -89,17 +91,8 @@ def build_tokenizer(cfg: TrainConfig, text: str) -> Tokenizer:
     raise ValueError(f"tokenizer must be 'char' or 'bpe', got {cfg.tokenizer!r}")
 
 
-@contextlib.contextmanager
-def _writing(path: Path) -> Iterator[None]:
-    """Turn a failed write of ``path`` into a TrainingError naming it and the free space."""
-    try:
-        yield
-    except OSError as e:
-        raise TrainingError(describe_write_error(path, e)) from None
-
-
 def _write_json(path: Path, data: Any) -> None:
-    with _writing(path):
+    with writing(path):
         io.write_json(path, data, indent=2)
 
 
@@ -133,7 +126,7 @@ class Trainer:
         created = not self.out.exists() and self.ranks.main
         self.lock = RunLock(self.out)
         if self.ranks.main:  # rank 0 owns the folder; the other ranks only read it
-            with _writing(self.out):
+            with writing(self.out):
                 self.out.mkdir(parents=True, exist_ok=True)
                 self.lock.acquire()
         try:
@@ -183,7 +176,9 @@ class Trainer:
             self.log(f"note: {corpus.note()}")
         self.corpus_name = corpus.name
         self.corpus_hash = hashlib.sha256(corpus.text.encode("utf-8")).hexdigest()
-        saved_model = self._check_resumable() if resume else None
+        saved_model = (
+            check_resumable(self.out, cfg, self.corpus_name, self.corpus_hash) if resume else None
+        )
         text = self._cleaned(corpus.text)
         self.tokenizer = self._tokenizer(text, saved_model)
         if self.teacher is not None:
@@ -193,10 +188,10 @@ class Trainer:
             cfg.weight_decay, cfg.lr, (cfg.beta1, cfg.beta2)
         )
         self.step, self.saved_step = 0, None
-        self._stop: _StopOnSignal | None = None  # while run() runs
+        self._stop: StopOnSignal | None = None  # while run() runs
         self.stop_agreed: int | None = None  # a signal some rank saw before this step's end
         if resume:  # checked before the token cache or anything else is written
-            self.step = self.saved_step = self._load_checkpoint()
+            self.step = self.saved_step = load_checkpoint(out, self.model, self.optimizer, cfg)
         self.finished = resume and self.step >= cfg.max_steps
         if self.finished:  # nothing to train, so nothing to read or write
             return
@@ -226,15 +221,15 @@ class Trainer:
         if not self.ranks.main:
             return
         if resume:
-            self._trim_metrics()
+            trim_metrics(out, self.step)
             self._write_config()  # the flags given with --resume hold for the next one too
         else:
             for name in RUN_FILES:  # --overwrite: the old run goes only now, all checks passed
                 (out / name).unlink(missing_ok=True)
             self._write_config()  # first: with it the folder is a run, whatever comes after
-            with _writing(out / TOKENIZER):
+            with writing(out / TOKENIZER):
                 self.tokenizer.save(out / TOKENIZER)
-            with _writing(out / METRICS):
+            with writing(out / METRICS):
                 (out / METRICS).write_text("")
 
     def _cleaned(self, text: str) -> str:
@@ -274,85 +269,6 @@ class Trainer:
         if self.ranks.world_size > 1:  # a note: a resume may use any number of processes
             run["processes"] = self.ranks.world_size
         _write_json(self.out / CONFIG, run)
-
-    # ------------------------------------------------------------------ resume bookkeeping
-    def _check_resumable(self) -> dict[str, Any]:
-        """Check the folder can be resumed with these settings; return its saved model config."""
-        for name in (CONFIG, TOKENIZER):
-            if not (self.out / name).exists():
-                raise FileNotFoundError(
-                    f"--resume: {self.out / name} is missing; start a fresh run without --resume"
-                )
-        if not (self.out / CHECKPOINT).exists():
-            raise FileNotFoundError(
-                f"--resume: {self.out / CHECKPOINT} is missing: the run stopped before its first "
-                f"checkpoint (at step {self.cfg.eval_interval}); start over with --overwrite"
-            )
-        saved_run = read_run_config(self.out)
-        if saved_run.get("corpus_sha256", self.corpus_hash) != self.corpus_hash:
-            raise TrainingError(
-                f"--resume: the corpus {self.corpus_name} is not the text this run started on "
-                "(its SHA-256 differs); resume with the same text or start a fresh run"
-            )
-        saved = saved_run["train"]
-        changed = [
-            f"{k}: checkpoint {saved.get(k)!r} vs now {getattr(self.cfg, k)!r}"
-            for k in FIXED_ON_RESUME
-            if saved.get(k) != getattr(self.cfg, k)
-        ]
-        if changed:
-            raise TrainingError("--resume with a different model or data: " + "; ".join(changed))
-        return saved_run["model"]
-
-    def _load_checkpoint(self) -> int:
-        """Load the checkpoint into the model and optimizer, checked; return its step."""
-        path = self.out / CHECKPOINT
-        try:
-            state = io.load_checkpoint(path, model=self.model, optimizer=self.optimizer)
-        except (io.SafetensorsError, io.CheckpointError) as e:
-            raise TrainingError(f"--resume: {e}") from None
-        step = state["step"]
-        if type(step) is not int or step < 0:
-            raise TrainingError(f"--resume: {path} has step {step!r}, not a whole number >= 0")
-        for name, value in self.model.state_dict().items():
-            if not np.isfinite(value.data).all():
-                raise TrainingError(f"--resume: {path}: tensor {name} holds NaN or infinity")
-        for p, moments in self.optimizer.state.items():
-            missing = {"step", "exp_avg", "exp_avg_sq"} - moments.keys()
-            if moments and missing:
-                raise TrainingError(f"--resume: {path}: the optimizer state of a parameter of "
-                                    f"shape {p.shape} lacks {sorted(missing)}")  # fmt: skip
-            for key, value in moments.items():
-                array = np.asarray(value.data if isinstance(value, Tensor) else value)
-                bad = not np.isfinite(array).all() or (key == "exp_avg_sq" and (array < 0).any())
-                if bad or (key == "step" and array.min() < 0):
-                    raise TrainingError(
-                        f"--resume: {path}: the optimizer's {key} for a parameter of shape "
-                        f"{p.shape} is not finite, or negative where it cannot be"
-                    )
-        # The checkpoint restored the optimizer's settings as they were; those of this invocation
-        # (say --weight-decay or --beta1 given with --resume) are the ones written to config.json.
-        c = self.cfg
-        decay, no_decay = self.optimizer.param_groups
-        decay["weight_decay"], no_decay["weight_decay"] = c.weight_decay, 0.0
-        for group in self.optimizer.param_groups:
-            group["betas"] = (c.beta1, c.beta2)
-        return step
-
-    def _trim_metrics(self) -> None:
-        """Drop metric lines logged after the checkpoint (steps that will be redone)."""
-        path = self.out / METRICS
-        kept = []
-        for line in path.read_text().splitlines() if path.exists() else []:
-            try:
-                record = json.loads(line)
-            except json.JSONDecodeError:
-                continue  # a line cut short when the process died mid-write
-            if isinstance(record, dict) and isinstance(record.get("step"), int) \
-                    and record["step"] < self.step:  # fmt: skip
-                kept.append(line)
-        with _writing(path), io.atomic_write(path, "w") as f:
-            f.write("".join(line + "\n" for line in kept))
 
     # ------------------------------------------------------------------ the loop
     def lr_at(self, step: int) -> float:
@@ -441,7 +357,7 @@ class Trainer:
                                     f"{self.step}; not saving it. {self.kept()}")  # fmt: skip
         path = self.out / CHECKPOINT
         if self.ranks.main:
-            with _writing(path):
+            with writing(path):
                 io.save_checkpoint(path, model=self.model, optimizer=self.optimizer,
                                    step=self.step)  # fmt: skip
         self.saved_step = self.step
@@ -449,7 +365,7 @@ class Trainer:
     def _log_metrics(self, record: dict[str, Any]) -> None:
         if not self.ranks.main:
             return
-        with _writing(self.out / METRICS), open(self.out / METRICS, "a") as f:
+        with writing(self.out / METRICS), open(self.out / METRICS, "a") as f:
             f.write(json.dumps(record) + "\n")
 
     def _peak(self) -> machine.PeakFlops:
@@ -504,7 +420,7 @@ class Trainer:
         say = bar.write if progress else self.log
         last_eval: dict[str, float] = {}
         stopped_early = False
-        with _StopOnSignal() as stop:
+        with StopOnSignal() as stop:
             self._stop = stop
             try:
                 while self.step < end and not self._stopping(stop) and not stopped_early:
@@ -553,7 +469,7 @@ class Trainer:
         return {"step": self.step, "interrupted": stop.signal if interrupted else None,
                 "stopped_early": stopped_early, **last_eval}  # fmt: skip
 
-    def _stopping(self, stop: _StopOnSignal) -> bool:
+    def _stopping(self, stop: StopOnSignal) -> bool:
         """Stop now? One process: on a signal. Several: on the signal all agreed on at the end
         of the step (one seen later waits for the next step, so that every rank stops alike)."""
         if self.ranks.world_size > 1:
@@ -566,72 +482,10 @@ class Trainer:
         """Write ``out_dir/loss.png`` from metrics.jsonl. A plot is never worth a failed run: when
         it cannot be made (no matplotlib, a full disk), a one-line note says why, and None."""
         try:
-            return self._plot()
+            return plot_losses(self.out)
         except ImportError:
             self.log("note: loss.png skipped: matplotlib is not installed "
                      "(pip install -e \".[plot]\")")  # fmt: skip
         except (TrainingError, OSError, ValueError, KeyError, TypeError) as e:
             self.log(f"note: loss.png skipped: {e}")
         return None
-
-    def _plot(self) -> Path | None:
-        import matplotlib
-
-        matplotlib.use("Agg")
-        import matplotlib.pyplot as plt
-
-        rows = []
-        for line in (self.out / METRICS).read_text().splitlines():
-            with contextlib.suppress(ValueError):
-                record = json.loads(line)
-                if isinstance(record, dict) and {"step", "loss"} <= record.keys():
-                    rows.append(record)
-        if not rows:
-            return None
-        fig, ax = plt.subplots(figsize=(7, 4))
-        ax.plot([r["step"] for r in rows], [r["loss"] for r in rows], lw=0.8, label="train (batch)")
-        ev = [r for r in rows if "val_loss" in r]
-        ax.plot([r["step"] for r in ev], [r["val_loss"] for r in ev], "o-", label="validation")
-        ax.set_xlabel("step")
-        ax.set_ylabel("cross-entropy (nats/token)")
-        ax.legend()
-        fig.tight_layout()
-        path = self.out / "loss.png"
-        with _writing(path), io.atomic_write(path) as f:
-            fig.savefig(f, format="png")
-        plt.close(fig)
-        return path
-
-
-class _StopOnSignal:
-    """While active, a first SIGINT or SIGTERM only sets ``signal``; a second one aborts.
-
-    SIGTERM is what ``timeout``, ``docker stop`` and batch schedulers send, so it gets the same
-    grace as Ctrl-C: finish the step, save, exit with 128 + the signal's number. The handler only
-    records the signal; the loop says so after the step (printing inside a signal handler can
-    collide with a print it interrupted).
-    """
-
-    SIGNALS = (signal.SIGINT, signal.SIGTERM)
-
-    def __init__(self) -> None:
-        self.signal: int | None = None
-        self.previous: dict[int, Any] = {}
-
-    @property
-    def name(self) -> str:
-        return "Ctrl-C" if self.signal == signal.SIGINT else signal.Signals(self.signal).name
-
-    def _handler(self, signum: int, frame: Any) -> None:
-        if self.signal is not None:
-            raise KeyboardInterrupt(signum)
-        self.signal = signum
-
-    def __enter__(self) -> _StopOnSignal:
-        if threading.current_thread() is threading.main_thread():
-            self.previous = {s: signal.signal(s, self._handler) for s in self.SIGNALS}
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        for s, handler in self.previous.items():
-            signal.signal(s, handler)
