@@ -80,6 +80,11 @@ class TrainConfig:
     eval_interval: int = _setting(250, "steps between evaluations, and checkpoints")
     eval_iters: int = _setting(20, "batches per split that an evaluation averages")
     val_fraction: float = _setting(0.1, "the end of the corpus held out for validation")
+    health_every: int = _setting(
+        0,
+        "every N steps, log each layer's gradient norm and update/weight ratio, and whether "
+        "clipping cut in, to metrics.jsonl (and health.png); 0: never",
+    )
     seed: int = _setting(1337, "the seed of every random draw: same seed, same run")
     threads: int = _setting(0, "threads for BLAS and the kernels; 0: the libraries' defaults")
     sample_tokens: int = _setting(300, "tokens to sample at the end of the run; 0: none")
@@ -93,7 +98,7 @@ class TrainConfig:
         for name in positive:
             if int(getattr(self, name)) < 1:
                 raise ValueError(f"{name} must be at least 1, got {getattr(self, name)}")
-        for name in ("warmup", "threads", "sample_tokens", "stop_after", "seed"):
+        for name in ("warmup", "threads", "sample_tokens", "stop_after", "seed", "health_every"):
             if int(getattr(self, name)) < 0:
                 raise ValueError(f"{name} must be >= 0, got {getattr(self, name)}")
         if self.n_embd % self.n_head:
@@ -214,7 +219,7 @@ PRESETS: dict[str, dict[str, Any]] = {
 # the model's shape, and how the text becomes train and validation tokens. The corpus itself is
 # checked by its SHA-256 (of the text as read, before --clean), so --data may name it by another
 # path (from another folder, say).
-RUN_FILES = (CHECKPOINT, CONFIG, TOKENIZER, METRICS, "loss.png")
+RUN_FILES = (CHECKPOINT, CONFIG, TOKENIZER, METRICS, "loss.png", "health.png")
 FIXED_ON_RESUME = (
     "clean",
     "tokenizer",

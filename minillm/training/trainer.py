@@ -78,6 +78,7 @@ from minillm.training.config import (
     writing,
 )
 from minillm.training.distributed import Ranks
+from minillm.training.health import HealthProbe, plot_health
 from minillm.training.plot import plot_losses
 from minillm.training.resume import check_resumable, load_checkpoint, trim_metrics
 from minillm.training.signals import StopOnSignal
@@ -189,6 +190,7 @@ class Trainer:
         )
         self.step, self.saved_step = 0, None
         self._stop: StopOnSignal | None = None  # while run() runs
+        self.health: dict[str, Any] | None = None  # the last step's, with --health-every
         self.stop_agreed: int | None = None  # a signal some rank saw before this step's end
         if resume:  # checked before the token cache or anything else is written
             self.step = self.saved_step = load_checkpoint(out, self.model, self.optimizer, cfg)
@@ -308,6 +310,10 @@ class Trainer:
         if not math.isfinite(total):
             raise DivergedError(f"the loss became {total} at step {self.step}; stopping. "
                                 f"{self.kept()} (try a lower --lr or more --warmup)")  # fmt: skip
+        probe = None
+        if c.health_every and self.step % c.health_every == 0:  # --health-every: this step
+            probe = HealthProbe(self.model)
+            probe.before()
         with np.errstate(over="ignore", invalid="ignore"):
             norm = nn.utils.clip_grad_norm_(self.model.parameters(), c.grad_clip)
         if not math.isfinite(float(norm)):
@@ -315,6 +321,7 @@ class Trainer:
                                 f"stopping before the update. {self.kept()}")  # fmt: skip
         self.optimizer.step()
         self.optimizer.zero_grad(set_to_none=True)
+        self.health = None if probe is None else probe.after(float(norm), c.grad_clip)
         return total, float(norm)
 
     def loss(self, x: Tensor, y: Tensor) -> Tensor:
@@ -433,6 +440,8 @@ class Trainer:
                     tok_s, mfu = self.tokens_per_step / dt, rate / peak.flops
                     record = {"step": self.step - 1, "loss": loss, "lr": self.lr_at(self.step - 1),
                               "grad_norm": norm, "tokens_per_s": tok_s, "mfu": mfu}  # fmt: skip
+                    if self.health is not None:
+                        record["health"] = self.health
                     if self.step % c.eval_interval == 0 or self.step == end:
                         last_eval = self.evaluate()
                         losses = (last_eval["train_loss"], last_eval["val_loss"])
@@ -482,6 +491,8 @@ class Trainer:
         """Write ``out_dir/loss.png`` from metrics.jsonl. A plot is never worth a failed run: when
         it cannot be made (no matplotlib, a full disk), a one-line note says why, and None."""
         try:
+            if self.cfg.health_every:
+                plot_health(self.out)
             return plot_losses(self.out)
         except ImportError:
             self.log("note: loss.png skipped: matplotlib is not installed "
