@@ -18,10 +18,39 @@ def _rooted_paths(text: str) -> set[str]:
     return {m.rstrip(".,;:)") for m in ROOTED.findall(text)}
 
 
-@pytest.mark.parametrize("doc", ["README.md", "docs/ARCHITECTURE.md"])
+DOCS = ["README.md", *sorted(str(p.relative_to(ROOT)) for p in (ROOT / "docs").glob("*.md"))]
+# a dotted name in backticks: `minillm.parallel.all_reduce`
+SYMBOL = re.compile(r"`(minillm(?:\.\w+)+)`")
+
+
+@pytest.mark.parametrize("doc", DOCS)
 def test_paths_named_in_the_docs_exist(doc):
     missing = [p for p in _rooted_paths((ROOT / doc).read_text()) if not (ROOT / p).exists()]
     assert not missing, f"{doc} names paths that do not exist: {missing}"
+
+
+def _resolves(name: str) -> bool:
+    """``minillm.a.b.c`` is a module, or an attribute reached from the longest importable one."""
+    import importlib
+
+    parts = name.split(".")
+    for i in range(len(parts), 0, -1):
+        try:
+            obj = importlib.import_module(".".join(parts[:i]))
+        except ImportError:
+            continue
+        for attr in parts[i:]:
+            if not hasattr(obj, attr):
+                return False
+            obj = getattr(obj, attr)
+        return True
+    return False
+
+
+@pytest.mark.parametrize("doc", DOCS)
+def test_symbols_named_in_the_docs_exist(doc):
+    missing = [s for s in SYMBOL.findall((ROOT / doc).read_text()) if not _resolves(s)]
+    assert not missing, f"{doc} names symbols that do not exist: {missing}"
 
 
 def test_paths_named_in_module_docstrings_exist():
