@@ -18,10 +18,10 @@ take exactly the step one process would take on the whole N·B batch, and stay i
   add up locally; the first synced backward after it averages the sum (gradient accumulation
   costs one all-reduce per optimizer step, not per micro-batch).
 
-A parameter no rank computed a gradient for keeps ``.grad`` None (a tiny all-reduce of "who has
-one" decides); one that some ranks did not reach counts as zero there. PyTorch overlaps each
-bucket's all-reduce with the rest of backward on a communication thread; here the collectives
-are synchronous, so they run after it.
+A parameter no rank computed a gradient for keeps ``.grad`` None (the last bucket carries a "who
+has one" flag per parameter); one that some ranks did not reach counts as zero there. PyTorch
+overlaps each bucket's all-reduce with the rest of backward on a communication thread; here the
+collectives are synchronous, so they run after it.
 
 Read next: ``minillm/parallel/sampler.py`` (each rank's share of a dataset) and
 ``minillm/training/distributed.py`` (``minillm train --nproc``).
@@ -83,29 +83,34 @@ class DistributedDataParallel(nn.Module):
             self.require_sync = before
 
     def _average_gradients(self) -> None:
+        """One all-reduce per bucket. The last bucket also carries a 0/1 flag per parameter,
+        "this rank has a gradient": averaged, a flag above 0 means some rank had one."""
         self._queued = False
         params = [p for bucket in self.buckets for p in bucket]
-        has = np.array([p.grad is not None for p in params], dtype=np.float64)
-        dist.all_reduce(has, dist.ReduceOp.MAX)
-        k = 0
-        for bucket in self.buckets:
-            flags = has[k : k + len(bucket)]
-            k += len(bucket)
-            live = [p for p, flag in zip(bucket, flags) if flag]
-            if not live:
-                continue
-            flat = np.empty(sum(p.data.size for p in live), dtype=live[0].data.dtype)
+        flats = []
+        for i, bucket in enumerate(self.buckets):
+            flags = len(params) if i == len(self.buckets) - 1 else 0
+            flat = np.zeros(sum(p.data.size for p in bucket) + flags, dtype=bucket[0].data.dtype)
             offset = 0
-            for p in live:  # (a missing gradient counts as zero on this rank)
+            for p in bucket:  # (a missing gradient counts as zero on this rank)
                 n = p.data.size
-                flat[offset : offset + n] = 0.0 if p.grad is None else p.grad.data.reshape(-1)
+                if p.grad is not None:
+                    flat[offset : offset + n] = p.grad.data.reshape(-1)
                 offset += n
+            if flags:
+                flat[offset:] = [p.grad is not None for p in params]
             dist.all_reduce(flat, dist.ReduceOp.AVG)
+            flats.append(flat)
+        someone_has = flats[-1][-len(params) :] > 0
+        k = 0
+        for bucket, flat in zip(self.buckets, flats):
             offset = 0
-            for p in live:
+            for p in bucket:
                 n = p.data.size
-                _set_grad(p, flat[offset : offset + n].reshape(p.data.shape))
+                if someone_has[k]:
+                    _set_grad(p, flat[offset : offset + n].reshape(p.data.shape))
                 offset += n
+                k += 1
 
 
 def _set_grad(p: Any, value: np.ndarray) -> None:

@@ -9,10 +9,11 @@ The segment (created by ``spawn`` before the workers start, unlinked by it on ev
 
 The barrier needs no lock: rank r only ever writes its own counter. To pass barrier number g, a
 rank sets its counter to g and waits until every counter is >= g (counters only grow, so a fast
-rank already at g + 1 still lets a slow one through). The wait spins briefly, then sleeps in
-growing steps, and gives up with DistributedError when the abort flag is set (a peer failed: its
-``spawn`` wrapper or the parent sets it), when the launching process is gone, or after the timeout:
-a dead peer never leaves the others hanging.
+rank already at g + 1 still lets a slow one through). The wait spins a few times, then yields
+the core (a peer may be waiting for it), then, after 10 ms, sleeps in steps of up to 1 ms. It
+gives up with DistributedError when the abort flag is set (a peer failed: its ``spawn`` wrapper
+or the parent sets it), when the launching process is gone, or after the timeout: a dead peer
+never leaves the others hanging.
 
 **The ring all-reduce.** Cut the buffer into N chunks. Each rank copies its buffer into its slot,
 then, for N - 1 steps, adds its left neighbour's copy of one chunk into its own (reduce-scatter;
@@ -42,6 +43,8 @@ SLOT_BYTES = 8 << 20
 SEGMENT_PREFIX = "minillm_"  # /dev/shm/minillm_<pid of the launcher>_<random>
 HEADER_WORDS = 64  # [0] abort, [1] failed rank + 1, [8 + r] rank r's barrier count (r < 56)
 MAX_WORLD = HEADER_WORDS - 8
+SPINS = 50  # looks at the counters before yielding the core
+YIELD_SECONDS = 0.01  # then yields for up to this long, then sleeps (up to 1 ms at a time)
 
 
 def segment_size(world_size: int, slot_bytes: int = SLOT_BYTES) -> int:
@@ -115,21 +118,23 @@ class ShmGroup:
         header, count, world = self.header, self.count, self.world_size
         header[8 + self.rank] = count
         counters = header[8 : 8 + world]
-        if counters.min() >= count:
-            return
-        start = time.monotonic()
-        spins, pause = 0, 2e-5
+        start, tries = 0.0, 0
         while counters.min() < count:
+            tries += 1
+            if tries < SPINS:  # a peer a few microseconds behind: just look again
+                continue
+            if tries == SPINS:
+                start = time.monotonic()
             if header[0]:
                 failed = int(header[1]) - 1
                 who = f"rank {failed}" if failed >= 0 else "a peer"
                 raise DistributedError(f"rank {self.rank}: {who} failed; giving up")
-            spins += 1
-            if spins < 2000:  # a peer a few microseconds behind: spin
+            waited = time.monotonic() - start
+            if waited < YIELD_SECONDS:  # give the core to a peer that may share it
+                os.sched_yield()
                 continue
-            time.sleep(pause)
-            pause = min(pause * 2, 2e-3)
-            if time.monotonic() - start > self.timeout:
+            time.sleep(min(1e-3, waited / 100))  # a long wait (a slow step): sleep, not spin
+            if waited > self.timeout:
                 late = [r for r in range(world) if counters[r] < count]
                 raise DistributedError(
                     f"rank {self.rank}: rank(s) {late} did not reach barrier {count} within "

@@ -65,14 +65,14 @@ class Ranks:
         return random.fork_rng((seed, step, micro, self.rank))
 
     def agree(self, loss: float, stop: int | None) -> tuple[float, int | None]:
-        """The mean loss over the ranks, and a stop signal if any rank has seen one."""
+        """The mean loss over the ranks, and a stop signal if any rank has seen one (one
+        all_gather: every rank gets every (loss, signal) pair and reduces them alike)."""
         if self.world_size == 1:
             return loss, stop
-        values = np.array([loss, float(stop or 0)])
-        mean = values[:1].copy()
-        dist.all_reduce(mean, dist.ReduceOp.AVG)
-        dist.all_reduce(values[1:], dist.ReduceOp.MAX)
-        return float(mean[0]), (int(values[1]) or None)
+        pairs = [np.zeros(2) for _ in range(self.world_size)]
+        dist.all_gather(pairs, np.array([loss, float(stop or 0)]))
+        mean = float(np.mean([p[0] for p in pairs]))
+        return mean, (int(max(p[1] for p in pairs)) or None)
 
     def mean(self, values: list[float]) -> list[float]:
         """Each value averaged over the ranks (each rank's losses on its rows of one batch)."""
