@@ -1,7 +1,9 @@
 """The ``minillm`` command: ``train`` teaches a GPT a corpus, ``generate`` samples from it.
 
 ``tune`` searches training settings (``minillm/tuning/``); ``quantize``, ``prune`` and
-``distill`` make a trained model smaller (``minillm/compress/command.py``).
+``distill`` make a trained model smaller (``minillm/compress/command.py``); ``attention`` and
+``embed`` show a pretrained BERT's attention maps and write sentence embeddings
+(``minillm/models/command.py``).
 
     minillm train                       # 2-3 minutes: a char-level GPT of the Python docs
     minillm train --preset small --tokenizer bpe --out-dir out-small
@@ -216,15 +218,19 @@ def cmd_train(args: argparse.Namespace) -> int:
 
     try:
         cfg = _train_config(args)
-        if args.backend == "mpi" or args.nproc > 1:
+        if args.backend == "mpi" or args.nproc > 1 or args.max_restarts > 0:
             from minillm.training import distributed
 
             if args.backend == "mpi":
+                if args.nproc > 1 or args.max_restarts > 0:
+                    raise ValueError("--backend mpi takes its process count from mpiexec -n, "
+                                     "and mpiexec restarts nothing: drop --nproc and "
+                                     "--max-restarts")  # fmt: skip
                 return distributed.run_mpi(cfg, args.resume, args.overwrite, args.no_progress)
             return distributed.launch(cfg, args.resume, args.overwrite, args.no_progress,
                                       args.nproc, args.max_restarts)  # fmt: skip
         trainer = Trainer(cfg, resume=args.resume, overwrite=args.overwrite, log=say)
-    except (OSError, ValueError, TrainingError) as e:
+    except (OSError, ValueError, ImportError, TrainingError) as e:
         return _fail("train", e)
     with trainer:
         return train_with(trainer, cfg, args.no_progress, say)
@@ -371,6 +377,28 @@ def build_parser() -> argparse.ArgumentParser:
     )
     add_distill_args(distill)
     distill.set_defaults(func=cmd_distill)
+    from minillm.models.command import add_attention_args, add_embed_args, cmd_attention, cmd_embed
+
+    attention = sub.add_parser(
+        "attention",
+        help="show a pretrained BERT's attention weights for a text",
+        description=(
+            "Print the WordPiece tokens of TEXT and the attention map of one head (or the mean "
+            "of a layer's heads) of a pretrained BERT: rows are queries, columns keys."
+        ),
+    )
+    add_attention_args(attention)
+    attention.set_defaults(func=cmd_attention)
+    embed = sub.add_parser(
+        "embed",
+        help="write sentence embeddings of a pretrained BERT",
+        description=(
+            "Embed sentences (TEXT arguments, or FILE arguments with one sentence per line) with "
+            "a sentence-transformers BERT and write the (N, dim) float32 matrix to --out."
+        ),
+    )
+    add_embed_args(embed)
+    embed.set_defaults(func=cmd_embed)
     return parser
 
 

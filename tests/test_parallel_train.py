@@ -108,6 +108,8 @@ def test_resume_is_bit_exact_and_works_on_another_n(corpus, tmp_path, capfd):
 def test_bad_input_is_one_line_before_any_process_starts(corpus, tmp_path, capfd):
     assert main(["train", "--nproc", "0"]) == 2
     assert "--nproc: must be >= 1" in capfd.readouterr().err
+    assert main(["train", "--backend", "mpi", "--nproc", "2"]) == 2
+    assert "takes its process count from mpiexec -n" in capfd.readouterr().err
     out = tmp_path / "run"
     assert train(corpus, out, "--max-steps", "3", "--eval-interval", "3", "--nproc", "2") == 0
     capfd.readouterr()
