@@ -6,11 +6,12 @@ and values of the others from memory. This script trains nothing: a randomly ini
 enough to compare the two paths token for token, and the timeline shows what each tick computed and
 reused.
 
-Run:  python examples/03_kv_cache.py
+Run:  python examples/03_kv_cache.py     (MINILLM_SMOKE=1: 30 tokens instead of 150)
 """
 
 from __future__ import annotations
 
+import os
 import time
 
 import minillm
@@ -23,7 +24,7 @@ def main() -> None:
     model = GPT(GPTConfig(vocab_size=256, block_size=256, n_layer=4, n_head=4, n_embd=128)).eval()
     engine = GPTEngine(model)  # the NumPy forward for generation, over the model's own arrays
     prompt = list(b"The KV cache stores the keys and values of every past position.")
-    new = 150
+    new = 30 if os.environ.get("MINILLM_SMOKE") else 150
     generate(engine, prompt, 4, greedy=True)  # warm up
 
     timelines = {}

@@ -9,7 +9,7 @@ from __future__ import annotations
 import numpy as np
 
 # The packages built on the core, so ``import minillm`` gives ``minillm.nn``, ``minillm.optim``, ...
-from minillm import data, io, nn, optim
+from minillm import data, io, nn, optim, viz
 from minillm.autograd import (
     AnomalyError,
     Function,
@@ -171,6 +171,7 @@ from minillm.functions import (
 )
 from minillm.io import load, load_checkpoint, save, save_checkpoint
 from minillm.random import get_rng_state, manual_seed, set_rng_state
+from minillm.summary import summary
 from minillm.tensor import Tensor, as_tensor
 
 __version__ = "0.1.0"
@@ -337,6 +338,7 @@ __all__ = [
     "std_mean",
     "sub",
     "sum",
+    "summary",
     "swapaxes",
     "tan",
     "tanh",
@@ -351,6 +353,7 @@ __all__ = [
     "unsqueeze",
     "var",
     "var_mean",
+    "viz",
     "where",
     "zeros",
     "zeros_like",

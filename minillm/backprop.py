@@ -4,7 +4,9 @@
 ops works), applies the chain rule node by node (each op's ``backward`` on arrays, or its
 ``backward_graph`` on Tensors for ``create_graph=True``), sums gradients back to broadcast input
 shapes (``unbroadcast``: ops never write broadcasting logic), runs gradient hooks and frees each
-node's saved arrays. ``grad`` returns gradients instead of accumulating them. ``queue_callback``
+node's saved arrays. The pass is one generator, ``backward_pass``: ``run_backward`` exhausts it,
+and ``loss.backward_steps()`` (``minillm/backward_steps.py``) walks it one node at a time.
+``grad`` returns gradients instead of accumulating them. ``queue_callback``
 runs a function once the next backward pass is complete (data-parallel training averages the
 gradients across processes there).
 
@@ -17,7 +19,7 @@ Read next: ``minillm/tensor.py`` (``Tensor.backward``).
 from __future__ import annotations
 
 import weakref
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
@@ -167,16 +169,28 @@ def run_backward(
     ``grad`` an ndarray runs each op's ``backward`` on arrays. ``grad`` a Tensor is
     ``create_graph=True``: every gradient is a Tensor, each op's ``backward_graph`` computes it
     with recorded Tensor ops, and the same loop (``+`` to sum, ``unbroadcast``) then records too.
+
+    The pass itself is the generator ``backward_pass``, run to its end here; ``backward_steps``
+    (``minillm/backward_steps.py``) runs the same generator one node at a time.
     """
+    steps = backward_pass(root, grad, retain_graph, capture)
     if isinstance(grad, _tensor.Tensor):
         with enable_grad():
-            return _backward_pass(root, grad, retain_graph, capture, graph=True)
-    return _backward_pass(root, grad, retain_graph, capture, graph=False)
+            for _ in steps:
+                pass
+    else:
+        for _ in steps:
+            pass
 
 
-def _backward_pass(
-    root: Tensor, grad: Any, retain_graph: bool, capture: dict[int, Any] | None, graph: bool
-) -> None:
+def backward_pass(
+    root: Tensor, grad: Any, retain_graph: bool = False, capture: dict[int, Any] | None = None
+) -> Iterator[tuple[Tensor, Any, tuple[Tensor, ...], tuple[Any, ...] | None]]:
+    """The backward pass as a generator: after each node it yields ``(node, g, inputs, in_grads)``
+    (``g`` the node's whole gradient, after its hooks; ``in_grads`` what its op's backward returned,
+    one per input, before ``unbroadcast``), then ``(leaf, g, (), None)`` as each leaf accumulates.
+    Exhausting it is ``run_backward`` (whose docstring describes the pass)."""
+    graph = isinstance(grad, _tensor.Tensor)
     grads: dict[int, Any] = {id(root): grad}
     leaf_grads: dict[int, tuple[Tensor, np.ndarray]] = {}
     hooks = bool(_HOOKS)
@@ -208,7 +222,8 @@ def _backward_pass(
         if not retain_graph:
             ctx.saved_tensors = ()
             ctx.freed = True
-        for parent, need, pg in zip(ctx.parents, ctx.needs_input_grad, in_grads):
+        parents = ctx.parents
+        for parent, need, pg in zip(parents, ctx.needs_input_grad, in_grads):
             if not need or pg is None:
                 continue
             if pg.shape != parent.data.shape:
@@ -225,6 +240,7 @@ def _backward_pass(
                 grads[key] = pg if prev is None else prev + pg
         if not retain_graph:
             ctx.parents = ()
+        yield node, g, parents, in_grads
     for leaf, g in leaf_grads.values():
         if hooks and id(leaf) in _HOOKS:
             g = _run_hooks(leaf, g)
@@ -232,6 +248,7 @@ def _backward_pass(
             _accumulate_leaf(leaf, g)
         elif id(leaf) in capture:
             capture[id(leaf)] = g
+        yield leaf, g, (), None
     while capture is None and _AFTER_BACKWARD:
         _AFTER_BACKWARD.pop(0)()
 

@@ -233,6 +233,12 @@ class Tensor(ConvertMethods, MathMethods, ReduceMethods, ShapeMethods, InplaceMe
             grad = keep if keep is not None and keep.dtype == grad.dtype else _wrap(grad)
         run_backward(self, grad, create_graph if retain_graph is None else retain_graph)
 
+    def backward_steps(self, gradient: Any = None, retain_graph: bool = False) -> Any:
+        """``backward()`` one node at a time, as steps (``minillm/backward_steps.py``)."""
+        from minillm.backward_steps import backward_steps
+
+        return backward_steps(self, gradient, retain_graph)
+
     def detach(self) -> Tensor:
         """A new leaf sharing this tensor's data (and version counter), cut from the graph."""
         out = _wrap(self.data)

@@ -23,12 +23,14 @@ Read next: ``minillm/optim/rmsprop.py`` and ``minillm/optim/lr_scheduler/``.
 
 from __future__ import annotations
 
+import math
 from collections.abc import Iterable
 from typing import Any
 
 import numpy as np
 
 from minillm import kernels
+from minillm.optim.explain import StepExplanation, find_group, gradient_of
 from minillm.optim.optimizer import Optimizer, check_beta, check_nonnegative
 from minillm.tensor import Tensor
 
@@ -119,6 +121,67 @@ class Adam(Optimizer):
         else:
             # non-contiguous or float16: the kernel's NumPy twin works on any layout
             kernels.adam.adam_step.ref(p.data, g, m, v, *args, bool(decoupled), v_max)
+
+    def explain(self, param: Tensor) -> StepExplanation:
+        """What the last ``step()`` did to ``param``, term by term, in float64; changes nothing.
+
+        The moments and the step count come from the state, the gradient from ``param.grad``
+        (call it before ``zero_grad``), the value before the step is solved back from the rule
+        (``minillm/optim/explain.py``).
+
+        >>> import minillm
+        >>> w = minillm.tensor([2.0], requires_grad=True)
+        >>> opt = AdamW([w], lr=0.1, weight_decay=0.5)
+        >>> w.grad = minillm.tensor([1.0])
+        >>> opt.step()
+        >>> e = opt.explain(w)
+        >>> [round(float(x[0]), 6) for x in (e.update, e.decay, e.param_before, e.param_after)]
+        [0.1, 0.1, 2.0, 1.8]
+        """
+        group = find_group(self, param)
+        state = self.state.get(param)
+        if not state:
+            raise ValueError("explain: no step() has updated this parameter yet")
+        t, lr, (beta1, beta2), eps, wd = (
+            state["step"], group["lr"], group["betas"], group["eps"], group["weight_decay"]
+        )  # fmt: skip
+        decoupled = group["decoupled_weight_decay"]
+        g = gradient_of(param)
+        g = -g if group["maximize"] else g
+        m = np.asarray(state["exp_avg"].data, dtype=np.float64)
+        v = np.asarray(state["exp_avg_sq"].data, dtype=np.float64)
+        v_used = (
+            np.asarray(state["max_exp_avg_sq"].data, dtype=np.float64) if group["amsgrad"] else v
+        )
+        bc1, bc2 = 1.0 - beta1**t, 1.0 - beta2**t
+        denom = np.sqrt(v_used) / math.sqrt(bc2) + eps
+        update = lr / bc1 * m / denom
+        after = np.asarray(param.data, dtype=np.float64)
+        # after = before * shrink - update, with shrink = 1 - lr wd for AdamW (1 for Adam)
+        before = (after + update) / (1.0 - lr * wd if decoupled else 1.0)
+        zeros = np.zeros_like(after)
+        decay = lr * wd * before if decoupled else zeros
+        l2_term = zeros if decoupled else wd * before
+        return StepExplanation(
+            optimizer="AdamW" if decoupled else "Adam",
+            step=t,
+            lr=float(lr),
+            grad=gradient_of(param),
+            effective_grad=g + l2_term,
+            l2_term=l2_term,
+            update=update,
+            decay=decay,
+            weight_decay="none" if wd == 0 else ("decoupled" if decoupled else "L2"),
+            param_before=before,
+            param_after=after,
+            details={
+                "exp_avg m": m,
+                "exp_avg_sq v" + (" (max)" if group["amsgrad"] else ""): v_used,
+                "bias_correction1 1-b1^t": bc1,
+                "bias_correction2 1-b2^t": bc2,
+                "denom sqrt(v/bc2)+eps": denom,
+            },
+        )
 
 
 class AdamW(Adam):

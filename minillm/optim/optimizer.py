@@ -162,6 +162,11 @@ class Optimizer:
         raise NotImplementedError
 
     # ------------------------------------------------------------------ checkpoints
+    def explain(self, param: Tensor) -> Any:
+        """What the last ``step()`` did to ``param``, term by term (``minillm/optim/explain.py``):
+        SGD, Adam and AdamW write it."""
+        raise NotImplementedError(f"{type(self).__name__} has no explain() yet")
+
     def state_dict(self) -> dict[str, Any]:
         """A snapshot of the optimizer in PyTorch's layout, parameters replaced by their index.
 

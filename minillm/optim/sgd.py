@@ -21,6 +21,7 @@ from typing import Any
 
 import numpy as np
 
+from minillm.optim.explain import StepExplanation, find_group, gradient_of
 from minillm.optim.optimizer import Optimizer, check_nonnegative
 from minillm.tensor import Tensor
 
@@ -93,3 +94,53 @@ class SGD(Optimizer):
                 buf.data += (1.0 - group["dampening"]) * d
             d = d + mu * buf.data if group["nesterov"] else buf.data
         p.data -= lr * d
+
+    def explain(self, param: Tensor) -> StepExplanation:
+        """What the last ``step()`` did to ``param``, term by term, in float64; changes nothing.
+
+        Reads ``param.grad`` (call it before ``zero_grad``) and the momentum buffer; SGD keeps
+        no step count, so it assumes ``param`` is as the last step left it.
+
+        >>> import minillm
+        >>> w = minillm.tensor([1.0], requires_grad=True)
+        >>> opt = SGD([w], lr=0.1, weight_decay=0.5)
+        >>> w.grad = minillm.tensor([2.0])
+        >>> opt.step()                    # d = 2 + 0.5 * 1
+        >>> e = opt.explain(w)
+        >>> [round(float(x[0]), 6) for x in (e.l2_term, e.update, e.param_after)]
+        [0.5, 0.25, 0.75]
+        """
+        group = find_group(self, param)
+        lr, mu, wd = group["lr"], group["momentum"], group["weight_decay"]
+        g = gradient_of(param)
+        g = -g if group["maximize"] else g
+        after = np.asarray(param.data, dtype=np.float64)
+        details: dict[str, Any] = {}
+        if mu != 0:
+            buf = self.state.get(param, {}).get("momentum_buffer")
+            if buf is None:
+                raise ValueError("explain: no step() has updated this parameter yet")
+            b = details["momentum_buffer b"] = np.asarray(buf.data, dtype=np.float64)
+        if mu != 0 and not group["nesterov"]:  # d = b
+            before = after + lr * b
+            d = b
+        else:  # d = g + wd before (+ mu b), and after = before - lr d: solve for before
+            known = g + mu * b if mu != 0 else g
+            before = (after + lr * known) / (1.0 - lr * wd)
+            d = known + wd * before
+        details["direction d"] = d
+        l2_term = wd * before
+        return StepExplanation(
+            optimizer="SGD",
+            step=None,
+            lr=float(lr),
+            grad=gradient_of(param),
+            effective_grad=g + l2_term,
+            l2_term=l2_term,
+            update=lr * d,
+            decay=np.zeros_like(after),
+            weight_decay="L2" if wd else "none",
+            param_before=before,
+            param_after=after,
+            details=details,
+        )
