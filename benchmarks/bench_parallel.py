@@ -397,9 +397,9 @@ def main() -> None:
     load = (f"Other processes used {others:.2f} cores on average during the run (from "
             "/proc/stat less this run's own CPU time)")  # fmt: skip
     if others > 0.2:
-        load += (": the machine was not idle, and the 2-process figures suffer most, minillm's "
-                 "(its shm barrier spins up to ~3 ms on a core a descheduled peer needs, then "
-                 "sleeps in steps of up to 2 ms)")  # fmt: skip
+        load += (": the machine was not idle, and the 2-process figures suffer most (two "
+                 "processes on two cores wait for each other at every collective, and a third "
+                 "process takes the core one of them needs)")  # fmt: skip
     print(load)
     command = "python benchmarks/bench_parallel.py" + (" --quick" if args.quick else "")
     text = reading(times, rates, sizes, names)
