@@ -4,8 +4,8 @@
   ``minillm.text.tokenize.split_sentences``), tokenized once; both sides embed the same token ids.
 * minillm: ``SentenceEncoder.encode`` (float32; batches sorted by length, padded to the longest,
   mean pooling, L2 norm), at batch size 1 and 32.
-* PyTorch: the plain-functional BERT of ``tests/test_bert.py`` (``torch_bert``) in float32 under
-  ``torch.inference_mode``, with the same length-sorted batches and the same pooling.
+* PyTorch: the plain-functional BERT of ``reference_bert.py`` (``torch_bert``, the tests' oracle)
+  in float32 under ``torch.inference_mode``, with the same length-sorted batches and pooling.
 * the share of minillm's encode time spent in the exact (erf) GELU, timed by hooks on the six
   ``nn.GELU`` modules.
 
@@ -23,8 +23,8 @@ from pathlib import Path
 import numpy as np
 
 sys.path.insert(0, str(Path(__file__).parent))
-sys.path.insert(0, str(Path(__file__).parents[1] / "tests"))
 from _common import machine, markdown_table, update_results
+from reference_bert import mean_pool, torch_bert, torch_weights
 
 from minillm import nn
 from minillm.data.corpus import builtin_corpus
@@ -32,6 +32,7 @@ from minillm.machine import set_threads
 from minillm.models import BertModel, SentenceEncoder
 from minillm.models.pretrained import INSTALL_HINT, packaged_model_dir
 from minillm.text.tokenize import split_sentences
+from minillm.tokenizers import WordPieceTokenizer
 
 N_SENTENCES = 256
 REPEATS = 5
@@ -50,8 +51,6 @@ def corpus_sentences(n: int = N_SENTENCES) -> list[str]:
 
 
 def torch_encode(torch, w, cfg, tok, texts: list[str], batch: int) -> np.ndarray:
-    from test_bert import mean_pool, torch_bert
-
     order = np.argsort([-len(s) for s in texts], kind="stable")
     out = np.empty((len(texts), cfg.hidden_size), np.float32)
     with torch.inference_mode():
@@ -88,7 +87,6 @@ def gelu_share(enc: SentenceEncoder, texts: list[str], batch: int) -> float:
 
 def main() -> None:
     import torch
-    from test_bert import sentence_tokenizer, torch_weights
 
     folder = packaged_model_dir()
     if folder is None:
@@ -97,7 +95,7 @@ def main() -> None:
     torch.set_num_threads(1)
     texts = corpus_sentences()
     model = BertModel.from_pretrained(folder)
-    tok = sentence_tokenizer()  # minillm's WordPiece when present, else `tokenizers`
+    tok = WordPieceTokenizer.from_pretrained(folder)
     enc = SentenceEncoder(model, tok, max_seq_length=256)
     w = torch_weights(folder / "model.safetensors", "float32")
     lengths = [sum(e.attention_mask) for e in tok.encode_batch(texts, max_length=256)]
@@ -129,8 +127,9 @@ both sides; medians of {REPEATS} runs. all-MiniLM-L6-v2 in float32 on {len(texts
 of the built-in corpus ({n_tokens:,} real tokens, {min(lengths)}..{max(lengths)} per sentence \
 with [CLS]/[SEP] before padding), batched longest first and padded to each batch's longest, \
 mean-pooled and normalized; the same tokenizer ({type(tok).__name__}) and token ids on both \
-sides, its time included in both (PyTorch: the functional BERT of `tests/test_bert.py` under \
-`torch.inference_mode`). Largest difference between the two sides' embeddings: {worst:.1e}.
+sides, its time included in both (PyTorch: the functional BERT of \
+`benchmarks/reference_bert.py`, the tests' oracle, under `torch.inference_mode`). Largest \
+difference between the two sides' embeddings: {worst:.1e}.
 
 {table}
 

@@ -1,7 +1,8 @@
 """The BERT encoder and sentence embeddings: names, masks, errors, and parity with plain PyTorch.
 
-The oracle is ``torch_bert`` below: BERT written from torch.nn.functional ops (embedding,
-layer_norm, linear, gelu, softmax) over a dict of weights, independent of minillm's modules.
+The oracle is ``torch_bert`` (``benchmarks/reference_bert.py``, shared with the benchmark): BERT
+written from torch.nn.functional ops (embedding, layer_norm, linear, gelu, softmax) over a dict of
+weights, independent of minillm's modules.
 Where torch is missing, ``fixtures/minilm_reference.json`` (written by that oracle, see
 ``write_fixture``) still pins the pretrained model's embeddings.
 """
@@ -10,6 +11,7 @@ from __future__ import annotations
 
 import json
 import os
+import sys
 from pathlib import Path
 
 import numpy as np
@@ -19,6 +21,9 @@ import minillm
 from minillm.io import safetensors
 from minillm.models import BertConfig, BertModel, BertModelOutput, SentenceEncoder
 from minillm.models.pretrained import INSTALL_HINT, PretrainedNotFoundError, packaged_model_dir
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "benchmarks"))
+from reference_bert import mean_pool, torch_bert, torch_weights
 
 MODEL_DIR = packaged_model_dir()
 needs_model = pytest.mark.skipif(
@@ -34,76 +39,6 @@ SENTENCES = [
 TINY = BertConfig(vocab_size=50, hidden_size=16, num_hidden_layers=2, num_attention_heads=2,
                   intermediate_size=32, max_position_embeddings=12, hidden_dropout_prob=0.0,
                   attention_probs_dropout_prob=0.0)  # fmt: skip
-
-
-# ---------------------------------------------------------------- the PyTorch oracle
-def torch_bert(w, cfg, ids, mask, types=None):
-    """BERT from torch.nn.functional over ``w`` (HF names -> torch tensors).
-
-    Returns (last_hidden_state, pooler_output, hidden_states, attentions). The padding mask is
-    Hugging Face's additive form: 0 for a real key, the dtype's most negative value for padding.
-    """
-    import torch
-    import torch.nn.functional as F
-
-    ids = torch.as_tensor(np.asarray(ids))
-    B, T = ids.shape
-    types = torch.zeros_like(ids) if types is None else torch.as_tensor(np.asarray(types))
-    dt = w["embeddings.word_embeddings.weight"].dtype
-    eps, H = cfg.layer_norm_eps, cfg.num_attention_heads
-    C = cfg.hidden_size
-    D = C // H
-    approximate = "none" if cfg.hidden_act == "gelu" else "tanh"
-
-    def ln(x, name):
-        return F.layer_norm(x, (C,), w[name + ".weight"], w[name + ".bias"], eps)
-
-    def lin(x, name):
-        return F.linear(x, w[name + ".weight"], w[name + ".bias"])
-
-    x = F.embedding(ids, w["embeddings.word_embeddings.weight"])
-    x = x + F.embedding(torch.arange(T), w["embeddings.position_embeddings.weight"])
-    x = x + F.embedding(types, w["embeddings.token_type_embeddings.weight"])
-    x = ln(x, "embeddings.LayerNorm")
-    keep = torch.as_tensor(np.asarray(mask), dtype=dt)[:, None, None, :]  # (B, 1, 1, T)
-    bias = (1.0 - keep) * torch.finfo(dt).min
-    hidden, attentions = [x], []
-    for i in range(cfg.num_hidden_layers):
-        p = f"encoder.layer.{i}."
-
-        def heads(t):
-            return t.view(B, T, H, D).transpose(1, 2)
-
-        q, k, v = (heads(lin(x, p + "attention.self." + n)) for n in ("query", "key", "value"))
-        probs = F.softmax(q @ k.transpose(-1, -2) / D**0.5 + bias, dim=-1)
-        y = (probs @ v).transpose(1, 2).reshape(B, T, C)
-        a = ln(lin(y, p + "attention.output.dense") + x, p + "attention.output.LayerNorm")
-        f = F.gelu(lin(a, p + "intermediate.dense"), approximate=approximate)
-        x = ln(lin(f, p + "output.dense") + a, p + "output.LayerNorm")
-        hidden.append(x)
-        attentions.append(probs)
-    pooled = torch.tanh(lin(x[:, 0], "pooler.dense"))
-    return x, pooled, hidden, attentions
-
-
-def torch_weights(model_or_file, dtype="float64", requires_grad=False):
-    import torch
-
-    if isinstance(model_or_file, BertModel):
-        arrays = {k: v.data for k, v in model_or_file.state_dict().items()}
-    else:
-        arrays = {k: v.data for k, v in safetensors.load(model_or_file).items()}
-    return {
-        k: torch.tensor(np.asarray(a, dtype=dtype), requires_grad=requires_grad)
-        for k, a in arrays.items()
-        if k != "embeddings.position_ids"
-    }
-
-
-def mean_pool(h, mask, normalize=True):
-    m = np.asarray(mask, dtype=h.dtype)[:, :, None]
-    e = (h * m).sum(1) / np.maximum(m.sum(1), 1e-9)
-    return e / np.linalg.norm(e, axis=1, keepdims=True) if normalize else e
 
 
 # ---------------------------------------------------------------- tokens

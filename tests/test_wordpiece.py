@@ -317,6 +317,37 @@ def test_equals_tokenizers_on_unicode_text(oracle, text: str, pair: str | None) 
         assert mine.decode(ours.ids, skip) == hf.decode(ours.ids, skip_special_tokens=skip)
 
 
+ASCII_AND_MARKS = st.lists(
+    st.sampled_from(["Hello", "un", "aff", "able", "a" * 6, "[SEP]", " ", "\t", "\r\n", "\x0b",
+                     "\x00", "\x7f", ".", "$", "`", "~", "é", "\u0344", "\u0f73", "\u0316",
+                     "\U0001d15e", "\u00a0", "中"]),
+    max_size=12,
+).map("".join) | st.text(st.characters(max_codepoint=127), max_size=30)  # fmt: skip
+
+
+@given(ASCII_AND_MARKS)
+def test_the_ascii_fast_road_equals_the_general_road(text: str) -> None:
+    """Plain ASCII (and each plain-ASCII chunk between spaces of other text) skips the
+    character-by-character normalizer; switched off, every text takes the general road."""
+    from unittest import mock
+
+    from minillm.tokenizers import wordpiece
+
+    options = [{}, {"lowercase": False}, {"clean_text": False}, {"max_input_chars_per_word": 5}]
+    for tok in [WordPieceTokenizer(TINY, **o) for o in options]:
+        fast = tok.encode(text, text[::-1])
+        with mock.patch.object(wordpiece, "_plain_ascii", lambda text: False):
+            general = tok.encode(text, text[::-1])
+        _same(fast, general)
+
+
+def test_the_word_cache_follows_the_settings() -> None:
+    tok = WordPieceTokenizer(TINY)
+    assert tok.encode("unaffable").tokens == ["[CLS]", "un", "##aff", "##able", "[SEP]"]
+    tok.max_input_chars_per_word = 5
+    assert tok.encode("unaffable").tokens == ["[CLS]", "[UNK]", "[SEP]"]
+
+
 def test_equals_tokenizers_on_a_real_document(oracle) -> None:
     from minillm.data.corpus import builtin_corpus
 

@@ -15,9 +15,10 @@ The model, bottom to top:
 
 Unlike GPT (``gpt.py``), every position sees every other one: there is no causal mask. The only
 mask is over padded *keys*: ``attention_mask`` (B, T), 1 for a real token and 0 for padding,
-becomes a bool (B, 1, 1, T) mask so that no query attends to a padded position. Padded *query*
-rows are still computed (they attend to the real tokens) and carry values, as in Hugging Face;
-they are simply ignored downstream (``sentence.py`` averages over real tokens only).
+becomes a bool (B, 1, 1, T) mask so that no query attends to a padded position (and no mask at
+all when nothing is padded, as at batch 1). Padded *query* rows are still computed (they attend
+to the real tokens) and carry values, as in Hugging Face; they are simply ignored downstream
+(``sentence.py`` averages over real tokens only).
 A sequence whose mask is all 0 has nothing to attend to: its rows come out of attention as
 zeros here, where Hugging Face's additive mask would average over the padding.
 
@@ -353,7 +354,8 @@ class BertModel(nn.Module):
                 )
             if not np.isin(m, (0, 1)).all():
                 raise ValueError("BertModel: attention_mask must hold only 0 and 1")
-            mask = (m != 0)[:, None, None, :]  # (B, 1, 1, T): True = this key may be attended
+            if not m.all():  # no padding (always so at batch 1) needs no mask: the same result
+                mask = (m != 0)[:, None, None, :]  # (B, 1, 1, T): True = this key may be attended
         types = np.zeros_like(ids)
         if token_type_ids is not None:
             types = _int_array(token_type_ids, "token_type_ids")

@@ -11,7 +11,8 @@ Pooling with ``pooling_mode_mean_tokens``, Normalize)::
 Padding is why the mean needs the mask: padded positions still carry hidden states (they attend
 to the real tokens), and averaging them in would change a sentence's vector with its batch.
 ``encode`` sorts sentences by length before batching, so that each batch pads little, and then
-restores the caller's order.
+restores the caller's order. The encoder keeps its Linear weights column-major, a memory order
+that makes batch 1's small products faster (``store_linear_weights_column_major``).
 
 Read next: ``bert.py`` (the encoder) and ``minillm/tokenizers/`` (the WordPiece tokenizer).
 """
@@ -26,6 +27,7 @@ from typing import Any
 import numpy as np
 
 import minillm
+from minillm import nn
 from minillm.models.bert import BertModel
 from minillm.models.pretrained import resolve_pretrained
 
@@ -35,6 +37,21 @@ def _read_json(path: Path) -> dict[str, Any]:
     if not isinstance(d, dict):
         raise ValueError(f"{path}: expected a JSON object, got {type(d).__name__}")
     return d
+
+
+def store_linear_weights_column_major(model: Any) -> None:
+    """Keep every Linear weight W (out, in) in column-major (Fortran) order, in place.
+
+    Nothing a user sees changes: the shapes, the names, the values and ``state_dict``. Only the
+    memory order does, so that ``W^T`` in ``y = x W^T`` is a row-major (in, out) matrix. OpenBLAS
+    multiplies a few rows by a row-major matrix up to twice as fast as by a transposed one: at
+    batch 1 a sentence is 10..60 rows, and these products are most of the encoder's
+    time. With many rows (big batches) both orders run at the same speed. ``load_state_dict``
+    copies into the arrays in place, so a checkpoint loaded later keeps the order.
+    """
+    for module in model.modules():
+        if isinstance(module, nn.Linear):
+            module.weight.data = np.asfortranarray(module.weight.data)
 
 
 class SentenceEncoder:
@@ -54,6 +71,7 @@ class SentenceEncoder:
                 f"{model.config.max_position_embeddings}], got {max_seq_length}"
             )
         self.model = model.eval()
+        store_linear_weights_column_major(self.model)
         self.tokenizer = tokenizer
         self.max_seq_length = int(max_seq_length)
 

@@ -6,11 +6,13 @@ gives the same ids, tokens, type ids and offsets:
 1. **Special tokens** written in the text (``[SEP]``, ``[MASK]``...) are found first, in the raw
    text, and kept whole; the text between them goes through the rest.
 2. **Normalize and pre-tokenize** (``bert_text.py``): clean, lowercase, strip accents, then split
-   into words on whitespace and punctuation.
+   into words on whitespace and punctuation. Plain ASCII text, where these steps move no
+   character, takes a fast road of two regular expressions to the same words (``_ASCII_WORD``).
 3. **WordPiece** (:func:`wordpiece_split`): each word becomes the longest vocabulary entry that
    starts it, then the longest ``##``-prefixed entry that continues it, and so on (greedy longest
    match first: ``unaffable`` -> ``un ##aff ##able``). A word with a part no entry matches, or
-   longer than ``max_input_chars_per_word`` characters, becomes one ``[UNK]``.
+   longer than ``max_input_chars_per_word`` characters, becomes one ``[UNK]``. Each word's
+   split is remembered (``WordPieceTokenizer._split``).
 4. **Post-process**: ``[CLS] A [SEP]``, or ``[CLS] A [SEP] B [SEP]`` for a pair, with type id 0
    for the first part and 1 for the second.
 
@@ -54,6 +56,23 @@ DEFAULT_SPECIALS = {
     "cls_token": "[CLS]",
     "mask_token": "[MASK]",
 }
+
+# The fast road of ``_add_words``. ASCII text without control characters (other than tab, newline
+# and carriage return) normalizes character for character: cleaning turns those three into spaces,
+# lowercasing is ASCII's, and no ASCII character has an accent or is a CJK ideograph. Its words,
+# as BertPreTokenizer splits them, are the runs of characters that are neither whitespace nor
+# punctuation, and each punctuation character alone (ASCII punctuation is ! to /, : to @, [ to `
+# and { to ~). Any other text takes the general road, character by character (``bert_text.py``).
+_ASCII_CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")
+_ASCII_WORD = re.compile(r"[^ \t\n\r!-/:-@\[-`{-~]+|[!-/:-@\[-`{-~]")
+_CHUNK = re.compile(r"[^ ]+")
+WORD_CACHE_SIZE = 100_000  # words remembered by WordPieceTokenizer._split
+
+
+def _plain_ascii(text: str) -> bool:
+    """Whether ``text`` can take the fast road: ASCII with no control character but tab, newline
+    and carriage return."""
+    return text.isascii() and not _ASCII_CONTROL.search(text)
 
 
 def wordpiece_split(
@@ -157,6 +176,8 @@ class WordPieceTokenizer(Tokenizer):
         self._special_ids = {self._ids[s] for s in specials}
         cls, sep = self.special_tokens["cls_token"], self.special_tokens["sep_token"]
         self.template = BertTemplate((cls, self._ids[cls]), (sep, self._ids[sep]))
+        self._word_cache: dict[str, list[tuple[str, int, int, int]]] = {}  # see _split
+        self._cache_settings = (continuing_subword_prefix, max_input_chars_per_word)
 
     # ----- loading ------------------------------------------------------------------------------
 
@@ -200,33 +221,74 @@ class WordPieceTokenizer(Tokenizer):
 
     def _tokenize(self, text: str) -> Pieces:
         """Stages 1-3 for one text: ids, tokens and offsets, without ``[CLS]``/``[SEP]``."""
-        ids: list[int] = []
-        tokens: list[str] = []
-        offsets: list[tuple[int, int]] = []
-        unk = self.special_tokens["unk_token"]
+        pieces: Pieces = ([], [], [])
+        ids, tokens, offsets = pieces
+        settings = (self.continuing_subword_prefix, self.max_input_chars_per_word)
+        if settings != self._cache_settings:  # the splits depend on both: start afresh
+            self._word_cache.clear()
+            self._cache_settings = settings
         position = 0
         # The text between special tokens, then the special token itself (the last is "").
         for match in [*self._special_re.finditer(text), None]:
             end = match.start() if match else len(text)
-            norm = self.normalizer.normalize(text[position:end])
-            for a, b in self.pre_tokenizer.spans(norm.text):
-                pieces = wordpiece_split(
-                    norm.text[a:b],
-                    self._ids,
-                    self.continuing_subword_prefix,
-                    self.max_input_chars_per_word,
-                )
-                for token, start, stop in pieces or [(unk, 0, b - a)]:
-                    lo, hi = norm.original_span(a + start, a + stop)
-                    ids.append(self._ids[token])
-                    tokens.append(token)
-                    offsets.append((position + lo, position + hi))
+            self._add_words(text[position:end], position, pieces)
             if match:
                 ids.append(self._ids[match.group()])
                 tokens.append(match.group())
                 offsets.append(match.span())
                 position = match.end()
-        return ids, tokens, offsets
+        return pieces
+
+    def _add_words(self, segment: str, position: int, pieces: Pieces) -> None:
+        """Stages 2-3 for text without special tokens, appended to ``pieces``; ``position`` is
+        where ``segment`` starts in the whole text (offsets are into the whole text)."""
+        if _plain_ascii(segment):
+            self._add_ascii_words(segment, position, pieces)
+            return
+        # A space separates words before and after normalizing, and no normalizing step looks
+        # across one (NFD reorders runs of accents, which a space ends), so each chunk between
+        # spaces can take its own road: most chunks of a mostly-English text are plain ASCII.
+        for chunk in _CHUNK.finditer(segment):
+            text, start = chunk.group(), position + chunk.start()
+            if _plain_ascii(text):
+                self._add_ascii_words(text, start, pieces)
+                continue
+            norm = self.normalizer.normalize(text)
+            for a, b in self.pre_tokenizer.spans(norm.text):
+                for token, token_id, lo, hi in self._split(norm.text[a:b]):
+                    lo, hi = norm.original_span(a + lo, a + hi)
+                    pieces[0].append(token_id)
+                    pieces[1].append(token)
+                    pieces[2].append((start + lo, start + hi))
+
+    def _add_ascii_words(self, text: str, position: int, pieces: Pieces) -> None:
+        """The fast road for plain ASCII (see ``_ASCII_WORD``): normalizing moves no character,
+        so a piece's offsets are its own span in ``text``."""
+        ids, tokens, offsets = pieces
+        if self.normalizer.lowercase:
+            text = text.lower()
+        for word in _ASCII_WORD.finditer(text):
+            a = position + word.start()
+            for token, token_id, start, stop in self._split(word.group()):
+                ids.append(token_id)
+                tokens.append(token)
+                offsets.append((a + start, a + stop))
+
+    def _split(self, word: str) -> list[tuple[str, int, int, int]]:
+        """``(token, id, start, end)`` of each piece of a normalized word; ``[UNK]`` for the whole
+        word when it cannot be split. Remembered per word: text repeats its words, and a lookup
+        costs far less than the greedy search (the memory is emptied when it grows large)."""
+        pieces = self._word_cache.get(word)
+        if pieces is None:
+            split = wordpiece_split(
+                word, self._ids, self.continuing_subword_prefix, self.max_input_chars_per_word
+            )
+            unk = self.special_tokens["unk_token"]
+            pieces = [(t, self._ids[t], a, b) for t, a, b in split or [(unk, 0, len(word))]]
+            if len(self._word_cache) >= WORD_CACHE_SIZE:
+                self._word_cache.clear()
+            self._word_cache[word] = pieces
+        return pieces
 
     def encode(self, text: str, pair: str | None = None) -> Encoding:  # type: ignore[override]
         """Encode ``text`` (and ``pair``, the second text of a pair), without truncation.
