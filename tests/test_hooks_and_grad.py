@@ -233,5 +233,5 @@ def test_the_hessian_example_runs():
     import runpy
     from pathlib import Path
 
-    example = Path(__file__).parent.parent / "examples" / "05_hessian_vector_product.py"
+    example = Path(__file__).parent.parent / "examples" / "07_hessian_vector_product.py"
     runpy.run_path(str(example), run_name="__main__")  # it asserts its own checks

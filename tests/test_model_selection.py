@@ -526,7 +526,7 @@ def test_the_model_selection_example_runs():
     import runpy
     from pathlib import Path
 
-    example = Path(__file__).parent.parent / "examples" / "06_model_selection.py"
+    example = Path(__file__).parent.parent / "examples" / "08_model_selection.py"
     runpy.run_path(str(example), run_name="__main__")  # it asserts its own checks
 
 

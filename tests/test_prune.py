@@ -158,7 +158,7 @@ def test_the_pruning_example_runs(tmp_path, monkeypatch):
 
     from minillm import kernels
 
-    example = Path(__file__).parent.parent / "examples" / "08_pruning.py"
+    example = Path(__file__).parent.parent / "examples" / "10_pruning.py"
     monkeypatch.chdir(tmp_path)  # it draws pruning.png in the current folder
     with threadpool_limits(limits=None):  # restores BLAS's threads; the example asks for one
         runpy.run_path(str(example), run_name="__main__")  # it asserts its own checks

@@ -166,6 +166,6 @@ def test_example_07_runs(capsys):
     import runpy
     from pathlib import Path
 
-    example = Path(__file__).parent.parent / "examples" / "07_text_pipeline.py"
+    example = Path(__file__).parent.parent / "examples" / "09_text_pipeline.py"
     runpy.run_path(str(example), run_name="__main__")  # it asserts its own checks
     assert "[EMAIL]" in capsys.readouterr().out

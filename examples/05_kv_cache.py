@@ -6,7 +6,7 @@ and values of the others from memory. This script trains nothing: a randomly ini
 enough to compare the two paths token for token, and the timeline shows what each tick computed and
 reused.
 
-Run:  python examples/03_kv_cache.py     (MINILLM_SMOKE=1: 30 tokens instead of 150)
+Run:  python examples/05_kv_cache.py     (MINILLM_SMOKE=1: 30 tokens instead of 150)
 """
 
 from __future__ import annotations

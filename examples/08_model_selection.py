@@ -14,7 +14,7 @@ should it be, and how fast should it learn? The rules of the game, as scikit-lea
 The network is a minillm ``nn.Module`` behind ``NeuralClassifier``, so every tool here (and
 scikit-learn's own, were it installed) treats it like any other estimator.
 
-Run:  python examples/06_model_selection.py
+Run:  python examples/08_model_selection.py
 """
 
 from __future__ import annotations

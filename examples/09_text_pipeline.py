@@ -10,7 +10,7 @@ stage), then:
 2. the cleaned text is cut into sentences and turned into TF-IDF rows;
 3. the augmenters make seeded variants of one sentence (``augment.explain``).
 
-Run:  python examples/07_text_pipeline.py
+Run:  python examples/09_text_pipeline.py
 """
 
 from __future__ import annotations

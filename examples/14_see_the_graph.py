@@ -15,7 +15,7 @@ The script prints, in order:
    update, but Adam's weight decay enters the gradient (an L2 term, then divided by sqrt(v)),
    while AdamW's shrinks the weight directly (``lr * wd * p``).
 
-Run:  python examples/12_see_the_graph.py     (about a second)
+Run:  python examples/14_see_the_graph.py     (about a second)
 """
 
 from __future__ import annotations

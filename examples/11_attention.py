@@ -23,7 +23,7 @@ With matplotlib installed, both sentences' head-averaged maps, every layer, are 
 ``attention.png`` in the current folder. The command line shows the same maps:
 ``minillm attention "The cat sat on the mat because it was tired" --layer 5 --average``.
 
-Run:  python examples/09_attention.py        (a few seconds; loading the model is most of it)
+Run:  python examples/11_attention.py        (a few seconds; loading the model is most of it)
 """
 
 from __future__ import annotations

@@ -20,7 +20,7 @@ model was itself still learning) up to 70%. The fair yardstick for that is the d
 fine-tuned for the same steps (the 0% row): by it, pruning half the weights costs nothing here.
 With matplotlib installed, the table is also drawn to ``pruning.png`` in the current folder.
 
-Run:  python examples/08_pruning.py
+Run:  python examples/10_pruning.py
 """
 
 from __future__ import annotations

@@ -22,7 +22,7 @@ word of the docs ("nonlocal", "lambda"), matching it is hard to beat, and it nee
 ``MINILLM_SMOKE=1`` embeds 60 paragraphs instead of 300 (a few seconds). The same embeddings
 come from the command line: ``minillm embed paragraphs.txt --out emb.npy`` (one per line).
 
-Run:  python examples/10_semantic_search.py
+Run:  python examples/12_semantic_search.py
 """
 
 from __future__ import annotations

@@ -11,7 +11,7 @@ Hessian of a tiny model column by column to see that it is symmetric, and run po
 (v <- H v / |H v|) to find the largest (in magnitude) curvature of the loss: the "sharpness"
 that bounds the learning rate plain gradient descent can take (lr < 2 / lambda_max).
 
-Run:  python examples/05_hessian_vector_product.py
+Run:  python examples/07_hessian_vector_product.py
 """
 
 from __future__ import annotations

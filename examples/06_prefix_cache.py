@@ -5,7 +5,7 @@ the first request they are served from fixed-size blocks in the prefix cache. Th
 budget: when it is full, the least recently used block that no request is holding is evicted.
 Outputs are identical with and without the cache; only the work changes.
 
-Run:  python examples/04_prefix_cache.py
+Run:  python examples/06_prefix_cache.py
 """
 
 from __future__ import annotations
