@@ -4,7 +4,7 @@ The oracle is ``torch_bert`` (``benchmarks/reference_bert.py``, shared with the 
 written from torch.nn.functional ops (embedding, layer_norm, linear, gelu, softmax) over a dict of
 weights, independent of minillm's modules.
 Where torch is missing, ``fixtures/minilm_reference.json`` (written by that oracle, see
-``write_fixture``) still pins the pretrained model's embeddings.
+``reference_values``) still pins the pretrained model's embeddings.
 """
 
 from __future__ import annotations
@@ -342,31 +342,37 @@ def test_missing_package_gives_the_pip_command(monkeypatch):
 
 # ---------------------------------------------------------------- the fixture's provenance
 @needs_model
-@pytest.mark.skipif(not os.environ.get("MINILLM_WRITE_BERT_FIXTURE"), reason="writes the fixture")
-def test_write_fixture():
-    write_fixture()
-
-
-def write_fixture():
-    """Recompute fixtures/minilm_reference.json with the torch oracle in float64.
-
-    Run: MINILLM_WRITE_BERT_FIXTURE=1 python -m pytest tests/test_bert.py -k write_fixture
-    """
+def test_the_fixture_is_what_the_torch_oracle_computes():
+    """The committed reference values come from the float64 torch BERT, and still do.
+    ``MINILLM_WRITE_BERT_FIXTURE=1 python -m pytest tests/test_bert.py -k fixture_is`` rewrites
+    them (after a change to the sentences, say)."""
     pytest.importorskip("torch")
+    ref = reference_values()
+    if os.environ.get("MINILLM_WRITE_BERT_FIXTURE"):
+        FIXTURE.parent.mkdir(exist_ok=True)
+        lines = [f" {json.dumps(k)}: {json.dumps(v)}" for k, v in ref.items()]
+        FIXTURE.write_text("{\n" + ",\n".join(lines) + "\n}\n")
+    saved = json.loads(FIXTURE.read_text())
+    assert saved["sentences"] == ref["sentences"]
+    assert saved["input_ids"] == ref["input_ids"]
+    assert saved["attention_mask"] == ref["attention_mask"]
+    for key in ("embedding_first8", "pooler_first8"):
+        np.testing.assert_allclose(saved[key], ref[key], rtol=0, atol=1e-12, err_msg=key)
+
+
+def reference_values() -> dict:
+    """The fixture's contents, computed with the torch oracle in float64."""
     ids, mask = padded_batch(SENTENCES)
     cfg = BertConfig.from_json_file(MODEL_DIR / "config.json")
     x, pooled, _, _ = torch_bert(torch_weights(MODEL_DIR / "model.safetensors"), cfg, ids, mask)
     e = mean_pool(x.detach().numpy(), mask)
-    ref = {
-        "about": "all-MiniLM-L6-v2, float64, by tests/test_bert.py::write_fixture (the plain "
-        "torch BERT there): mean-pooled L2-normalized embeddings and pooler outputs, first 8 "
-        "dims, for these padded token ids",
+    return {
+        "about": "all-MiniLM-L6-v2, float64, by tests/test_bert.py::reference_values (the plain "
+        "torch BERT of benchmarks/reference_bert.py): mean-pooled L2-normalized embeddings and "
+        "pooler outputs, first 8 dims, for these padded token ids",
         "sentences": SENTENCES,
         "input_ids": ids.tolist(),
         "attention_mask": mask.tolist(),
         "embedding_first8": e[:, :8].tolist(),
         "pooler_first8": pooled.detach().numpy()[:, :8].tolist(),
     }
-    FIXTURE.parent.mkdir(exist_ok=True)
-    lines = [f" {json.dumps(k)}: {json.dumps(v)}" for k, v in ref.items()]
-    FIXTURE.write_text("{\n" + ",\n".join(lines) + "\n}\n")
