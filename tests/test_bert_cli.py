@@ -234,3 +234,11 @@ def test_the_parser_imports_neither_matplotlib_nor_the_weights():
     )
     out = subprocess.run([sys.executable, "-c", code], check=True, capture_output=True, text=True)
     assert out.stdout.strip() == "[]"
+
+
+def test_embed_refuses_a_file_name_that_is_not_there(tmp_path, capsys):
+    from minillm.cli import main
+
+    assert main(["embed", str(tmp_path / "notes.txt")]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "no such file" in err[0]

@@ -59,3 +59,21 @@ def test_health_is_logged_every_n_steps_and_plotted(corpus, tmp_path):
 def test_health_every_must_not_be_negative():
     with pytest.raises(ValueError, match="health_every must be >= 0"):
         TrainConfig(health_every=-1)
+
+
+def test_the_same_signal_twice_within_a_second_counts_once(monkeypatch):
+    """A signal to the process group reaches a worker twice (its own, and the launcher's
+    forward): that is one request to stop, not the second that aborts."""
+    import signal
+
+    from minillm.training.signals import StopOnSignal
+
+    clock = [100.0]
+    monkeypatch.setattr("minillm.training.signals.time.monotonic", lambda: clock[0])
+    stop = StopOnSignal()
+    stop._handler(signal.SIGTERM, None)
+    stop._handler(signal.SIGTERM, None)  # the forwarded copy: ignored
+    assert stop.signal == signal.SIGTERM
+    clock[0] += 2.0
+    with pytest.raises(KeyboardInterrupt):
+        stop._handler(signal.SIGTERM, None)  # a real second request

@@ -123,3 +123,21 @@ def test_float32_parameters_are_explained_in_float64():
     e = opt.explain(w)
     assert e.update.dtype == np.float64
     np.testing.assert_allclose(before - w.data, e.total, atol=1e-6)
+
+
+def test_explain_uses_the_learning_rate_of_the_step_not_the_schedulers_next():
+    import minillm
+    from minillm.optim import SGD, AdamW, lr_scheduler
+
+    w = minillm.tensor([2.0], dtype="float64", requires_grad=True)
+    opt = AdamW([w], lr=0.1, weight_decay=0.5)
+    sched = lr_scheduler.StepLR(opt, step_size=1, gamma=0.1)
+    w.grad = minillm.tensor([1.0], dtype="float64")
+    opt.step()
+    sched.step()  # group["lr"] is now 0.01
+    e = opt.explain(w)
+    assert e.lr == 0.1 and abs(float(e.param_before[0]) - 2.0) < 1e-12
+    fresh = minillm.tensor([2.0], requires_grad=True)
+    fresh.grad = minillm.tensor([1.0])
+    with pytest.raises(ValueError, match="no step"):
+        SGD([fresh], lr=0.1).explain(fresh)

@@ -25,10 +25,14 @@ from minillm.io import atomic_write
 from minillm.tensor import Tensor
 
 
-def encode_cached(text: str, tokenizer: Any, cache_dir: str | Path | None) -> np.ndarray:
+def encode_cached(
+    text: str, tokenizer: Any, cache_dir: str | Path | None, write: bool = True
+) -> np.ndarray:
     """``tokenizer.encode(text)`` as an int32 array, read from ``cache_dir`` when encoded before.
 
     A cache file that cannot be read, or holds ids outside the vocabulary, is encoded anew.
+    ``write=False`` reads the cache but never writes it (the ranks of a data-parallel run other
+    than rank 0, which owns the folder).
     """
     if cache_dir is None:
         return np.asarray(tokenizer.encode(text), dtype=np.int32)
@@ -46,6 +50,8 @@ def encode_cached(text: str, tokenizer: Any, cache_dir: str | Path | None) -> np
                 (ids.size == 0 or (ids.min() >= 0 and ids.max() < vocab)):  # fmt: skip
             return ids
     ids = np.asarray(tokenizer.encode(text), dtype=np.int32)
+    if not write:
+        return ids
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
         with atomic_write(path) as f:

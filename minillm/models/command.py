@@ -25,7 +25,6 @@ Read next: ``inspect_attention.py`` (the weights, the text heatmap and the plot)
 from __future__ import annotations
 
 import argparse
-import sys
 from pathlib import Path
 from typing import Any
 
@@ -128,7 +127,7 @@ def cmd_attention(args: argparse.Namespace) -> int:
 
         model, tokenizer = load_bert(folder)
         tokens, weights = attention_weights(args.text, model, tokenizer)  # (L, H, T, T)
-    except (OSError, ValueError) as e:
+    except (OSError, ValueError, TypeError) as e:
         return _fail("attention", e)
     from minillm.models.inspect_attention import plot_attention, text_heatmap
 
@@ -190,7 +189,8 @@ def read_sentences(path: Path) -> list[str]:
         text = raw.decode("utf-8")
     except UnicodeDecodeError as e:
         raise ValueError(f"{path}: not UTF-8 text (byte offset {e.start}: {e.reason})") from None
-    return [line for line in text.splitlines() if line.strip()]
+    # split at newlines only: str.splitlines would also cut at U+2028, NEL and form feeds
+    return [line.rstrip("\r") for line in text.split("\n") if line.strip()]
 
 
 def _looks_like_a_file(item: str) -> bool:
@@ -212,9 +212,9 @@ def gather_sentences(inputs: list[str]) -> list[str]:
                 raise ValueError(f"{item} has no sentences (one per non-empty line)")
             sentences += lines
         else:
-            if _looks_like_a_file(item):
-                print(f"minillm embed: warning: no file {item}; embedding it as a sentence",
-                      file=sys.stderr)  # fmt: skip
+            if _looks_like_a_file(item):  # a typo'd file name must not be embedded as text
+                raise ValueError(f"{item}: no such file (quote a sentence that looks like a "
+                                 "path, with a space, to embed it as text)")  # fmt: skip
             sentences.append(item)
     if not sentences:
         raise ValueError("nothing to embed: give sentences, or files with one sentence per line")
@@ -229,12 +229,12 @@ def cmd_embed(args: argparse.Namespace) -> int:
         from minillm.models.sentence import SentenceEncoder
 
         encoder = SentenceEncoder.from_pretrained(folder)
-    except (OSError, ValueError) as e:
+        normalize = not args.no_normalize
+        emb = encoder.encode(sentences, batch_size=args.batch_size, normalize=normalize)  # (N, C)
+    except (OSError, ValueError, TypeError) as e:
         return _fail("embed", e)
     import numpy as np
 
-    normalize = not args.no_normalize
-    emb = encoder.encode(sentences, batch_size=args.batch_size, normalize=normalize)  # (N, C)
     emb = np.ascontiguousarray(emb, dtype=np.float32)
     kind = "unit length" if normalize else "not normalized"
     what = f"{len(sentences)} sentence{'s' * (len(sentences) != 1)} with {args.model}"

@@ -65,11 +65,16 @@ class SentenceEncoder:
     """
 
     def __init__(self, model: BertModel, tokenizer: Any, max_seq_length: int = 256) -> None:
-        if not 1 <= max_seq_length <= model.config.max_position_embeddings:
-            raise ValueError(
-                f"SentenceEncoder: max_seq_length must be in [1, "
-                f"{model.config.max_position_embeddings}], got {max_seq_length}"
-            )
+        limit = model.config.max_position_embeddings
+        if isinstance(max_seq_length, bool) or not isinstance(max_seq_length, int) or \
+                not 2 <= max_seq_length <= limit:  # fmt: skip
+            raise ValueError(f"SentenceEncoder: max_seq_length must be a whole number in "
+                             f"[2, {limit}] ([CLS] and [SEP] take two), got "
+                             f"{max_seq_length!r}")  # fmt: skip
+        vocab = getattr(tokenizer, "vocab_size", None)
+        if isinstance(vocab, int) and vocab > model.config.vocab_size:
+            raise ValueError(f"SentenceEncoder: the tokenizer has {vocab} tokens but the model's "
+                             f"embedding table {model.config.vocab_size} rows")  # fmt: skip
         self.model = model.eval()
         store_linear_weights_column_major(self.model)
         self.tokenizer = tokenizer
@@ -104,7 +109,7 @@ class SentenceEncoder:
         max_len = model.config.max_position_embeddings
         settings = folder / "sentence_bert_config.json"
         if settings.is_file():
-            max_len = int(_read_json(settings).get("max_seq_length", max_len))
+            max_len = _read_json(settings).get("max_seq_length", max_len)
         return cls(model, WordPieceTokenizer.from_pretrained(folder), max_seq_length=max_len)
 
     def encode(

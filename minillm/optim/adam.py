@@ -143,7 +143,8 @@ class Adam(Optimizer):
         if not state:
             raise ValueError("explain: no step() has updated this parameter yet")
         t, lr, (beta1, beta2), eps, wd = (
-            state["step"], group["lr"], group["betas"], group["eps"], group["weight_decay"]
+            state["step"], self._lr_of_last_step(param), group["betas"], group["eps"],
+            group["weight_decay"]
         )  # fmt: skip
         decoupled = group["decoupled_weight_decay"]
         g = gradient_of(param)

@@ -76,6 +76,10 @@ class Optimizer:
         self._check_options(defaults)
         self.defaults: dict[str, Any] = dict(defaults)
         self.state: defaultdict[Tensor, dict[str, Any]] = defaultdict(dict)
+        # for explain(): how many steps ran, and for each parameter the step and the learning rate
+        # that last updated it (a scheduler may change group["lr"] right after the step)
+        self._steps = 0
+        self._last_update: dict[int, tuple[int, float]] = {}
         self.param_groups: list[dict[str, Any]] = []
         groups = list(params)
         if not groups:
@@ -143,6 +147,7 @@ class Optimizer:
         if closure is not None:
             with enable_grad():
                 loss = closure()
+        self._steps += 1
         with no_grad():
             for group in self.param_groups:
                 for p in group["params"]:
@@ -154,6 +159,7 @@ class Optimizer:
                             f"a parameter of shape {p.shape} has a gradient of shape {grad.shape}"
                         )
                     self._update(p, grad, self.state[p], group)
+                    self._last_update[id(p)] = (self._steps, group["lr"])
                     p._bump_version()  # an in-place change: a graph that saved p now refuses
         return loss
 
@@ -166,6 +172,16 @@ class Optimizer:
         """What the last ``step()`` did to ``param``, term by term (``minillm/optim/explain.py``):
         SGD, Adam and AdamW write it."""
         raise NotImplementedError(f"{type(self).__name__} has no explain() yet")
+
+    def _lr_of_last_step(self, param: Tensor) -> float:
+        """The learning rate the last ``step()`` updated ``param`` with; raises if it did not."""
+        steps, lr = self._last_update.get(id(param), (0, 0.0))
+        if steps == 0:
+            raise ValueError("explain: no step() has updated this parameter yet")
+        if steps != self._steps:
+            raise ValueError("explain: the last step() did not update this parameter (it had no "
+                             "gradient then)")  # fmt: skip
+        return lr
 
     def state_dict(self) -> dict[str, Any]:
         """A snapshot of the optimizer in PyTorch's layout, parameters replaced by their index.

@@ -111,7 +111,7 @@ class SGD(Optimizer):
         [0.5, 0.25, 0.75]
         """
         group = find_group(self, param)
-        lr, mu, wd = group["lr"], group["momentum"], group["weight_decay"]
+        lr, mu, wd = self._lr_of_last_step(param), group["momentum"], group["weight_decay"]
         g = gradient_of(param)
         g = -g if group["maximize"] else g
         after = np.asarray(param.data, dtype=np.float64)

@@ -13,7 +13,8 @@ The parent creates the shared-memory segment (``shm.py``), starts the workers wi
   message names "rank N" and ends with the worker's traceback;
 * a worker killed by a signal is reported by the signal's name (ProcessExitedException, "SIGKILL");
 * the workers that are still running get a few seconds, then SIGTERM, then SIGKILL: nothing hangs;
-* the segment is unlinked whatever happened (``finally``), and the workers exit with it closed.
+* the segment is unlinked whatever happened (``finally``), and the workers exit with it closed;
+* a SIGTERM or SIGINT to the parent is passed on to the workers.
 
 Workers are forked by default (they start as copies of this process, so a function defined in a
 script needs no import), or started fresh with ``start_method="spawn"``. ``spawn`` returns the
@@ -134,9 +135,10 @@ def spawn(
 
 
 def _pass_signals_on(procs: list) -> dict:
-    """While the workers run, a SIGTERM to this process is passed on to them (they stop as they
-    would on their own SIGTERM), and SIGINT is left to them: a terminal's Ctrl-C reaches every
-    process of the foreground group, the workers included. Returns the handlers replaced."""
+    """While the workers run, a SIGTERM or SIGINT to this process is passed on to them (they stop
+    as they would on their own). A terminal's Ctrl-C reaches every process of the foreground group,
+    so a worker may see it twice: minillm's trainer counts the same signal within a second once
+    (``minillm/training/signals.py``). Returns the handlers replaced."""
     import threading
 
     if threading.current_thread() is not threading.main_thread():
@@ -149,7 +151,7 @@ def _pass_signals_on(procs: list) -> dict:
                     os.kill(p.pid, signum)
 
     return {signal.SIGTERM: signal.signal(signal.SIGTERM, forward),
-            signal.SIGINT: signal.signal(signal.SIGINT, signal.SIG_IGN)}  # fmt: skip
+            signal.SIGINT: signal.signal(signal.SIGINT, forward)}  # fmt: skip
 
 
 def _watch(procs: list, pipes: list, seg: Any) -> list[Any]:

@@ -136,13 +136,15 @@ def train_wordpiece(
         add(ch)
     kept = set(alphabet)
 
-    # 3. Words as lists of ids: the first character plain, the others with the prefix.
+    # 3. Words as lists of ids: the first character plain, the others with the prefix. A character
+    # outside the kept alphabet is dropped, but the prefix goes by its place in the whole word (as
+    # Hugging Face's trainer does): the second letter stays a continuation if the first is dropped.
     words: list[list[int]] = []
     freqs: list[int] = []
     for word, count in word_counts.items():
-        chars = [ch for ch in word if ch in kept]
-        if chars:
-            words.append([add(ch if k == 0 else prefix + ch) for k, ch in enumerate(chars)])
+        pieces = [add(ch if k == 0 else prefix + ch) for k, ch in enumerate(word) if ch in kept]
+        if pieces:
+            words.append(pieces)
             freqs.append(count)
 
     # 4. Merges, with pair counts kept up to date.

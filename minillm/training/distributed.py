@@ -31,6 +31,7 @@ from __future__ import annotations
 import contextlib
 import hashlib
 import json
+import time
 from typing import Any
 
 import numpy as np
@@ -113,6 +114,9 @@ def _worker(rank: int, cfg: Any, resume: bool, overwrite: bool, no_progress: boo
                           ranks=Ranks(rank, world))  # fmt: skip
     except (OSError, ValueError, TrainingError) as e:
         error = e
+    except KeyboardInterrupt as e:  # Ctrl-C or SIGTERM while setting up: nothing to save
+        dist.abort_peers()
+        return cli._signal_status(e)
     first = np.array([float(world if error is None else rank)])  # the lowest rank that failed
     dist.all_reduce(first, dist.ReduceOp.MIN)
     if first[0] < world:  # no rank trains; the first to fail says why, in one line
@@ -125,10 +129,16 @@ def _worker(rank: int, cfg: Any, resume: bool, overwrite: bool, no_progress: boo
     with trainer:
         try:
             status = cli.train_with(trainer, cfg, no_progress, say)
-        except dist.DistributedError:  # a peer left first; it says why
+        except dist.DistributedError as e:  # a peer failed (it says why) or timed out
+            if "failed; giving up" not in str(e):
+                cli._fail("train", e, 1)
+            dist.abort_peers()
             return 1
+        except KeyboardInterrupt as e:  # a signal outside the loop (the sample, say)
+            dist.abort_peers()
+            return cli._signal_status(e)
     stopped_together = status > 128 and trainer.saved_step == trainer.step
-    if status != 0 and not stopped_together:
+    if status not in (0, cli.EXIT_DIVERGED) and not stopped_together:  # (divergence is agreed)
         dist.abort_peers()  # they may be waiting for this rank in a collective
     return status
 
@@ -142,6 +152,7 @@ def launch(cfg: Any, resume: bool, overwrite: bool, no_progress: bool, nproc: in
     from minillm.training.config import CHECKPOINT
 
     restarts = 0
+    started = time.time()  # a checkpoint older than this is not this run's (--overwrite)
     while True:
         try:
             statuses = spawn(_worker, nproc, args=(cfg, resume, overwrite, no_progress, "shm"))
@@ -151,8 +162,9 @@ def launch(cfg: Any, resume: bool, overwrite: bool, no_progress: bool, nproc: in
                 note = f" (after {restarts} restarts)" if restarts else ""
                 return cli._fail("train", f"{first}{note}; {_kept(cfg, CHECKPOINT)}", 1)
             restarts += 1
-            resume = (_out(cfg) / CHECKPOINT).exists()
-            overwrite = not resume
+            checkpoint = _out(cfg) / CHECKPOINT
+            ours = checkpoint.exists() and (resume or checkpoint.stat().st_mtime >= started)
+            resume, overwrite = ours, not ours
             cli.say(f"{first}; restarting all {nproc} processes from "
                     f"{'the last checkpoint' if resume else 'the start'} "
                     f"(restart {restarts} of {max_restarts})")  # fmt: skip

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import signal
 import threading
+import time
 from typing import Any
 
 
@@ -21,9 +22,11 @@ class StopOnSignal:
     """
 
     SIGNALS = (signal.SIGINT, signal.SIGTERM)
+    REPEAT = 1.0  # seconds within which the same signal counts once
 
     def __init__(self) -> None:
         self.signal: int | None = None
+        self.when = 0.0
         self.previous: dict[int, Any] = {}
 
     @property
@@ -32,8 +35,12 @@ class StopOnSignal:
 
     def _handler(self, signum: int, frame: Any) -> None:
         if self.signal is not None:
+            # the same signal again within a second is one event delivered twice (a signal to
+            # the process group that the launcher of --nproc also passes on), not a second request
+            if signum == self.signal and time.monotonic() - self.when < self.REPEAT:
+                return
             raise KeyboardInterrupt(signum)
-        self.signal = signum
+        self.signal, self.when = signum, time.monotonic()
 
     def __enter__(self) -> StopOnSignal:
         if threading.current_thread() is threading.main_thread():

@@ -198,7 +198,7 @@ class Trainer:
         if self.finished:  # nothing to train, so nothing to read or write
             return
         try:
-            ids = encode_cached(text, self.tokenizer, out / "cache" if self.ranks.main else None)
+            ids = encode_cached(text, self.tokenizer, out / "cache", write=self.ranks.main)
         except OSError as e:
             raise TrainingError(describe_write_error(e.filename or out / "cache", e)) from None
         self.train_ids, self.val_ids = split_by_position(ids, cfg.val_fraction)
