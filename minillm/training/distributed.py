@@ -116,7 +116,11 @@ def _worker(rank: int, cfg: Any, resume: bool, overwrite: bool, no_progress: boo
         error = e
     except KeyboardInterrupt as e:  # Ctrl-C or SIGTERM while setting up: nothing to save
         dist.abort_peers()
-        return cli._signal_status(e)
+        status = cli._signal_status(e)
+        if rank == 0:
+            name = "SIGTERM" if status == 128 + 15 else "Ctrl-C"
+            cli._fail("train", f"stopped by {name} while setting up; nothing was trained", status)
+        return status
     first = np.array([float(world if error is None else rank)])  # the lowest rank that failed
     dist.all_reduce(first, dist.ReduceOp.MIN)
     if first[0] < world:  # no rank trains; the first to fail says why, in one line
@@ -136,7 +140,11 @@ def _worker(rank: int, cfg: Any, resume: bool, overwrite: bool, no_progress: boo
             return 1
         except KeyboardInterrupt as e:  # a signal outside the loop (the sample, say)
             dist.abort_peers()
-            return cli._signal_status(e)
+            status = cli._signal_status(e)
+            if rank == 0:
+                cli._fail("train", f"stopped by a signal at step {trainer.step}. "
+                          f"{trainer.kept()}", status)  # fmt: skip
+            return status
     stopped_together = status > 128 and trainer.saved_step == trainer.step
     if status not in (0, cli.EXIT_DIVERGED) and not stopped_together:  # (divergence is agreed)
         dist.abort_peers()  # they may be waiting for this rank in a collective
