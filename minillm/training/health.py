@@ -9,7 +9,7 @@ module such as ``transformer.wte``):
                                                              smaller: stuck; far larger: unstable
 and ``clipped``, whether the global norm exceeded ``--grad-clip`` (so every gradient was scaled
 down). The record goes into metrics.jsonl under ``"health"``, and ``health.png`` plots both
-quantities per layer over the run (the ``plot`` extra).
+quantities per layer over the run (``plot.py``, the ``plot`` extra).
 
 Read next: ``minillm/training/trainer.py`` (``train_step`` measures it) and
 ``minillm/nn/utils/clip_grad.py``.
@@ -17,16 +17,10 @@ Read next: ``minillm/training/trainer.py`` (``train_step`` measures it) and
 
 from __future__ import annotations
 
-import contextlib
-import json
 import math
-from pathlib import Path
 from typing import Any
 
 import numpy as np
-
-from minillm import io
-from minillm.training.config import METRICS, writing
 
 
 def layer_of(name: str) -> str:
@@ -72,41 +66,3 @@ class HealthProbe:
                        "clipped": bool(global_norm > clip)}  # fmt: skip
         self.weights = {}
         return self.record
-
-
-def plot_health(out: Path) -> Path | None:
-    """``out/health.png``: each layer's gradient norm and update ratio over the run (log scale),
-    with the steps where clipping cut in marked; None when no step recorded its health."""
-    rows = []
-    for line in (out / METRICS).read_text().splitlines():
-        with contextlib.suppress(ValueError):
-            record = json.loads(line)
-            if isinstance(record, dict) and isinstance(record.get("health"), dict):
-                rows.append(record)
-    if not rows:
-        return None
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    fig, (top, bottom) = plt.subplots(2, 1, figsize=(8, 6), sharex=True)
-    steps = [r["step"] for r in rows]
-    for layer in rows[0]["health"]["grad_norm"]:
-        top.plot(steps, [r["health"]["grad_norm"].get(layer, np.nan) for r in rows], label=layer)
-        bottom.plot(steps, [r["health"]["update_ratio"].get(layer, np.nan) for r in rows])
-    for r in rows:
-        if r["health"].get("clipped"):
-            top.axvline(r["step"], color="0.85", lw=0.8, zorder=0)
-    top.set_yscale("log")
-    top.set_ylabel("gradient norm")
-    bottom.set_yscale("log")
-    bottom.set_ylabel("|update| / |weight|")
-    bottom.set_xlabel("step (grey lines: clipped)")
-    top.legend(fontsize=7, ncol=2)
-    fig.tight_layout()
-    path = out / "health.png"
-    with writing(path), io.atomic_write(path) as f:
-        fig.savefig(f, format="png")
-    plt.close(fig)
-    return path

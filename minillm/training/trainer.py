@@ -78,8 +78,8 @@ from minillm.training.config import (
     writing,
 )
 from minillm.training.distributed import Ranks
-from minillm.training.health import HealthProbe, plot_health
-from minillm.training.plot import plot_losses
+from minillm.training.health import HealthProbe
+from minillm.training.plot import plot_health, plot_losses
 from minillm.training.resume import check_resumable, load_checkpoint, trim_metrics
 from minillm.training.signals import StopOnSignal
 
