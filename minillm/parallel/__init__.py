@@ -23,6 +23,7 @@ from __future__ import annotations
 from minillm.parallel.ddp import DistributedDataParallel
 from minillm.parallel.group import (
     DistributedError,
+    PeerFailedError,
     ReduceOp,
     all_gather,
     all_reduce,
@@ -43,6 +44,7 @@ __all__ = [
     "DistributedDataParallel",
     "DistributedError",
     "DistributedSampler",
+    "PeerFailedError",
     "ProcessExitedException",
     "ProcessRaisedException",
     "ReduceOp",

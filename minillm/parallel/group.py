@@ -45,6 +45,10 @@ class DistributedError(RuntimeError):
     """A collective could not complete: a peer died, timed out, or called with another shape."""
 
 
+class PeerFailedError(DistributedError):
+    """A collective gave up because another rank failed (that rank reports why)."""
+
+
 class _Single:
     """The group of one process: every collective leaves its buffer as it is."""
 

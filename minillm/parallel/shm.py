@@ -37,7 +37,7 @@ from multiprocessing import shared_memory
 
 import numpy as np
 
-from minillm.parallel.group import DistributedError, ReduceOp
+from minillm.parallel.group import DistributedError, PeerFailedError, ReduceOp
 
 SLOT_BYTES = 8 << 20
 SEGMENT_PREFIX = "minillm_"  # /dev/shm/minillm_<pid of the launcher>_<random>
@@ -128,7 +128,7 @@ class ShmGroup:
             if header[0]:
                 failed = int(header[1]) - 1
                 who = f"rank {failed}" if failed >= 0 else "a peer"
-                raise DistributedError(f"rank {self.rank}: {who} failed; giving up")
+                raise PeerFailedError(f"rank {self.rank}: {who} failed; giving up")
             waited = time.monotonic() - start
             if waited < YIELD_SECONDS:  # give the core to a peer that may share it
                 os.sched_yield()

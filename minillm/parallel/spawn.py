@@ -38,6 +38,9 @@ from typing import Any
 from minillm.parallel import shm
 
 GRACE = 5.0  # seconds the surviving workers get to leave on their own after a failure
+# errors a worker raises because of another (group.py): the parent looks for that other one
+_SECONDARY = ("DistributedError", "PeerFailedError")
+_SECONDARY_ERRORS = tuple((name,) for name in _SECONDARY)
 
 
 class ProcessRaisedException(RuntimeError):  # noqa: N818 - torch.multiprocessing's name
@@ -185,7 +188,7 @@ def _failure(rank: int, code: int | None, report: tuple, procs: list, pipes: lis
     """The exception for the first failed worker. A worker that failed only because a peer died
     (DistributedError from a barrier) points at the real culprit, which is reported instead."""
     deadline = time.monotonic() + GRACE
-    if report[0] == "error" and report[1] == "DistributedError":
+    if report[0] == "error" and report[1] in _SECONDARY:
         for r, p in enumerate(procs):  # look for the root cause among the others
             p.join(max(0.0, deadline - time.monotonic()))
             if r not in reports and pipes[r].poll():
@@ -194,7 +197,7 @@ def _failure(rank: int, code: int | None, report: tuple, procs: list, pipes: lis
                 except (EOFError, OSError):
                     reports[r] = ("silent",)
             other = reports.get(r, ("silent",))
-            if r != rank and p.exitcode not in (None, 0) and other[1:2] != ("DistributedError",):
+            if r != rank and p.exitcode not in (None, 0) and other[1:2] not in _SECONDARY_ERRORS:
                 return _failure(r, p.exitcode, other, procs, pipes, reports)
     if report[0] == "error":
         _, kind, text, tb = report

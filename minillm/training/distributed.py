@@ -134,7 +134,7 @@ def _worker(rank: int, cfg: Any, resume: bool, overwrite: bool, no_progress: boo
         try:
             status = cli.train_with(trainer, cfg, no_progress, say)
         except dist.DistributedError as e:  # a peer failed (it says why) or timed out
-            if "failed; giving up" not in str(e):
+            if not isinstance(e, dist.PeerFailedError):
                 cli._fail("train", e, 1)
             dist.abort_peers()
             return 1
