@@ -119,6 +119,86 @@ def test_collectives_match_numpy(world):
     assert results == [[]] * world
 
 
+def _point_to_point_and_groups(rank: int, world: int, seed: int, backend: str = "shm") -> list:
+    """send/recv around the ring (shapes and dtypes drawn alike on every rank, some larger than a
+    mailbox), a wrong-sized recv, and collectives inside the groups of a 2-D layout."""
+    if backend == "shm":
+        dist.init_process_group("shm")
+    rng = np.random.default_rng(seed)
+    problems = []
+    right, left = (rank + 1) % world, (rank - 1) % world
+    for k in range(6):
+        shape = tuple(int(n) for n in rng.integers(1, 40, size=int(rng.integers(1, 4))))
+        dtype = rng.choice([np.float64, np.float32, np.int32])
+        if k == 5:
+            shape = (8000,)  # (fits the 64 KiB mailbox of this test, just)
+        if world > 1:
+            # (a second send before the recv would wait for the neighbour, which waits too: one
+            # message per pair is in flight)
+            got, again = np.zeros(shape, dtype=dtype), minillm.zeros(shape, dtype=dtype)
+            dist.send(np.full(shape, rank + k, dtype=dtype), right)
+            dist.recv(got, left)
+            dist.send(minillm.full(shape, rank - k, dtype=dtype), right)
+            dist.recv(again, left)
+            if not (got == left + k).all() or not (again.numpy() == left - k).all():
+                problems.append(f"p2p {shape} {dtype}")
+    if world > 1 and backend == "shm":
+        try:
+            dist.send(np.zeros(8193), right)
+            problems.append("a message larger than the mailbox passed")
+        except dist.DistributedError as e:
+            if "box_bytes=65544" not in str(e):
+                problems.append(f"too large: {e}")
+    if world > 1:
+        dist.send(np.zeros(3), right)
+        try:
+            dist.recv(np.zeros(4), left)
+            problems.append("a wrong-sized recv passed")
+        except dist.DistributedError as e:
+            if "expected 32 bytes" not in str(e):
+                problems.append(f"wrong-size message: {e}")
+        for bad in (rank, world):
+            try:
+                dist.send(np.zeros(1), bad)
+                problems.append(f"send to {bad} passed")
+            except ValueError:
+                pass
+    # a layout of pairs: groups of consecutive ranks, and groups of ranks with the same place
+    half = max(1, world // 2)
+    rows = [dist.new_group(list(range(i, min(i + half, world)))) for i in range(0, world, half)]
+    cols = [dist.new_group(list(range(j, world, half))) for j in range(half)]
+    row, col = rows[rank // half], cols[rank % half]
+    for group in (row, col):
+        members = dist.get_process_group_ranks(group)
+        value = np.array([float(rank + 1)])
+        dist.all_reduce(value, group=group)
+        if value[0] != sum(m + 1 for m in members) or dist.get_rank(group) != members.index(rank):
+            problems.append(f"group {members}: {value[0]}")
+        b = np.array([float(rank)])
+        dist.broadcast(b, src=members[-1], group=group)
+        if b[0] != members[-1]:
+            problems.append(f"broadcast in {members}")
+        dist.barrier(group)
+    outsider = next((g for g in rows if rank not in dist.get_process_group_ranks(g)), None)
+    if outsider is not None:
+        if dist.get_rank(outsider) != -1:
+            problems.append("an outsider has a rank")
+        try:
+            dist.all_reduce(np.zeros(1), group=outsider)
+            problems.append("an outsider's all_reduce passed")
+        except RuntimeError:
+            pass
+    dist.barrier()
+    return problems
+
+
+@pytest.mark.parametrize("world", [1, 2, 4])
+def test_send_recv_and_groups(world):
+    results = dist.spawn(_point_to_point_and_groups, world, args=(world, 3), slot_bytes=1 << 16,
+                         box_bytes=1 << 16)  # fmt: skip
+    assert results == [[]] * world
+
+
 def test_ring_moves_2_n_minus_1_over_n_of_the_buffer():
     """The ring's reads from other slots, counted: 2 (N - 1) / N of the buffer per rank."""
     for world in (2, 3, 4):
@@ -355,6 +435,7 @@ def _mpi_main() -> None:
     dist.init_process_group("mpi")
     rank, world = dist.get_rank(), dist.get_world_size()
     problems = _collectives(rank, world, 7, backend="mpi")
+    problems += _point_to_point_and_groups(rank, world, 3, backend="mpi")
     got = _ddp_steps(rank, world, 6, 3, 1, backend="mpi")
     reference = _single_process_steps(6, 3)
     for name, value in reference.items():

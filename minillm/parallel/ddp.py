@@ -50,21 +50,27 @@ class DistributedDataParallel(nn.Module):
     """
 
     def __init__(
-        self, module: nn.Module, bucket_cap_mb: float = 25.0, broadcast_buffers: bool = True
+        self,
+        module: nn.Module,
+        bucket_cap_mb: float = 25.0,
+        broadcast_buffers: bool = True,
+        process_group: Any = None,
     ) -> None:
         super().__init__()
         if not bucket_cap_mb > 0:
             raise ValueError(f"bucket_cap_mb must be > 0, got {bucket_cap_mb}")
         self.module = module
-        self.world_size = dist.get_world_size()
+        self.group = process_group  # None: the whole world
+        self.world_size = dist.get_world_size(process_group)
         self.require_sync = True
         self._queued = False
         params = [p for p in module.parameters() if p.requires_grad]
+        first = dist.get_process_group_ranks(process_group)[0]
         for p in module.parameters():
-            dist.broadcast(p, src=0)
+            dist.broadcast(p, src=first, group=process_group)
         if broadcast_buffers:
             for _, b in module.named_buffers():
-                dist.broadcast(b, src=0)
+                dist.broadcast(b, src=first, group=process_group)
         self.buckets = _buckets(params[::-1], int(bucket_cap_mb * (1 << 20)))
 
     def forward(self, *args: Any, **kwargs: Any) -> Any:
@@ -83,34 +89,55 @@ class DistributedDataParallel(nn.Module):
             self.require_sync = before
 
     def _average_gradients(self) -> None:
-        """One all-reduce per bucket. The last bucket also carries a 0/1 flag per parameter,
-        "this rank has a gradient": averaged, a flag above 0 means some rank had one."""
         self._queued = False
-        params = [p for bucket in self.buckets for p in bucket]
-        flats = []
-        for i, bucket in enumerate(self.buckets):
-            flags = len(params) if i == len(self.buckets) - 1 else 0
-            flat = np.zeros(sum(p.data.size for p in bucket) + flags, dtype=bucket[0].data.dtype)
-            offset = 0
-            for p in bucket:  # (a missing gradient counts as zero on this rank)
-                n = p.data.size
-                if p.grad is not None:
-                    flat[offset : offset + n] = p.grad.data.reshape(-1)
-                offset += n
-            if flags:
-                flat[offset:] = [p.grad is not None for p in params]
-            dist.all_reduce(flat, dist.ReduceOp.AVG)
-            flats.append(flat)
-        someone_has = flats[-1][-len(params) :] > 0
-        k = 0
-        for bucket, flat in zip(self.buckets, flats):
-            offset = 0
-            for p in bucket:
-                n = p.data.size
-                if someone_has[k]:
-                    _set_grad(p, flat[offset : offset + n].reshape(p.data.shape))
-                offset += n
-                k += 1
+        _average(self.buckets, self.group)
+
+
+def all_reduce_gradients(params: Any, group: Any = None, bucket_cap_mb: float = 25.0) -> None:
+    """Average the ``.grad`` of ``params`` over ``group``'s ranks, as DDP does after backward: for
+    code that runs its own backward passes (a pipeline stage, a tensor-parallel model trained
+    data parallel too).
+
+    >>> from minillm.parallel import init_process_group, destroy_process_group
+    >>> init_process_group("shm", rank=0, world_size=1)
+    >>> w = nn.Parameter(np.ones(3)); w.grad = w.detach() * 2
+    >>> all_reduce_gradients([w]); w.grad  # one rank: the average is its own
+    tensor([2., 2., 2.], dtype=float64)
+    >>> destroy_process_group()
+    """
+    params = [p for p in params if p.requires_grad]
+    if params and dist.get_world_size(group) > 1:
+        _average(_buckets(params[::-1], int(bucket_cap_mb * (1 << 20))), group)
+
+
+def _average(buckets: list[list], group: Any) -> None:
+    """One all-reduce per bucket. The last bucket also carries a 0/1 flag per parameter,
+    "this rank has a gradient": averaged, a flag above 0 means some rank had one."""
+    params = [p for bucket in buckets for p in bucket]
+    flats = []
+    for i, bucket in enumerate(buckets):
+        flags = len(params) if i == len(buckets) - 1 else 0
+        flat = np.zeros(sum(p.data.size for p in bucket) + flags, dtype=bucket[0].data.dtype)
+        offset = 0
+        for p in bucket:  # (a missing gradient counts as zero on this rank)
+            n = p.data.size
+            if p.grad is not None:
+                flat[offset : offset + n] = p.grad.data.reshape(-1)
+            offset += n
+        if flags:
+            flat[offset:] = [p.grad is not None for p in params]
+        dist.all_reduce(flat, dist.ReduceOp.AVG, group=group)
+        flats.append(flat)
+    someone_has = flats[-1][-len(params) :] > 0
+    k = 0
+    for bucket, flat in zip(buckets, flats):
+        offset = 0
+        for p in bucket:
+            n = p.data.size
+            if someone_has[k]:
+                _set_grad(p, flat[offset : offset + n].reshape(p.data.shape))
+            offset += n
+            k += 1
 
 
 def _set_grad(p: Any, value: np.ndarray) -> None:

@@ -9,10 +9,17 @@ buffers of the same shape and dtype, and when it returns, each rank's buffer hol
     all_gather(list, t)      every rank: list[i] = t_i
     reduce_scatter(out, ins) rank r: out = op(ins_r on rank 0, ..., ins_r on rank N-1)
     barrier()                returns once every rank has called it
+    send(t, dst) / recv(t, src)   point to point: one rank's t lands in another's
 
 They work in place on minillm Tensors and NumPy arrays of any dtype (AVG needs floats), keeping the
-dtype. Two backends move the bytes: ``shm`` (``shm.py``: processes on one machine, started by
-``spawn``, over shared memory, with a readable ring all-reduce) and ``mpi`` (``mpi.py``: mpi4py,
+dtype. ``new_group(ranks)`` makes a group of some of the ranks (every rank calls it, in the same
+order, as in torch); a collective given ``group=`` runs among its members only, so the ranks of a
+2 x 2 layout can all-reduce along one axis while the others do so along the other (tensor
+parallel inside a pair, data parallel across pairs). Ranks are always global ranks (``src``,
+``dst``), as in torch.
+
+Two backends move the bytes: ``shm`` (``shm.py``: processes on one machine, started by ``spawn``,
+over shared memory, with a readable ring all-reduce) and ``mpi`` (``mpi.py``: mpi4py,
 for processes on many machines started by ``mpiexec``). With no backend running, a group of one
 (world_size 1) makes every collective a no-op, so single-process code needs no special case.
 
@@ -53,7 +60,10 @@ class _Single:
     """The group of one process: every collective leaves its buffer as it is."""
 
     name = "single"
-    rank, world_size = 0, 1
+    rank, world_size, members = 0, 1, (0,)
+
+    def subgroup(self, members: Sequence[int], gid: int) -> _Single:
+        return self
 
     def all_reduce(self, array: np.ndarray, op: ReduceOp) -> None:
         return None
@@ -77,7 +87,18 @@ class _Single:
         return None
 
 
+class _NotAMember:
+    """What ``new_group`` returns to a rank outside the group: a handle it may not use."""
+
+    def __init__(self, members: tuple[int, ...]) -> None:
+        self.members, self.rank, self.world_size = members, -1, len(members)
+
+    def close(self) -> None:
+        return None
+
+
 _group: Any = None  # the backend object of this process, once init_process_group ran
+_subgroups: list[Any] = []  # the groups new_group made, closed with the world
 
 
 def _seconds(timeout: Any) -> float:
@@ -157,12 +178,35 @@ def _current() -> Any:
     return _group
 
 
-def get_rank() -> int:
-    return _current().rank
+def get_rank(group: Any = None) -> int:
+    """This process's rank in ``group`` (the world if None); -1 if it is not a member."""
+    return (_current() if group is None else group).rank
 
 
-def get_world_size() -> int:
-    return _current().world_size
+def get_world_size(group: Any = None) -> int:
+    """How many ranks ``group`` has (the world if None)."""
+    return (_current() if group is None else group).world_size
+
+
+def get_process_group_ranks(group: Any = None) -> list[int]:
+    """The global ranks of ``group``'s members, in group-rank order."""
+    return list((_current() if group is None else group).members)
+
+
+def get_global_rank(group: Any, group_rank: int) -> int:
+    """The global rank of ``group``'s member number ``group_rank``."""
+    return group.members[group_rank]
+
+
+def _backend(group: Any, what: str) -> Any:
+    """The backend object that runs a collective among ``group``'s members."""
+    world = _current()
+    if group is None:
+        return world
+    if isinstance(group, _NotAMember):
+        raise RuntimeError(f"{what}: rank {get_rank()} is not a member of the group of ranks "
+                           f"{list(group.members)}")  # fmt: skip
+    return group
 
 
 def get_backend() -> str:
@@ -172,18 +216,50 @@ def get_backend() -> str:
 def destroy_process_group() -> None:
     """Leave the group (detach from its shared memory, or finalize nothing: MPI lives on)."""
     global _group
+    for sub in _subgroups:
+        sub.close()
+    _subgroups.clear()
     if _group is not None:
         _group.close()
     _group = None
 
 
+def new_group(ranks: Sequence[int] | None = None) -> Any:
+    """A group of some of the ranks (sorted; None: all). Every rank must call it, members or
+    not, in the same order, so that all agree which group is which. A rank outside the group gets
+    a handle it cannot use in a collective.
+
+    >>> init_process_group("shm", rank=0, world_size=1)
+    >>> get_world_size(new_group([0]))
+    1
+    >>> destroy_process_group()
+    """
+    world = _current()
+    members = tuple(range(world.world_size)) if ranks is None else tuple(sorted(ranks))
+    if len(set(members)) != len(members) or not members:
+        raise ValueError(f"new_group: ranks must be distinct and not empty, got {ranks!r}")
+    for r in members:
+        if isinstance(r, bool) or not isinstance(r, int) or not 0 <= r < world.world_size:
+            raise ValueError(f"new_group: rank {r!r} is not in 0..{world.world_size - 1}")
+    handle = world.subgroup(members, len(_subgroups) + 1)  # (a collective call under MPI)
+    handle = _NotAMember(members) if handle is None else handle
+    _subgroups.append(handle)
+    return handle
+
+
 # ------------------------------------------------------------------------------ buffers
-def _array(buffer: Any, what: str) -> np.ndarray:
-    """The ndarray behind a Tensor or an array, which a collective changes in place."""
+def _array_of(buffer: Any, what: str) -> np.ndarray:
+    """The ndarray behind a Tensor or an array."""
     data = buffer if isinstance(buffer, np.ndarray) else getattr(buffer, "data", None)
     if not isinstance(data, np.ndarray):
         raise TypeError(f"{what}: expected a minillm Tensor or a NumPy array, got "
                         f"{type(buffer).__name__}")  # fmt: skip
+    return data
+
+
+def _array(buffer: Any, what: str) -> np.ndarray:
+    """The ndarray behind a Tensor or an array, which a collective changes in place."""
+    data = _array_of(buffer, what)
     if not data.flags.writeable:
         raise ValueError(f"{what}: the array is read-only")
     return data
@@ -214,19 +290,19 @@ def _op(op: Any, data: np.ndarray, what: str) -> ReduceOp:
     return op
 
 
-def all_reduce(tensor: Any, op: ReduceOp = ReduceOp.SUM) -> None:
+def all_reduce(tensor: Any, op: ReduceOp = ReduceOp.SUM, group: Any = None) -> None:
     """Combine ``tensor`` across ranks with ``op``; every rank's tensor gets the result."""
-    group = _current()
+    group = _backend(group, "all_reduce")
     _op(op, _array(tensor, "all_reduce"), "all_reduce")
     _in_place(tensor, "all_reduce", lambda a: group.all_reduce(a, op))
 
 
-def broadcast(tensor: Any, src: int = 0) -> None:
-    """Copy rank ``src``'s tensor into every rank's."""
-    group = _current()
-    if not 0 <= src < group.world_size:
-        raise ValueError(f"broadcast: src {src} is not a rank of 0..{group.world_size - 1}")
-    _in_place(tensor, "broadcast", lambda a: group.broadcast(a, src))
+def broadcast(tensor: Any, src: int = 0, group: Any = None) -> None:
+    """Copy rank ``src``'s tensor (a global rank) into every rank's of the group."""
+    group = _backend(group, "broadcast")
+    if src not in group.members:
+        raise ValueError(f"broadcast: src {src} is not a rank of the group {list(group.members)}")
+    _in_place(tensor, "broadcast", lambda a: group.broadcast(a, group.members.index(src)))
 
 
 def _same_layout(items: Sequence[Any], like: np.ndarray, what: str, world: int) -> list[np.ndarray]:
@@ -240,9 +316,9 @@ def _same_layout(items: Sequence[Any], like: np.ndarray, what: str, world: int) 
     return arrays
 
 
-def all_gather(tensor_list: list[Any], tensor: Any) -> None:
-    """``tensor_list[i]`` on every rank becomes rank i's ``tensor``."""
-    group = _current()
+def all_gather(tensor_list: list[Any], tensor: Any, group: Any = None) -> None:
+    """``tensor_list[i]`` on every rank becomes group rank i's ``tensor``."""
+    group = _backend(group, "all_gather")
     data = _array(tensor, "all_gather").copy(order="C")
     outs = _same_layout(tensor_list, data, "all_gather", group.world_size)
     work = [o if o.flags.c_contiguous else np.empty_like(o) for o in outs]
@@ -253,18 +329,47 @@ def all_gather(tensor_list: list[Any], tensor: Any) -> None:
         _changed(t)
 
 
-def reduce_scatter(output: Any, input_list: list[Any], op: ReduceOp = ReduceOp.SUM) -> None:
-    """Rank r's ``output`` becomes ``op`` over the ranks of their ``input_list[r]``."""
-    group = _current()
+def reduce_scatter(
+    output: Any, input_list: list[Any], op: ReduceOp = ReduceOp.SUM, group: Any = None
+) -> None:
+    """Group rank r's ``output`` becomes ``op`` over the ranks of their ``input_list[r]``."""
+    group = _backend(group, "reduce_scatter")
     out = _array(output, "reduce_scatter")
     _op(op, out, "reduce_scatter")
     ins = _same_layout(input_list, out, "reduce_scatter", group.world_size)
     _in_place(output, "reduce_scatter", lambda a: group.reduce_scatter(a, ins, op))
 
 
-def barrier() -> None:
-    """Wait until every rank has reached this call."""
-    _current().barrier()
+def barrier(group: Any = None) -> None:
+    """Wait until every rank of the group has reached this call."""
+    _backend(group, "barrier").barrier()
+
+
+def _peer(peer: int, what: str, group: Any) -> Any:
+    world = _current()
+    members = world.members if group is None else _backend(group, what).members
+    if isinstance(peer, bool) or not isinstance(peer, int) or peer not in members:
+        raise ValueError(f"{what}: rank {peer!r} is not a rank of {list(members)}")
+    if peer == world.rank:
+        raise ValueError(f"{what}: rank {peer} is this process; a rank cannot message itself")
+    return world
+
+
+def send(tensor: Any, dst: int, group: Any = None) -> None:
+    """Send ``tensor`` to rank ``dst``, which receives it with ``recv(buffer, src=this rank)``.
+
+    Returns once the message is on its way (the backend holds it): one message per ordered pair
+    can be in flight, so a second ``send`` to the same rank waits for the first to be received.
+    """
+    world = _peer(dst, "send", group)
+    world.send(np.ascontiguousarray(_array_of(tensor, "send")), dst)
+
+
+def recv(tensor: Any, src: int, group: Any = None) -> None:
+    """Receive into ``tensor`` what rank ``src`` sends: the same number of bytes (its shape and
+    dtype, normally), or DistributedError."""
+    world = _peer(src, "recv", group)
+    _in_place(tensor, "recv", lambda a: world.recv(a, src))
 
 
 def abort_peers() -> None:

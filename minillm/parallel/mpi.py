@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from minillm.parallel.group import ReduceOp
+from minillm.parallel.group import DistributedError, ReduceOp
 
 
 def _mpi() -> object:
@@ -30,18 +30,52 @@ def _mpi() -> object:
 
 
 class MPIGroup:
-    """``MPI.COMM_WORLD`` behind the process-group interface."""
+    """``MPI.COMM_WORLD`` (or a sub-communicator of it) behind the process-group interface."""
 
     name = "mpi"
 
-    def __init__(self, timeout: float) -> None:
+    def __init__(self, timeout: float, comm: object = None, members: tuple = ()) -> None:
         MPI = _mpi()
         self.MPI = MPI
-        self.comm = MPI.COMM_WORLD.Dup()  # a communicator of our own: no clash with user code
+        # a communicator of our own: no clash with user code
+        self.comm = MPI.COMM_WORLD.Dup() if comm is None else comm
         self.rank, self.world_size = self.comm.Get_rank(), self.comm.Get_size()
+        self.members = members or tuple(range(self.world_size))
         self.timeout = timeout
+        self.pending: dict[int, tuple] = {}  # dst -> (the request of the send in flight, its copy)
         self.ops = {ReduceOp.SUM: MPI.SUM, ReduceOp.AVG: MPI.SUM, ReduceOp.MAX: MPI.MAX,
                     ReduceOp.MIN: MPI.MIN}  # fmt: skip
+
+    def subgroup(self, members: tuple, gid: int) -> MPIGroup | None:
+        """A communicator of ``members`` (every rank of this one calls it; None for outsiders)."""
+        comm = self.comm.Create(self.comm.Get_group().Incl(list(members)))
+        if comm == self.MPI.COMM_NULL:
+            return None
+        return MPIGroup(self.timeout, comm, tuple(members))
+
+    def send(self, array: np.ndarray, dst: int) -> None:
+        """A non-blocking send of a copy, so it returns at once as on shm (a blocking MPI_Send of
+        a large message waits for the receiver, and two neighbours sending to each other would
+        wait forever); the previous message to ``dst`` must have gone first."""
+        self.wait_sent(dst)
+        copy = array.copy()
+        self.pending[dst] = (self.comm.Isend(copy, dest=dst), copy)  # dst: a global rank
+
+    def wait_sent(self, dst: int | None = None) -> None:
+        """Wait until the message to ``dst`` (every rank if None) has been received."""
+        for rank in [dst] if dst is not None else list(self.pending):
+            if rank in self.pending:
+                self.pending.pop(rank)[0].Wait()
+
+    def recv(self, array: np.ndarray, src: int) -> None:
+        status = self.MPI.Status()
+        self.comm.Probe(source=src, status=status)
+        if status.Get_count(self.MPI.BYTE) != array.nbytes:
+            raise DistributedError(
+                f"rank {self.rank}: recv from rank {src} expected {array.nbytes} bytes "
+                f"({array.dtype} {array.shape}), but {status.Get_count(self.MPI.BYTE)} arrived"
+            )
+        self.comm.Recv(array, source=src)
 
     def all_reduce(self, array: np.ndarray, op: ReduceOp) -> None:
         self.comm.Allreduce(self.MPI.IN_PLACE, array, op=self.ops[op])
@@ -70,4 +104,5 @@ class MPIGroup:
         self.comm.Abort(1)
 
     def close(self) -> None:
+        self.wait_sent()
         self.comm.Free()

@@ -1,19 +1,25 @@
 """The ``shm`` backend: processes on one machine exchanging bytes through one shared-memory segment.
 
-The segment (created by ``spawn`` before the workers start, unlinked by it on every exit path):
+The segment (created by ``spawn`` before the workers start, unlinked by it on every exit path), for
+W ranks:
 
-    header   int64 words: [0] abort flag   [1] the rank that failed + 1   [8 + r] rank r's barrier
-             count
-    slot r   SLOT_BYTES bytes per rank (default 8 MiB): the one buffer rank r writes; every rank
-             may read every slot
+    header   int64 words: [0] abort flag   [1] the rank that failed + 1
+             then MAX_GROUPS x W barrier counters (group g, rank r: g's barriers rank r passed)
+             then W x W mailbox words (from s to d: [sent, taken, bytes of the last message])
+    slot r   SLOT_BYTES bytes per rank (default 8 MiB): the one buffer rank r writes for the
+             collectives; every rank may read every slot
+    box s,d  BOX_BYTES bytes per ordered pair (default 32 MiB): a message from s to d
 
-The barrier needs no lock: rank r only ever writes its own counter. To pass barrier number g, a
-rank sets its counter to g and waits until every counter is >= g (counters only grow, so a fast
-rank already at g + 1 still lets a slow one through). The wait spins a few times, then yields
-the core (a peer may be waiting for it), then, after 10 ms, sleeps in steps of up to 1 ms. It
-gives up with DistributedError when the abort flag is set (a peer failed: its ``spawn`` wrapper
-or the parent sets it), when the launching process is gone, or after the timeout: a dead peer
-never leaves the others hanging.
+(Shared memory is allocated when first touched, so boxes no pair uses cost nothing.)
+
+**The barrier** needs no lock: rank r only ever writes its own counter. To pass barrier number g,
+a rank sets its counter to g and waits until every member's counter is >= g (counters only grow,
+so a fast rank already at g + 1 still lets a slow one through). A subgroup (``new_group``) has a
+row of counters of its own, so its members can meet while the other ranks do something else. The
+wait spins a few times, then yields the core (a peer may be waiting for it), then, after 10 ms,
+sleeps in steps of up to 1 ms. It gives up with DistributedError when the abort flag is set (a
+peer failed: its ``spawn`` wrapper or the parent sets it), when the launching process is gone, or
+after the timeout: a dead peer never leaves the others hanging.
 
 **The ring all-reduce.** Cut the buffer into N chunks. Each rank copies its buffer into its slot,
 then, for N - 1 steps, adds its left neighbour's copy of one chunk into its own (reduce-scatter;
@@ -23,6 +29,16 @@ neighbour the chunk that neighbour completed last (all-gather), and every slot h
 result. A barrier separates the steps. Each rank reads 2 (N - 1) / N of the buffer's bytes from
 another rank, the least any all-reduce can move, however large N is; a naive "read every other
 slot" reads (N - 1) times the buffer. Buffers larger than a slot go through in slot-sized pieces.
+Every collective ends with a barrier after its last read of another rank's slot, so the next
+collective, in any group, may overwrite the slots.
+
+**Send and receive** use a mailbox per ordered pair, one message deep: the sender waits until
+its previous message was taken (``taken == sent``), writes the bytes and their count, then bumps
+``sent``; the receiver waits until ``sent > taken``, checks the count against its buffer, copies
+out and bumps ``taken``. One writer per word again, so no lock. (x86 keeps stores in program order,
+so the receiver never sees the new count before the bytes.) A message must fit its box: sent in
+pieces, it would make ``send`` wait for the receiver, and two neighbours sending to each other
+(a pipeline's activations one way, gradients the other) would wait for each other forever.
 
 Read next: ``minillm/parallel/spawn.py`` (who creates the segment, and what happens when a worker
 dies).
@@ -33,6 +49,7 @@ from __future__ import annotations
 import os
 import secrets
 import time
+from collections.abc import Callable, Sequence
 from multiprocessing import shared_memory
 
 import numpy as np
@@ -40,31 +57,43 @@ import numpy as np
 from minillm.parallel.group import DistributedError, PeerFailedError, ReduceOp
 
 SLOT_BYTES = 8 << 20
+BOX_BYTES = 32 << 20  # the largest message send() takes; only the pages used are allocated
 SEGMENT_PREFIX = "minillm_"  # /dev/shm/minillm_<pid of the launcher>_<random>
-HEADER_WORDS = 64  # [0] abort, [1] failed rank + 1, [8 + r] rank r's barrier count (r < 56)
-MAX_WORLD = HEADER_WORDS - 8
+MAX_WORLD = 64
+MAX_GROUPS = 16  # the world's group and up to 15 made by new_group
 SPINS = 50  # looks at the counters before yielding the core
 YIELD_SECONDS = 0.01  # then yields for up to this long, then sleeps (up to 1 ms at a time)
+_TOP = 8  # header words before the barrier counters: [0] abort, [1] failed rank + 1
 
 
-def segment_size(world_size: int, slot_bytes: int = SLOT_BYTES) -> int:
-    return HEADER_WORDS * 8 + world_size * slot_bytes
+def _header_words(world_size: int) -> int:
+    words = _TOP + MAX_GROUPS * world_size + 3 * world_size * world_size
+    return -(-words // 8) * 8  # whole 64-byte lines, so the slots start aligned
 
 
-def create_segment(world_size: int, slot_bytes: int = SLOT_BYTES) -> shared_memory.SharedMemory:
+def segment_size(world_size: int, slot_bytes: int = SLOT_BYTES, box_bytes: int = BOX_BYTES) -> int:
+    return _header_words(world_size) * 8 + world_size * slot_bytes + world_size**2 * box_bytes
+
+
+def create_segment(
+    world_size: int, slot_bytes: int = SLOT_BYTES, box_bytes: int = BOX_BYTES
+) -> shared_memory.SharedMemory:
     """A zeroed segment for ``world_size`` ranks (the caller unlinks it)."""
     if not 1 <= world_size <= MAX_WORLD:
         raise ValueError(f"the shm backend takes 1..{MAX_WORLD} processes, got {world_size}")
     # named after the creating process, so a leftover segment says whose it was
     name = f"{SEGMENT_PREFIX}{os.getpid()}_{secrets.token_hex(4)}"
-    seg = shared_memory.SharedMemory(name, create=True, size=segment_size(world_size, slot_bytes))
-    np.frombuffer(seg.buf, np.int64, HEADER_WORDS)[:] = 0
+    size = segment_size(world_size, slot_bytes, box_bytes)
+    seg = shared_memory.SharedMemory(name, create=True, size=size)
+    header = np.frombuffer(seg.buf, np.int64, _header_words(world_size))
+    header[:] = 0
+    header[2:5] = world_size, slot_bytes, box_bytes  # so every rank reads the same layout
     return seg
 
 
 def mark_failed(seg: shared_memory.SharedMemory, rank: int | None) -> None:
     """Tell every rank waiting in a barrier to give up (``rank``: the one that failed)."""
-    header = np.frombuffer(seg.buf, np.int64, HEADER_WORDS)
+    header = np.frombuffer(seg.buf, np.int64, _TOP)
     if header[1] == 0 and rank is not None:
         header[1] = rank + 1
     header[0] = 1
@@ -85,41 +114,64 @@ _REDUCE = {
 
 
 class ShmGroup:
-    """One rank's view of the segment: its slot, its neighbours' slots, and the barrier."""
+    """One rank's view of the segment for one group of ranks (``members``, by global rank): its
+    slot, its neighbours' slots, the group's barrier, and the mailboxes."""
 
     name = "shm"
 
-    def __init__(self, segment: str, rank: int, world_size: int, timeout: float) -> None:
-        self.rank, self.world_size, self.timeout = rank, world_size, timeout
+    def __init__(
+        self,
+        segment: str,
+        rank: int,
+        world_size: int,
+        timeout: float,
+        members: Sequence[int] | None = None,
+        gid: int = 0,
+    ) -> None:
         self.seg = shared_memory.SharedMemory(name=segment)
-        self.slot_bytes = (self.seg.size - HEADER_WORDS * 8) // world_size
-        if self.slot_bytes < 64:
-            raise DistributedError(f"shared-memory segment {segment} is too small for "
-                                   f"{world_size} ranks")  # fmt: skip
-        self.header = np.frombuffer(self.seg.buf, np.int64, HEADER_WORDS)
-        self.count = int(self.header[8 + rank])  # a restarted group continues the count
+        self.timeout, self.gid = timeout, gid
+        self.global_rank, self.global_size = rank, world_size
+        self.header = np.frombuffer(self.seg.buf, np.int64, _header_words(world_size))
+        if int(self.header[2]) != world_size:
+            raise DistributedError(f"shared-memory segment {segment} was made for "
+                                   f"{int(self.header[2])} ranks, not {world_size}")  # fmt: skip
+        self.slot_bytes, self.box_bytes = int(self.header[3]), int(self.header[4])
+        self.members = tuple(range(world_size)) if members is None else tuple(members)
+        self.rank, self.world_size = self.members.index(rank), len(self.members)
+        base = _TOP + gid * world_size
+        self._counters = base + np.array(self.members)  # this group's row, at its members
+        self.count = int(self.header[base + rank])  # a restarted group continues the count
         self.parent = os.getppid()
 
+    def subgroup(self, members: Sequence[int], gid: int) -> ShmGroup | None:
+        """The segment as the group ``members`` (global ranks) sees it, with barrier row ``gid``;
+        None for a rank outside the group."""
+        if self.global_rank not in members:
+            return None
+        if not 0 < gid < MAX_GROUPS:
+            raise DistributedError(f"new_group: the shm backend holds at most {MAX_GROUPS - 1} "
+                                   "groups besides the world")  # fmt: skip
+        seg = self.seg.name.lstrip("/")
+        return ShmGroup(seg, self.global_rank, self.global_size, self.timeout, members, gid)
+
     def slot(self, rank: int, dtype: np.dtype, count: int) -> np.ndarray:
-        """``count`` items of ``dtype`` at the start of ``rank``'s slot."""
-        offset = HEADER_WORDS * 8 + rank * self.slot_bytes
+        """``count`` items of ``dtype`` at the start of group rank ``rank``'s slot."""
+        offset = _header_words(self.global_size) * 8 + self.members[rank] * self.slot_bytes
         return np.frombuffer(self.seg.buf, dtype, count, offset)
 
     def abort(self) -> None:
-        mark_failed(self.seg, self.rank)
+        mark_failed(self.seg, self.global_rank)
 
     def close(self) -> None:
         self.header = None  # drop the views first, or close() finds the buffer still exported
         self.seg.close()
 
-    # ------------------------------------------------------------------ the barrier
-    def barrier(self) -> None:
-        self.count += 1
-        header, count, world = self.header, self.count, self.world_size
-        header[8 + self.rank] = count
-        counters = header[8 : 8 + world]
-        start, tries = 0.0, 0
-        while counters.min() < count:
+    # ------------------------------------------------------------------ waiting
+    def _wait(self, done: Callable[[], bool], late: Callable[[], str]) -> None:
+        """Return once ``done()``; raise when a peer failed, the launcher is gone, or after the
+        timeout (``late()`` says for what)."""
+        start, tries, header = 0.0, 0, self.header
+        while not done():
             tries += 1
             if tries < SPINS:  # a peer a few microseconds behind: just look again
                 continue
@@ -128,20 +180,66 @@ class ShmGroup:
             if header[0]:
                 failed = int(header[1]) - 1
                 who = f"rank {failed}" if failed >= 0 else "a peer"
-                raise PeerFailedError(f"rank {self.rank}: {who} failed; giving up")
+                raise PeerFailedError(f"rank {self.global_rank}: {who} failed; giving up")
             waited = time.monotonic() - start
             if waited < YIELD_SECONDS:  # give the core to a peer that may share it
                 os.sched_yield()
                 continue
             time.sleep(min(1e-3, waited / 100))  # a long wait (a slow step): sleep, not spin
             if waited > self.timeout:
-                late = [r for r in range(world) if counters[r] < count]
-                raise DistributedError(
-                    f"rank {self.rank}: rank(s) {late} did not reach barrier {count} within "
-                    f"{self.timeout:g} s (dead or stuck?)"
-                )
+                raise DistributedError(f"rank {self.global_rank}: {late()} within "
+                                       f"{self.timeout:g} s (dead or stuck?)")  # fmt: skip
             if os.getppid() != self.parent:
-                raise DistributedError(f"rank {self.rank}: the launching process is gone")
+                raise DistributedError(f"rank {self.global_rank}: the launching process is gone")
+
+    def barrier(self) -> None:
+        self.count += 1
+        header, count, where = self.header, self.count, self._counters
+        header[_TOP + self.gid * self.global_size + self.global_rank] = count
+
+        def late() -> str:
+            behind = [m for m, c in zip(self.members, header[where]) if c < count]
+            return f"rank(s) {behind} did not reach barrier {count}"
+
+        self._wait(lambda: header[where].min() >= count, late)
+
+    # ------------------------------------------------------------------ point to point
+    def _box(self, src: int, dst: int) -> tuple[int, int]:
+        """(the first of the pair's three header words, the byte offset of its box)."""
+        W = self.global_size
+        word = _TOP + MAX_GROUPS * W + 3 * (src * W + dst)
+        offset = _header_words(W) * 8 + W * self.slot_bytes + (src * W + dst) * self.box_bytes
+        return word, offset
+
+    def send(self, array: np.ndarray, dst: int) -> None:
+        if array.nbytes > self.box_bytes:  # in pieces, two ranks sending to each other would wait
+            raise DistributedError(  # for each other's first piece forever
+                f"send: {array.nbytes} bytes ({array.dtype} {array.shape}) do not fit the "
+                f"{self.box_bytes}-byte mailbox; start the processes with spawn(..., "
+                f"box_bytes={array.nbytes})"
+            )
+        word, offset = self._box(self.global_rank, dst)
+        header = self.header
+        self._wait(lambda: header[word + 1] == header[word],
+                   lambda: f"rank {dst} did not receive the previous message")  # fmt: skip
+        box = np.frombuffer(self.seg.buf, np.uint8, array.nbytes, offset)
+        box[:] = array.reshape(-1).view(np.uint8)
+        header[word + 2] = array.nbytes
+        header[word] += 1  # last: the receiver may look now
+
+    def recv(self, array: np.ndarray, src: int) -> None:
+        word, offset = self._box(src, self.global_rank)
+        header = self.header
+        self._wait(lambda: header[word] > header[word + 1],
+                   lambda: f"nothing arrived from rank {src}")  # fmt: skip
+        if int(header[word + 2]) != array.nbytes:
+            raise DistributedError(
+                f"rank {self.global_rank}: recv from rank {src} expected {array.nbytes} bytes "
+                f"({array.dtype} {array.shape}), but {int(header[word + 2])} arrived"
+            )
+        box = np.frombuffer(self.seg.buf, np.uint8, array.nbytes, offset)
+        array.reshape(-1).view(np.uint8)[:] = box
+        header[word + 1] += 1  # the sender may write the next one
 
     # ------------------------------------------------------------------ collectives
     def _pieces(self, array: np.ndarray) -> list[np.ndarray]:

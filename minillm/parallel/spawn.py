@@ -101,6 +101,7 @@ def spawn(
     args: tuple = (),
     start_method: str = "fork",
     slot_bytes: int = shm.SLOT_BYTES,
+    box_bytes: int = shm.BOX_BYTES,
 ) -> list[Any]:
     """Run ``fn(rank, *args)`` for rank 0..nprocs-1, each in its own process; return the results.
 
@@ -114,7 +115,7 @@ def spawn(
     if isinstance(nprocs, bool) or not isinstance(nprocs, int) or nprocs < 1:
         raise ValueError(f"spawn: nprocs must be a positive integer, got {nprocs!r}")
     context = multiprocessing.get_context(start_method)
-    seg = shm.create_segment(nprocs, slot_bytes)
+    seg = shm.create_segment(nprocs, slot_bytes, box_bytes)
     procs, pipes, previous = [], [], {}
     try:
         for rank in range(nprocs):
