@@ -167,13 +167,10 @@ def _watch(procs: list, pipes: list, seg: Any) -> list[Any]:
         waitables = [procs[r].sentinel for r in running] + [pipes[r] for r in running]
         multiprocessing.connection.wait(waitables, timeout=1.0)
         for r in sorted(running):
-            if r not in reports and pipes[r].poll():
-                try:
-                    reports[r] = pipes[r].recv()
-                except (EOFError, OSError):
-                    reports[r] = ("silent",)
+            _read_report(pipes, reports, r)
             if procs[r].exitcode is None:
                 continue
+            _read_report(pipes, reports, r, wait=0.1)  # (it may have sent just before exiting)
             running.discard(r)
             report = reports.get(r, ("silent",))
             if report[0] == "ok":
@@ -184,6 +181,15 @@ def _watch(procs: list, pipes: list, seg: Any) -> list[Any]:
     return [results[r] for r in range(len(procs))]
 
 
+def _read_report(pipes: list, reports: dict, r: int, wait: float = 0.0) -> None:
+    """Worker ``r``'s report, if it has sent one (a pipe it closed unread counts as silent)."""
+    if r not in reports and pipes[r].poll(wait):
+        try:
+            reports[r] = pipes[r].recv()
+        except (EOFError, OSError):
+            reports[r] = ("silent",)
+
+
 def _failure(rank: int, code: int | None, report: tuple, procs: list, pipes: list,
              reports: dict) -> Exception:  # fmt: skip
     """The exception for the first failed worker. A worker that failed only because a peer died
@@ -192,11 +198,7 @@ def _failure(rank: int, code: int | None, report: tuple, procs: list, pipes: lis
     if report[0] == "error" and report[1] in _SECONDARY:
         for r, p in enumerate(procs):  # look for the root cause among the others
             p.join(max(0.0, deadline - time.monotonic()))
-            if r not in reports and pipes[r].poll():
-                try:
-                    reports[r] = pipes[r].recv()
-                except (EOFError, OSError):
-                    reports[r] = ("silent",)
+            _read_report(pipes, reports, r)
             other = reports.get(r, ("silent",))
             if r != rank and p.exitcode not in (None, 0) and other[1:2] not in _SECONDARY_ERRORS:
                 return _failure(r, p.exitcode, other, procs, pipes, reports)
