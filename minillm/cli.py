@@ -128,6 +128,30 @@ def _add_train_args(p: argparse.ArgumentParser) -> None:
         '".[mpi]"); shm: --nproc processes of this machine (default: shm)',
     )
     p.add_argument(
+        "--parallel",
+        choices=("data", "tensor", "pipeline"),
+        default="data",
+        help="with --nproc N: how the processes share the work. data: each holds the whole "
+        "model and a share of the batch; tensor: each holds a slice of every layer (heads, MLP "
+        "units); pipeline: each holds some of the layers, fed --grad-accum micro-batches "
+        "(default: data)",
+    )
+    p.add_argument(
+        "--model-parallel",
+        type=_number(int, 1),
+        default=None,
+        metavar="K",
+        help="with --parallel tensor|pipeline: processes per copy of the model; the --nproc / K "
+        "copies train data parallel (default: all of --nproc)",
+    )
+    p.add_argument(
+        "--schedule",
+        choices=("1f1b", "gpipe"),
+        default="1f1b",
+        help="with --parallel pipeline: the order of the micro-batches' forwards and backwards "
+        "(default: 1f1b)",
+    )
+    p.add_argument(
         "--max-restarts",
         type=_number(int, 0),
         default=0,
@@ -218,6 +242,7 @@ def cmd_train(args: argparse.Namespace) -> int:
 
     try:
         cfg = _train_config(args)
+        layout = _layout(args)
         if args.backend == "mpi" or args.nproc > 1 or args.max_restarts > 0:
             from minillm.training import distributed
 
@@ -226,14 +251,37 @@ def cmd_train(args: argparse.Namespace) -> int:
                     raise ValueError("--backend mpi takes its process count from mpiexec -n, "
                                      "and mpiexec restarts nothing: drop --nproc and "
                                      "--max-restarts")  # fmt: skip
-                return distributed.run_mpi(cfg, args.resume, args.overwrite, args.no_progress)
+                return distributed.run_mpi(cfg, args.resume, args.overwrite, args.no_progress,
+                                           layout)  # fmt: skip
             return distributed.launch(cfg, args.resume, args.overwrite, args.no_progress,
-                                      args.nproc, args.max_restarts)  # fmt: skip
+                                      args.nproc, args.max_restarts, layout)  # fmt: skip
+        if layout.kind != "data":
+            raise ValueError(f"--parallel {layout.kind} splits the model across processes: "
+                             "give --nproc N (N >= 2) or run under mpiexec")  # fmt: skip
         trainer = Trainer(cfg, resume=args.resume, overwrite=args.overwrite, log=say)
     except (OSError, ValueError, ImportError, TrainingError) as e:
         return _fail("train", e)
     with trainer:
         return train_with(trainer, cfg, args.no_progress, say)
+
+
+def _layout(args: argparse.Namespace) -> Any:
+    """The --parallel/--model-parallel/--schedule flags as a Layout (model_parallel 0: all the
+    processes, once mpiexec has said how many)."""
+    from minillm.training.model_parallel import Layout
+
+    if args.parallel == "data":
+        for flag, given in (("--model-parallel", args.model_parallel is not None),
+                            ("--schedule", args.schedule != "1f1b")):  # fmt: skip
+            if given:
+                raise ValueError(f"{flag} needs --parallel tensor or --parallel pipeline")
+        return Layout()
+    if args.schedule != "1f1b" and args.parallel != "pipeline":
+        raise ValueError("--schedule needs --parallel pipeline")
+    K = args.model_parallel
+    if K is None:
+        K = args.nproc if args.backend == "shm" else 0
+    return Layout(args.parallel, K, args.schedule)
 
 
 def train_with(trainer: Any, cfg: Any, no_progress: bool, say: Callable[..., None]) -> int:

@@ -29,6 +29,7 @@ Read next: ``minillm/parallel/ddp.py`` and ``minillm/training/trainer.py``.
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import hashlib
 import json
 import time
@@ -40,30 +41,47 @@ from minillm import random
 from minillm.data.windows import random_windows
 from minillm.parallel import group as dist
 from minillm.tensor import Tensor
+from minillm.training.model_parallel import Layout, make_groups
 
 
 class Ranks:
-    """This process's place in the run: ``rank`` of ``world_size`` (0 of 1 without a group)."""
+    """This process's place in the run: ``rank`` of ``world_size`` (0 of 1 without a group), and
+    with model parallelism (``layout``), its model group and data group
+    (``minillm/training/model_parallel.py``)."""
 
-    def __init__(self, rank: int = 0, world_size: int = 1) -> None:
+    def __init__(self, rank: int = 0, world_size: int = 1, layout: Layout | None = None) -> None:
         self.rank, self.world_size = rank, world_size
         self.main = rank == 0
+        self.layout = Layout() if layout is None else layout
+        K = self.layout.model_parallel
+        self.model_rank, self.data_rank, self.data_size = rank % K, rank // K, world_size // K
+        self.model_ranks = list(range(rank - rank % K, rank - rank % K + K))
+        self.model_group = self.data_group = None
+        if K > 1:
+            self.model_group, self.data_group = make_groups(rank, world_size, K)
 
     def windows(
         self, ids: np.ndarray, batch_size: int, block_size: int, rng: Any = None
     ) -> tuple[Tensor, Tensor]:
-        """This rank's ``batch_size`` rows of one draw of ``world_size * batch_size`` windows."""
-        if self.world_size == 1:
+        """This rank's ``batch_size`` rows of one draw of ``data_size * batch_size`` windows (the
+        ranks of one model group read the same rows)."""
+        if self.data_size == 1:
             return random_windows(ids, batch_size, block_size, rng)
-        x, y = random_windows(ids, batch_size * self.world_size, block_size, rng)
-        rows = slice(self.rank * batch_size, (self.rank + 1) * batch_size)
+        x, y = random_windows(ids, batch_size * self.data_size, block_size, rng)
+        rows = slice(self.data_rank * batch_size, (self.data_rank + 1) * batch_size)
         return Tensor(x.data[rows]), Tensor(y.data[rows])
 
     def dropout_stream(self, seed: int, step: int, micro: int) -> Any:
-        """Draws for this rank's forward: its own stream with several ranks, else the run's."""
-        if self.world_size == 1:
+        """Draws for this rank's forward: a stream per data rank with several, else the run's
+        (the parts of one model draw alike, as one process would)."""
+        pipeline = self.layout.kind == "pipeline"
+        if self.data_size == 1 and not pipeline:
             return contextlib.nullcontext()
-        return random.fork_rng((seed, step, micro, self.rank))
+        # A pipeline's stages draw for different layers: from the run's stream, they would leave
+        # it in different places on different ranks, and the next batch would differ. The
+        # tensor-parallel parts of one copy must draw alike (their activations are shared).
+        key = (seed, step, micro, self.data_rank) + ((self.model_rank,) if pipeline else ())
+        return random.fork_rng(key)
 
     def agree(self, loss: float, stop: int | None) -> tuple[float, int | None]:
         """The mean loss over the ranks, and a stop signal if any rank has seen one (one
@@ -97,7 +115,7 @@ class Ranks:
 
 
 def _worker(rank: int, cfg: Any, resume: bool, overwrite: bool, no_progress: bool,
-            backend: str) -> int:  # fmt: skip
+            backend: str, layout: Layout) -> int:  # fmt: skip
     """One rank of ``minillm train``: build the Trainer, agree that every rank could, train."""
     from minillm import cli, machine
     from minillm.training import Trainer, TrainingError
@@ -105,13 +123,19 @@ def _worker(rank: int, cfg: Any, resume: bool, overwrite: bool, no_progress: boo
     if backend == "shm":
         dist.init_process_group("shm")
     world = dist.get_world_size()
+    if layout.model_parallel == 0:  # (under mpiexec: the whole world, now that it is known)
+        layout = dataclasses.replace(layout, model_parallel=world)
+    try:
+        layout.check(world, cfg)
+    except ValueError as e:  # every rank finds it; one says it
+        return cli._fail("train", e) if rank == 0 else cli.EXIT_USAGE
     if cfg.threads == 0:  # share the cores instead of every rank starting a pool on all of them
         machine.set_threads(max(1, machine.available_cores() // world))
     say = cli.say if rank == 0 else (lambda *parts: None)
     trainer, error = None, None
     try:
         trainer = Trainer(cfg, resume=resume, overwrite=overwrite, log=say,
-                          ranks=Ranks(rank, world))  # fmt: skip
+                          ranks=Ranks(rank, world, layout))  # fmt: skip
     except (OSError, ValueError, TrainingError) as e:
         error = e
     except KeyboardInterrupt as e:  # Ctrl-C or SIGTERM while setting up: nothing to save
@@ -152,18 +176,27 @@ def _worker(rank: int, cfg: Any, resume: bool, overwrite: bool, no_progress: boo
 
 
 def launch(cfg: Any, resume: bool, overwrite: bool, no_progress: bool, nproc: int,
-           max_restarts: int) -> int:  # fmt: skip
+           max_restarts: int, layout: Layout | None = None) -> int:  # fmt: skip
     """Run ``nproc`` ranks of the training on this machine; restart them from the last checkpoint
     when one dies, up to ``max_restarts`` times. Returns the exit status."""
     from minillm import cli
-    from minillm.parallel import ProcessExitedException, ProcessRaisedException, spawn
+    from minillm.parallel import ProcessExitedException, ProcessRaisedException, shm, spawn
     from minillm.training.config import CHECKPOINT
 
+    layout = Layout() if layout is None else layout
+    layout.check(nproc, cfg)
+    # a pipeline's message: one micro-batch's activations (B, T, C), float32
+    box = max(shm.BOX_BYTES, cfg.batch_size * cfg.block_size * cfg.n_embd * 4)
     restarts = 0
     started = time.time()  # a checkpoint older than this is not this run's (--overwrite)
     while True:
         try:
-            statuses = spawn(_worker, nproc, args=(cfg, resume, overwrite, no_progress, "shm"))
+            statuses = spawn(
+                _worker,
+                nproc,
+                box_bytes=box,
+                args=(cfg, resume, overwrite, no_progress, "shm", layout),
+            )
         except (ProcessRaisedException, ProcessExitedException) as e:
             first = str(e).splitlines()[0]
             if restarts >= max_restarts:
@@ -194,11 +227,14 @@ def _kept(cfg: Any, checkpoint: str) -> str:
     return f"the last checkpoint is kept in {path}" if path.exists() else "no checkpoint was saved"
 
 
-def run_mpi(cfg: Any, resume: bool, overwrite: bool, no_progress: bool) -> int:
-    """This process's rank of a run started by ``mpiexec``."""
+def run_mpi(cfg: Any, resume: bool, overwrite: bool, no_progress: bool,
+            layout: Layout | None = None) -> int:  # fmt: skip
+    """This process's rank of a run started by ``mpiexec`` (a ``layout`` whose
+    ``model_parallel`` is 0 spans the whole world)."""
     dist.init_process_group("mpi")
     try:
-        status = _worker(dist.get_rank(), cfg, resume, overwrite, no_progress, "mpi")
+        status = _worker(dist.get_rank(), cfg, resume, overwrite, no_progress, "mpi",
+                         Layout() if layout is None else layout)  # fmt: skip
     finally:
         dist.destroy_process_group()
     return status

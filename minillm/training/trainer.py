@@ -53,6 +53,7 @@ from minillm.data.windows import encode_cached, random_windows, split_by_positio
 from minillm.models.gpt import GPT
 from minillm.nn import functional as F
 from minillm.optim.lr_scheduler import warmup_cosine
+from minillm.random import fork_rng
 from minillm.rundir import (
     RunDirError,
     RunLock,
@@ -215,6 +216,8 @@ class Trainer:
                     "block_size"
                 )
         self.net: nn.Module = self.model  # what the training forward calls (run() may wrap it)
+        self.split: Any = None  # this rank's part, with --parallel tensor|pipeline (run())
+        self.full_state: dict[str, Tensor] | None = None  # the whole model, when split
         self.tokens_per_step = cfg.batch_size * cfg.block_size * cfg.grad_accum
         self.flops_per_step = self.model.flops_per_token() * self.tokens_per_step
         if self.teacher is not None:  # its forward too: a third of its forward + backward
@@ -270,6 +273,7 @@ class Trainer:
             run["distilled_from"] = self.teacher.describe()
         if self.ranks.world_size > 1:  # a note: a resume may use any number of processes
             run["processes"] = self.ranks.world_size
+            run["parallel"] = self.ranks.layout.describe(self.ranks.world_size)
         _write_json(self.out / CONFIG, run)
 
     # ------------------------------------------------------------------ the loop
@@ -292,18 +296,9 @@ class Trainer:
         lr = self.lr_at(self.step)
         for group in self.optimizer.param_groups:
             group["lr"] = lr
-        total = 0.0
         # a diverging run overflows on its way to NaN: the checks below say so, in one line
         with np.errstate(over="ignore", invalid="ignore"):
-            for micro in range(c.grad_accum):
-                x, y = self.ranks.windows(self.train_ids, c.batch_size, c.block_size)
-                last = micro == c.grad_accum - 1  # data parallel: average the gradients once
-                sync = contextlib.nullcontext() if last or self.net is self.model else \
-                    self.net.no_sync()  # fmt: skip
-                with sync, self.ranks.dropout_stream(c.seed, self.step, micro):
-                    loss = self.loss(x, y)
-                    (loss * (1.0 / c.grad_accum)).backward()
-                total += loss.item() / c.grad_accum
+            total = self._pipeline_step() if self._pipelined() else self._accumulate()
         # every rank gets the mean loss, and any rank's stop request, so all decide alike
         seen = None if self._stop is None else self._stop.signal
         total, self.stop_agreed = self.ranks.agree(total, seen)
@@ -315,7 +310,10 @@ class Trainer:
             probe = HealthProbe(self.model)
             probe.before()
         with np.errstate(over="ignore", invalid="ignore"):
-            norm = nn.utils.clip_grad_norm_(self.model.parameters(), c.grad_clip)
+            if self.split is not None:  # the whole model's norm, from the parts
+                norm = self.split.clip_grad_norm_(c.grad_clip)
+            else:
+                norm = nn.utils.clip_grad_norm_(self.model.parameters(), c.grad_clip)
         if not math.isfinite(float(norm)):
             raise DivergedError(f"the gradient norm became {float(norm)} at step {self.step}; "
                                 f"stopping before the update. {self.kept()}")  # fmt: skip
@@ -323,6 +321,34 @@ class Trainer:
         self.optimizer.zero_grad(set_to_none=True)
         self.health = None if probe is None else probe.after(float(norm), c.grad_clip)
         return total, float(norm)
+
+    def _accumulate(self) -> float:
+        """Forward and backward of ``grad_accum`` micro-batches; returns their mean loss."""
+        c, total = self.cfg, 0.0
+        for micro in range(c.grad_accum):
+            x, y = self.ranks.windows(self.train_ids, c.batch_size, c.block_size)
+            last = micro == c.grad_accum - 1  # data parallel: average the gradients once
+            sync = contextlib.nullcontext() if last or self.net is self.model else \
+                self.net.no_sync()  # fmt: skip
+            with sync, self.ranks.dropout_stream(c.seed, self.step, micro):
+                loss = self.loss(x, y)
+                (loss * (1.0 / c.grad_accum)).backward()
+            total += loss.item() / c.grad_accum
+        return total
+
+    def _pipelined(self) -> bool:
+        return self.split is not None and self.split.kind == "pipeline"
+
+    def _pipeline_step(self) -> float:
+        """The same micro-batches (drawn in the same order), through the pipeline's schedule."""
+        c = self.cfg
+        batches = [self.ranks.windows(self.train_ids, c.batch_size, c.block_size)
+                   for _ in range(c.grad_accum)]  # fmt: skip
+        x, y = (Tensor(np.concatenate([b[i].data for b in batches])) for i in (0, 1))
+        with self.ranks.dropout_stream(c.seed, self.step, 0):
+            total = self.model.train_step(x, y)
+        self.split.average_gradients()  # over the copies of this stage, if any
+        return total
 
     def loss(self, x: Tensor, y: Tensor) -> Tensor:
         """The training loss of a batch: the model's cross-entropy or, with a teacher, the
@@ -346,7 +372,7 @@ class Trainer:
             losses = []
             for _ in range(self.cfg.eval_iters):
                 x, y = self.ranks.windows(ids, self.cfg.batch_size, self.cfg.block_size, rng)
-                losses.append(self.model(x, y)[1].item())
+                losses.append(self._eval_loss(x, y))
             result[f"{split}_loss"] = float(np.mean(self.ranks.mean(losses)))
         self.model.train()
         loss = result["val_loss"]
@@ -356,6 +382,11 @@ class Trainer:
             result["val_bits_per_byte"] = metrics.bits_per_byte(loss, self.bytes_per_token)
         return result
 
+    def _eval_loss(self, x: Tensor, y: Tensor) -> float:
+        if self._pipelined():
+            return self.model.evaluate(x, y)  # through the stages; every stage gets the loss
+        return self.model(x, y)[1].item()
+
     def save(self) -> None:
         """Write the checkpoint atomically; never one with NaN or infinite weights."""
         for name, p in self.model.named_parameters():
@@ -363,10 +394,15 @@ class Trainer:
                 raise DivergedError(f"parameter {name} holds NaN or infinity after step "
                                     f"{self.step}; not saving it. {self.kept()}")  # fmt: skip
         path = self.out / CHECKPOINT
+        model, optimizer = self.model, self.optimizer
+        if self.split is not None:  # the whole model and optimizer, as one process saves them
+            from minillm.training.model_parallel import Frozen
+
+            model, optimizer = (Frozen(state) for state in self.split.full_state())
+            self.full_state = model.state if self.ranks.main else None  # for the sample
         if self.ranks.main:
             with writing(path):
-                io.save_checkpoint(path, model=self.model, optimizer=self.optimizer,
-                                   step=self.step)  # fmt: skip
+                io.save_checkpoint(path, model=model, optimizer=optimizer, step=self.step)
         self.saved_step = self.step
 
     def _log_metrics(self, record: dict[str, Any]) -> None:
@@ -387,9 +423,13 @@ class Trainer:
         """Compile (or load) the kernels before the clock starts, so step 0's tokens/s and MFU
         are real: one forward and backward of one window, in eval mode (no dropout draw) and
         from a generator of its own, so the training stream is untouched; the gradients go."""
-        x, y = random_windows(self.train_ids, 1, self.cfg.block_size, np.random.default_rng(0))
+        rows = self.cfg.grad_accum if self.split is not None else 1  # (a pipeline: 1 a micro)
+        x, y = random_windows(self.train_ids, rows, self.cfg.block_size, np.random.default_rng(0))
         self.model.eval()
-        self.model(x, y)[1].backward()
+        if self._pipelined():
+            self.model.train_step(x, y)
+        else:
+            self.model(x, y)[1].backward()
         self.model.train()
         self.optimizer.zero_grad(set_to_none=True)
 
@@ -414,10 +454,8 @@ class Trainer:
             progress = all(s is not None and s.isatty() for s in (sys.stdout, sys.stderr))
         progress = progress and self.ranks.main
         if self.ranks.world_size > 1 and self.net is self.model:  # every rank has got this far
-            from minillm.parallel import DistributedDataParallel
-
             self.ranks.check_same("tokenizer", self.tokenizer.to_dict())
-            self.net = DistributedDataParallel(self.model)  # rank 0's weights, averaged gradients
+            self._distribute()
         peak = self._peak()
         self._warm_up()
         end = c.max_steps if c.stop_after <= 0 else min(c.max_steps, self.step + c.stop_after)
@@ -475,8 +513,36 @@ class Trainer:
                          f"at step {self.step} in {self.out}; continue with --resume")  # fmt: skip
         if self.ranks.main:
             self.plot()
+            if self.split is not None and self.full_state is not None:
+                self.model = self._whole_model()  # for a sample, in this process alone
         return {"step": self.step, "interrupted": stop.signal if interrupted else None,
                 "stopped_early": stopped_early, **last_eval}  # fmt: skip
+
+    def _distribute(self) -> None:
+        """Several processes: wrap the model for data parallelism (rank 0's weights, averaged
+        gradients), or cut it and its optimizer into this rank's part (``model_parallel.py``)."""
+        from minillm.parallel import DistributedDataParallel
+
+        layout, ranks = self.ranks.layout, self.ranks
+        if layout.kind == "data":
+            self.net = DistributedDataParallel(self.model)
+            return
+        from minillm.training.model_parallel import Split
+
+        self.split = Split(self.model, self.optimizer, layout, ranks, self.cfg.grad_accum)
+        self.model, self.optimizer = self.split.module, self.split.optimizer
+        self.net = self.model
+        if layout.kind == "tensor" and ranks.data_size > 1:
+            self.net = DistributedDataParallel(self.model, process_group=ranks.data_group)
+        self.flops_per_step //= layout.model_parallel  # each part does 1/K of the work
+
+    def _whole_model(self) -> GPT:
+        """The unsplit model of the last checkpoint (its fresh weights drawn from a stream of
+        their own, so the run's generator is untouched)."""
+        with fork_rng(0):
+            model = GPT(self.cfg.model_config(self.tokenizer.vocab_size))
+        model.load_state_dict(self.full_state)
+        return model
 
     def _stopping(self, stop: StopOnSignal) -> bool:
         """Stop now? One process: on a signal. Several: on the signal all agreed on at the end
