@@ -58,3 +58,20 @@ def pytest_terminal_summary(terminalreporter: Any) -> None:
             f"oracles missing: {', '.join(missing)}; their parity tests skipped. Install them "
             'with: pip install -e ".[test,oracle]"'
         )
+
+
+@pytest.fixture
+def no_leaked_segments() -> Any:
+    """The test leaves /dev/shm as it found it: ``spawn`` unlinks its shared memory on every exit
+    path. (This process's segments only, named after it: other programs may use /dev/shm.)"""
+    from minillm.parallel import shm
+
+    def mine() -> set[str]:
+        if not os.path.isdir("/dev/shm"):
+            return set()
+        prefix = f"{shm.SEGMENT_PREFIX}{os.getpid()}_"
+        return {name for name in os.listdir("/dev/shm") if name.startswith(prefix)}
+
+    before = mine()
+    yield
+    assert mine() - before == set()

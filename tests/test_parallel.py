@@ -23,21 +23,7 @@ from minillm import parallel as dist
 from minillm.models.gpt import GPT, GPTConfig
 from minillm.parallel import shm
 
-
-def _shm_entries() -> set[str]:
-    """This process's segments in /dev/shm (named after it: other programs may use /dev/shm)."""
-    if not os.path.isdir("/dev/shm"):
-        return set()
-    mine = f"{shm.SEGMENT_PREFIX}{os.getpid()}_"
-    return {name for name in os.listdir("/dev/shm") if name.startswith(mine)}
-
-
-@pytest.fixture(autouse=True)
-def _no_leaked_segments():
-    """Every test here leaves /dev/shm as it found it: spawn unlinks on every exit path."""
-    before = _shm_entries()
-    yield
-    assert _shm_entries() - before == set()
+pytestmark = pytest.mark.usefixtures("no_leaked_segments")  # (tests/conftest.py)
 
 
 def test_segments_are_named_after_the_launcher_and_unlinked():

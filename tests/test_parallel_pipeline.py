@@ -21,7 +21,6 @@ import pytest
 import minillm
 from minillm import parallel as dist
 from minillm.models.gpt import GPT, GPTConfig
-from minillm.parallel import shm
 from minillm.parallel.pipeline import Pipe, _balance, schedule_order
 from minillm.parallel.timeline import (
     Event,
@@ -40,18 +39,7 @@ CFG = GPTConfig(vocab_size=16, block_size=8, n_layer=4, n_head=2, n_embd=8)
 TOL = 1e-12
 
 
-def _shm_entries() -> set[str]:
-    if not os.path.isdir("/dev/shm"):
-        return set()
-    mine = f"{shm.SEGMENT_PREFIX}{os.getpid()}_"
-    return {name for name in os.listdir("/dev/shm") if name.startswith(mine)}
-
-
-@pytest.fixture(autouse=True)
-def _no_leaked_segments():
-    before = _shm_entries()
-    yield
-    assert _shm_entries() - before == set()
+pytestmark = pytest.mark.usefixtures("no_leaked_segments")  # (tests/conftest.py)
 
 
 def _gpt64(seed: int = 5) -> GPT:

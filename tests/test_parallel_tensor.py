@@ -8,7 +8,6 @@ what it computed (or a list of problems); the comparison with one process happen
 from __future__ import annotations
 
 import copy
-import os
 import shutil
 import subprocess
 import sys
@@ -23,26 +22,13 @@ import minillm
 from minillm import nn
 from minillm import parallel as dist
 from minillm.models.gpt import GPT, GPTConfig
-from minillm.parallel import shm
 from minillm.parallel import tensor as tp
 from minillm.parallel import tensor_gpt as tg
 
 ATOL = 1e-12
 
 
-def _shm_entries() -> set[str]:
-    if not os.path.isdir("/dev/shm"):
-        return set()
-    mine = f"{shm.SEGMENT_PREFIX}{os.getpid()}_"
-    return {name for name in os.listdir("/dev/shm") if name.startswith(mine)}
-
-
-@pytest.fixture(autouse=True)
-def _no_leaked_segments():
-    """Every test here leaves /dev/shm as it found it."""
-    before = _shm_entries()
-    yield
-    assert _shm_entries() - before == set()
+pytestmark = pytest.mark.usefixtures("no_leaked_segments")  # (tests/conftest.py)
 
 
 # ------------------------------------------------------------------------------ the layers
