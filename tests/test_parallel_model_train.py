@@ -122,3 +122,10 @@ def test_mpiexec_runs_a_pipeline(corpus, tmp_path):
     assert done.returncode == 0, done.stderr
     assert done.stdout.count("done: step 8") == 1
     assert_close(tmp_path / "one", tmp_path / "mpi", atol=2e-5)
+
+
+def test_a_pipeline_without_micro_batches_says_what_it_wastes(corpus, tmp_path, capfd):
+    flags = [*DEEP, "--max-steps", "2", "--eval-interval", "2", "--nproc", "2"]
+    assert train(corpus, tmp_path / "run", *flags, "--parallel", "pipeline") == 0
+    out = capfd.readouterr().out
+    assert "leaves each stage idle 50% of the time; --grad-accum 8 would make it 11%" in out

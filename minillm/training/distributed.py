@@ -132,6 +132,8 @@ def _worker(rank: int, cfg: Any, resume: bool, overwrite: bool, no_progress: boo
     if cfg.threads == 0:  # share the cores instead of every rank starting a pool on all of them
         machine.set_threads(max(1, machine.available_cores() // world))
     say = cli.say if rank == 0 else (lambda *parts: None)
+    if layout.note(cfg):
+        say(layout.note(cfg))
     trainer, error = None, None
     try:
         trainer = Trainer(cfg, resume=resume, overwrite=overwrite, log=say,

@@ -74,6 +74,16 @@ class Layout:
             raise ValueError("--health-every looks at the whole model in one process; it does "
                              f"not work with --parallel {self.kind}")  # fmt: skip
 
+    def note(self, cfg: Any) -> str | None:
+        """A word about a layout that works but wastes most of its time, or None."""
+        K, m = self.model_parallel, cfg.grad_accum
+        if self.kind != "pipeline" or m >= 2 * K:
+            return None
+        idle = (K - 1) / (m + K - 1)
+        return (f"note: a {K}-stage pipeline fed --grad-accum {m} micro-batch(es) leaves each "
+                f"stage idle {idle:.0%} of the time; --grad-accum {4 * K} would make it "
+                f"{(K - 1) / (5 * K - 1):.0%}")  # fmt: skip
+
     def describe(self, nproc: int) -> str:
         if self.kind == "data":
             return f"{nproc} data-parallel processes"
