@@ -107,10 +107,9 @@ class Split:
 
     def __init__(self, model: Any, optimizer: optim.Optimizer, layout: Layout, ranks: Any,
                  micro_batches: int) -> None:  # fmt: skip
-        self.kind, self.ranks, self.full = layout.kind, ranks, model
+        self.kind, self.ranks = layout.kind, ranks  # (no reference to the whole model: it goes)
         full_names = {id(p): name for name, p in model.named_parameters()}
         self.groups = [[full_names[id(p)] for p in g["params"]] for g in optimizer.param_groups]
-        self.layout_of = {name: (t.shape, t.data.dtype) for name, t in model.state_dict().items()}
         full_state = optimizer.state_dict()
         group = ranks.model_group
         if self.kind == "tensor":
