@@ -154,3 +154,12 @@ def test_clip_grad_value_matches_pytorch(torch: Any) -> None:
     clip_grad_value_(o, 0.5)
     torch.nn.utils.clip_grad_value_(t, 0.5)
     np.testing.assert_array_equal(o.grad.data, t.grad.numpy())
+
+
+def test_clip_grad_norm_clips_parameters_given_as_a_generator():
+    """model.parameters() is a generator: read once, it must still be clipped."""
+    w = minillm.tensor([3.0, 4.0], requires_grad=True)
+    (w * w).sum().backward()
+    model_parameters = (p for p in [w])
+    assert float(nn.utils.clip_grad_norm_(model_parameters, 1.0)) == 10.0
+    assert abs(float((w.grad * w.grad).sum().sqrt()) - 1.0) < 1e-5

@@ -453,3 +453,46 @@ def test_the_mpi_backend_passes_the_same_checks(world):
 
 if __name__ == "__main__":
     _mpi_main()
+
+
+def _regroup(rank: int) -> list[str]:
+    """A group made again in the same workers, over other members, whose barrier row carries
+    the old group's counts: its first collective must still wait for every member."""
+    problems = []
+    dist.init_process_group("shm")
+    old = dist.new_group([0, 1])
+    for _ in range(20 if rank in (0, 1) else 0):
+        dist.barrier(old)
+    dist.destroy_process_group()
+    dist.init_process_group("shm")
+    new = dist.new_group([0, 2])
+    if rank in (0, 2):
+        if rank == 0:
+            time.sleep(0.3)  # rank 2 must not get through without rank 0's value
+        value = np.array([float(rank + 1)])
+        dist.all_reduce(value, group=new)
+        if value[0] != 4.0:
+            problems.append(f"rank {rank}: {value[0]}")
+    dist.barrier()
+    return problems
+
+
+def test_a_group_made_again_waits_for_all_its_members():
+    assert dist.spawn(_regroup, 3) == [[]] * 3
+
+
+def _grid_groups(rank: int, world: int) -> int:
+    from minillm.training.model_parallel import make_groups
+
+    dist.init_process_group("shm")
+    model, data = make_groups(rank, world, 2)  # world / 2 pairs and 2 columns
+    value = np.ones(1)
+    dist.all_reduce(value, group=model)
+    dist.all_reduce(value, group=data)
+    return int(value[0])
+
+
+def test_a_wide_grid_has_a_barrier_row_for_every_group():
+    world = 32  # 16 model groups + 2 data groups: more groups than ranks
+    assert dist.spawn(_grid_groups, world, args=(world,), slot_bytes=1 << 12,
+                      box_bytes=1 << 12) == [2 * 16] * world  # fmt: skip

@@ -18,7 +18,7 @@ from pathlib import Path
 import pytest
 
 from minillm.cli import main
-from tests.test_parallel_train import TINY, assert_close, losses, train
+from tests.test_parallel_train import TINY, assert_close, assert_same, losses, train
 
 DEEP = ["--n-layer", "2", "--n-head", "4"]  # two layers: one per pipeline stage; heads to split
 STEPS = ["--max-steps", "8", "--eval-interval", "4"]
@@ -129,3 +129,38 @@ def test_a_pipeline_without_micro_batches_says_what_it_wastes(corpus, tmp_path, 
     assert train(corpus, tmp_path / "run", *flags, "--parallel", "pipeline") == 0
     out = capfd.readouterr().out
     assert "leaves each stage idle 50% of the time; --grad-accum 8 would make it 11%" in out
+
+
+def test_a_pipeline_evaluates_batches_its_micro_batches_do_not_divide(corpus, tmp_path):
+    """Training feeds grad_accum x batch_size rows; evaluation feeds batch_size, which 3 micro-
+    batches do not divide: it runs as many as divide (here 1)."""
+    common = [*DEEP, *STEPS, "--batch-size", "2", "--grad-accum", "3"]
+    assert train(corpus, tmp_path / "one", *common) == 0
+    assert train(corpus, tmp_path / "pipe", *common, "--nproc", "2", "--parallel", "pipeline") == 0
+    assert_close(tmp_path / "one", tmp_path / "pipe", atol=2e-5)
+
+
+def test_a_pipeline_with_dropout_resumes_bit_for_bit(corpus, tmp_path):
+    """Each stage draws its dropout masks from a stream of (seed, step, stage): a resumed run
+    draws the same ones."""
+    common = [
+        *DEEP,
+        "--max-steps",
+        "8",
+        "--eval-interval",
+        "4",
+        "--batch-size",
+        "2",
+        "--grad-accum",
+        "2",
+        "--dropout",
+        "0.2",
+        "--nproc",
+        "2",
+        "--parallel",
+        "pipeline",
+    ]
+    assert train(corpus, tmp_path / "straight", *common) == 0
+    assert train(corpus, tmp_path / "split", *common, "--stop-after", "4") == 0
+    assert train(corpus, tmp_path / "split", *common, "--resume") == 0
+    assert_same(tmp_path / "straight", tmp_path / "split")

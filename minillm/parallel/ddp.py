@@ -110,6 +110,21 @@ def all_reduce_gradients(params: Any, group: Any = None, bucket_cap_mb: float = 
         _average(_buckets(params[::-1], int(bucket_cap_mb * (1 << 20))), group)
 
 
+def clip_grad_norm_(counted: Any, others: Any, max_norm: float, group: Any = None) -> float:
+    """``nn.utils.clip_grad_norm_`` for a model whose parts live on the ranks of ``group``:
+    the norm of the whole gradient is the root of the sum, over the ranks, of the squares of the
+    gradients each ``counted`` (its own part, and a replicated parameter on one rank only); then
+    ``counted`` and ``others`` (the replicated copies not counted here) are scaled alike.
+    Returns the norm before clipping, the same on every rank."""
+    counted = [p for p in counted if p.grad is not None]
+    square = np.array([sum(float(np.sum(p.grad.data.astype(np.float64) ** 2)) for p in counted)])
+    if dist.get_world_size(group) > 1:
+        dist.all_reduce(square, group=group)
+    norm = float(np.sqrt(square[0]))
+    nn.utils.clip_grads_with_norm_([*counted, *others], max_norm, norm)
+    return norm
+
+
 def _average(buckets: list[list], group: Any) -> None:
     """One all-reduce per bucket. The last bucket also carries a 0/1 flag per parameter,
     "this rank has a gradient": averaged, a flag above 0 means some rank had one."""

@@ -104,5 +104,8 @@ class MPIGroup:
         self.comm.Abort(1)
 
     def close(self) -> None:
-        self.wait_sent()
+        # no wait for sends still in flight: leaving on an error, their receiver may never come
+        # (and MPI has no timeout); MPI frees the communicator once they are done
+        for request, _ in self.pending.values():
+            request.Test()
         self.comm.Free()

@@ -46,6 +46,7 @@ Read next: ``minillm/parallel/timeline.py`` (the events, the bubble, the picture
 
 from __future__ import annotations
 
+import math
 import time
 from typing import Any
 
@@ -56,6 +57,7 @@ from minillm import nn
 from minillm.autograd import no_grad
 from minillm.nn import functional as F
 from minillm.parallel import group as dist
+from minillm.parallel.ddp import clip_grad_norm_
 from minillm.parallel.timeline import Event
 from minillm.tensor import Tensor
 
@@ -276,12 +278,13 @@ class Pipe(nn.Module):
             self._send_backward(self._backward_micro(j, self._recv_backward(shape)))
 
     # ------------------------------------------------------------------ public steps
-    def _prepare(self, x: Any, y: Any) -> tuple[int, ...]:
+    def _prepare(self, x: Any, y: Any, m: int | None = None) -> tuple[int, ...]:
+        """Cut the batch into ``m`` micro-batches (default: ``micro_batches``)."""
         x = _array(x)
         if x.ndim != 2:
             raise ValueError(f"Pipe: x must be token ids (B, T), got shape {x.shape}")
         B, T = x.shape
-        m = self.micro_batches
+        m = self.micro_batches if m is None else m
         if B % m:
             raise ValueError(f"Pipe: batch size {B} is not divisible by micro_batches={m}; use a "
                              f"batch that is a multiple of {m}")  # fmt: skip
@@ -344,11 +347,14 @@ class Pipe(nn.Module):
 
     def _forward_only(self, x: Any, y: Any) -> None:
         """Every micro-batch forward through the stages, no grad, GPipe order (the timeline and
-        peak of the last train_step are kept)."""
+        peak of the last train_step are kept). With no backward to interleave, any split works:
+        as many micro-batches as both the batch and ``micro_batches`` allow (their gcd), so a
+        batch of any size can be evaluated."""
         kept = self.timeline, self.peak_in_flight
-        shape = self._prepare(x, y)
+        m = math.gcd(len(_array(x)), self.micro_batches)
+        shape = self._prepare(x, y, m)
         with no_grad():
-            for i in range(self.micro_batches):
+            for i in range(m):
                 self._send_forward(self._forward_micro(i, self._recv_forward(shape)))
         self.timeline, self.peak_in_flight = kept
 
@@ -419,13 +425,7 @@ class Pipe(nn.Module):
     def clip_grad_norm_(self, max_norm: float) -> float:
         """Scale every stage's gradients so the whole model's gradient norm is at most
         ``max_norm`` (collective); the tied wte counts once. Returns the norm before."""
-        named = [(n, p) for n, p in self.named_parameters() if p.grad is not None]
-        square = np.array([sum(float(np.sum(p.grad.data.astype(np.float64) ** 2))
-                               for n, p in named if n not in self.tied_copies)])  # fmt: skip
-        if self.num_stages > 1:
-            dist.all_reduce(square, group=self.group)
-        norm = float(np.sqrt(square[0]))
-        coef = max_norm / (norm + 1e-6)  # as minillm.nn.utils.clip_grad_norm_
-        for _, p in named if not coef >= 1.0 else []:
-            p.grad.data *= p.grad.data.dtype.type(coef)
-        return norm
+        named = list(self.named_parameters())
+        counted = [p for n, p in named if n not in self.tied_copies]
+        copies = [p for n, p in named if n in self.tied_copies]
+        return clip_grad_norm_(counted, copies, max_norm, self.group)

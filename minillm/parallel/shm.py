@@ -3,7 +3,8 @@
 The segment (created by ``spawn`` before the workers start, unlinked by it on every exit path), for
 W ranks:
 
-    header   int64 words: [0] abort flag   [1] the rank that failed + 1
+    header   int64 words: [0] abort flag   [1] the rank that failed + 1   [2..4] W, the slot's
+             and the mailbox's bytes (so every rank reads the same layout)
              then MAX_GROUPS x W barrier counters (group g, rank r: g's barriers rank r passed)
              then W x W mailbox words (from s to d: [sent, taken, bytes of the last message])
     slot r   SLOT_BYTES bytes per rank (default 8 MiB): the one buffer rank r writes for the
@@ -60,7 +61,7 @@ SLOT_BYTES = 8 << 20
 BOX_BYTES = 32 << 20  # the largest message send() takes; only the pages used are allocated
 SEGMENT_PREFIX = "minillm_"  # /dev/shm/minillm_<pid of the launcher>_<random>
 MAX_WORLD = 64
-MAX_GROUPS = 16  # the world's group and up to 15 made by new_group
+MAX_GROUPS = 2 * MAX_WORLD + 1  # the world's group and those new_group makes (a 2-D layout: W)
 SPINS = 50  # looks at the counters before yielding the core
 YIELD_SECONDS = 0.01  # then yields for up to this long, then sleeps (up to 1 ms at a time)
 _TOP = 8  # header words before the barrier counters: [0] abort, [1] failed rank + 1
@@ -145,14 +146,24 @@ class ShmGroup:
 
     def subgroup(self, members: Sequence[int], gid: int) -> ShmGroup | None:
         """The segment as the group ``members`` (global ranks) sees it, with barrier row ``gid``;
-        None for a rank outside the group."""
-        if self.global_rank not in members:
-            return None
+        None for a rank outside the group. Every rank of this (world) group calls it.
+
+        The row may have served another group before (a process group destroyed and made
+        again in the same workers), whose members passed different numbers of barriers: the
+        members start from the largest count among them, between two world barriers, so that
+        no member's old count lets it through a barrier the others have not reached."""
         if not 0 < gid < MAX_GROUPS:
             raise DistributedError(f"new_group: the shm backend holds at most {MAX_GROUPS - 1} "
                                    "groups besides the world")  # fmt: skip
-        seg = self.seg.name.lstrip("/")
-        return ShmGroup(seg, self.global_rank, self.global_size, self.timeout, members, gid)
+        self.barrier()  # every rank is done with the row's previous group
+        group = None
+        if self.global_rank in members:
+            seg = self.seg.name.lstrip("/")
+            group = ShmGroup(seg, self.global_rank, self.global_size, self.timeout, members, gid)
+            group.count = int(self.header[group._counters].max())
+            self.header[_TOP + gid * self.global_size + self.global_rank] = group.count
+        self.barrier()  # every member has its count before any uses the group
+        return group
 
     def slot(self, rank: int, dtype: np.dtype, count: int) -> np.ndarray:
         """``count`` items of ``dtype`` at the start of group rank ``rank``'s slot."""

@@ -2,7 +2,7 @@
 
 What this module owns: the four collectives of tensor parallelism written as autograd Functions,
 and the two split linear layers built on them. ``tensor_gpt.py`` applies them to a GPT
-(``parallelize_gpt``) and saves/loads the unsplit checkpoint; its names are re-exported here.
+(``parallelize_gpt``) and saves/loads the unsplit checkpoint; ``minillm.parallel`` exports both.
 
 The collectives (N ranks of ``group``; each is the other's derivative, read from left to right)::
 

@@ -132,8 +132,9 @@ def _worker(rank: int, cfg: Any, resume: bool, overwrite: bool, no_progress: boo
     if cfg.threads == 0:  # share the cores instead of every rank starting a pool on all of them
         machine.set_threads(max(1, machine.available_cores() // world))
     say = cli.say if rank == 0 else (lambda *parts: None)
-    if layout.note(cfg):
-        say(layout.note(cfg))
+    note = layout.note(cfg)
+    if note:
+        say(note)
     trainer, error = None, None
     try:
         trainer = Trainer(cfg, resume=resume, overwrite=overwrite, log=say,
@@ -187,8 +188,9 @@ def launch(cfg: Any, resume: bool, overwrite: bool, no_progress: bool, nproc: in
 
     layout = Layout() if layout is None else layout
     layout.check(nproc, cfg)
-    # a pipeline's message: one micro-batch's activations (B, T, C), float32
-    box = max(shm.BOX_BYTES, cfg.batch_size * cfg.block_size * cfg.n_embd * 4)
+    box = shm.BOX_BYTES  # a pipeline's message: one micro-batch's activations (B, T, C), float32
+    if layout.kind == "pipeline":
+        box = max(box, cfg.batch_size * cfg.block_size * cfg.n_embd * 4)
     restarts = 0
     started = time.time()  # a checkpoint older than this is not this run's (--overwrite)
     while True:

@@ -32,6 +32,7 @@ Read next: ``minillm/training/distributed.py`` (the launcher and ``Ranks``) and
 from __future__ import annotations
 
 import dataclasses
+import json
 from typing import Any
 
 import numpy as np
@@ -95,8 +96,11 @@ class Layout:
 
 
 def make_groups(rank: int, world: int, K: int) -> tuple[Any, Any]:
-    """(this rank's model group, its data group); every rank makes every group, in one order."""
+    """(this rank's model group, its data group: None when there is one copy); every rank makes
+    every group, in one order."""
     model_groups = [dist.new_group(list(range(d * K, d * K + K))) for d in range(world // K)]
+    if world == K:
+        return model_groups[0], None
     data_groups = [dist.new_group(list(range(m, world, K))) for m in range(K)]
     return model_groups[rank // K], data_groups[rank % K]
 
@@ -161,19 +165,13 @@ class Split:
         """Clip by the norm of the whole model's gradient (collective over the model group)."""
         if self.kind == "pipeline":
             return self.module.clip_grad_norm_(max_norm)
+        from minillm.parallel.ddp import clip_grad_norm_
+
         first = self.ranks.model_rank == 0  # replicated parameters count on one rank only
-        square = np.zeros(1)
+        counted, others = [], []
         for p in self.params.values():
-            if p.grad is not None and (first or hasattr(p, "tensor_parallel_dim")):
-                square[0] += float(np.sum(p.grad.data.astype(np.float64) ** 2))
-        dist.all_reduce(square, group=self.ranks.model_group)
-        norm = float(np.sqrt(square[0]))
-        coef = max_norm / (norm + 1e-6)  # as minillm.nn.utils.clip_grad_norm_
-        if not coef >= 1.0:
-            for p in self.params.values():
-                if p.grad is not None:
-                    p.grad.data *= p.grad.data.dtype.type(coef)
-        return norm
+            (counted if first or hasattr(p, "tensor_parallel_dim") else others).append(p)
+        return clip_grad_norm_(counted, others, max_norm, self.ranks.model_group)
 
     def average_gradients(self) -> None:
         """Data parallel across the copies: average each part's gradients over its data group."""
@@ -216,19 +214,16 @@ class Split:
             return {k: Tensor(np.array(unshard_array(self.module, name, v.data,
                                                      self.ranks.model_group)))
                     if isinstance(v, Tensor) else v for k, v in (saved or {}).items()}  # fmt: skip
-        # a pipeline: the owning stage has it; the keys travel as one flag per known key
-        keys = ("step", "exp_avg", "exp_avg_sq", "max_exp_avg_sq", "momentum_buffer")
+        # a pipeline: the owning stage has it, and says first which keys, and of what kind
         owner = self.module.owner(name) == self.ranks.model_rank
-        have = np.array([float(owner and saved is not None and k in saved) for k in keys])
-        dist.broadcast(have, self.ranks.model_ranks[self.module.owner(name)],
-                       group=self.ranks.model_group)  # fmt: skip
+        kinds = {k: type(v).__name__ for k, v in (saved or {}).items()} if owner else None
+        told = None if kinds is None else np.frombuffer(json.dumps(kinds).encode(), np.uint8)
+        kinds = json.loads(self.module.unshard_array(name, told).tobytes())
         whole = {}
-        for k, present in zip(keys, have):
-            if present:
-                value = saved[k] if owner else None
-                array = None if value is None else np.asarray(getattr(value, "data", value))
-                out = self.module.unshard_array(name, array)
-                whole[k] = int(out) if k == "step" else Tensor(out)
+        for k, kind in kinds.items():
+            value = np.asarray(getattr(saved[k], "data", saved[k])) if owner else None
+            out = self.module.unshard_array(name, value)
+            whole[k] = Tensor(out) if kind == "Tensor" else out.item()
         return whole
 
 

@@ -217,12 +217,11 @@ class Trainer:
                 )
         self.net: nn.Module = self.model  # what the training forward calls (run() may wrap it)
         self.split: Any = None  # this rank's part, with --parallel tensor|pipeline (run())
-        self.full_state: dict[str, Tensor] | None = None  # the whole model, when split
         self.tokens_per_step = cfg.batch_size * cfg.block_size * cfg.grad_accum
         self.flops_per_step = self.model.flops_per_token() * self.tokens_per_step
         if self.teacher is not None:  # its forward too: a third of its forward + backward
             self.flops_per_step += self.teacher.model.flops_per_token() // 3 * self.tokens_per_step
-        self.tokens_per_step *= self.ranks.world_size  # the whole run's, per step
+        self.tokens_per_step *= self.ranks.data_size  # the whole run's (a model group shares rows)
         if not self.ranks.main:
             return
         if resume:
@@ -399,7 +398,6 @@ class Trainer:
             from minillm.training.model_parallel import Frozen
 
             model, optimizer = (Frozen(state) for state in self.split.full_state())
-            self.full_state = model.state if self.ranks.main else None  # for the sample
         if self.ranks.main:
             with writing(path):
                 io.save_checkpoint(path, model=model, optimizer=optimizer, step=self.step)
@@ -423,7 +421,7 @@ class Trainer:
         """Compile (or load) the kernels before the clock starts, so step 0's tokens/s and MFU
         are real: one forward and backward of one window, in eval mode (no dropout draw) and
         from a generator of its own, so the training stream is untouched; the gradients go."""
-        rows = self.cfg.grad_accum if self.split is not None else 1  # (a pipeline: 1 a micro)
+        rows = self.cfg.grad_accum if self._pipelined() else 1  # (a pipeline: one per micro-batch)
         x, y = random_windows(self.train_ids, rows, self.cfg.block_size, np.random.default_rng(0))
         self.model.eval()
         if self._pipelined():
@@ -513,7 +511,7 @@ class Trainer:
                          f"at step {self.step} in {self.out}; continue with --resume")  # fmt: skip
         if self.ranks.main:
             self.plot()
-            if self.split is not None and self.full_state is not None:
+            if self.split is not None and self.saved_step is not None:
                 self.model = self._whole_model()  # for a sample, in this process alone
         return {"step": self.step, "interrupted": stop.signal if interrupted else None,
                 "stopped_early": stopped_early, **last_eval}  # fmt: skip
@@ -537,11 +535,12 @@ class Trainer:
         self.flops_per_step //= layout.model_parallel  # each part does 1/K of the work
 
     def _whole_model(self) -> GPT:
-        """The unsplit model of the last checkpoint (its fresh weights drawn from a stream of
-        their own, so the run's generator is untouched)."""
+        """The unsplit model, read back from the checkpoint just written (no process keeps a
+        whole copy while the run trains; its fresh weights come from a stream of their own, so
+        the run's generator is untouched)."""
         with fork_rng(0):
             model = GPT(self.cfg.model_config(self.tokenizer.vocab_size))
-        model.load_state_dict(self.full_state)
+        io.load_checkpoint(self.out / CHECKPOINT, model=model, restore_rng=False)
         return model
 
     def _stopping(self, stop: StopOnSignal) -> bool:

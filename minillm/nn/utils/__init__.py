@@ -10,6 +10,11 @@ Read next: ``clip_grad.py``, then ``prune.py``.
 from __future__ import annotations
 
 from minillm.nn.utils import prune
-from minillm.nn.utils.clip_grad import Params, clip_grad_norm_, clip_grad_value_
+from minillm.nn.utils.clip_grad import (
+    Params,
+    clip_grad_norm_,
+    clip_grad_value_,
+    clip_grads_with_norm_,
+)
 
-__all__ = ["Params", "clip_grad_norm_", "clip_grad_value_", "prune"]
+__all__ = ["Params", "clip_grad_norm_", "clip_grad_value_", "clip_grads_with_norm_", "prune"]

@@ -1,4 +1,5 @@
-"""Gradient clipping, between backward and step: ``clip_grad_norm_``, ``clip_grad_value_``.
+"""Gradient clipping, between backward and step: ``clip_grad_norm_`` (``clip_grads_with_norm_``
+for a norm computed elsewhere), ``clip_grad_value_``.
 
 ``clip_grad_norm_`` treats all gradients as one long vector ``g`` and, when its norm exceeds
 ``max_norm``, scales every gradient by ``max_norm / (||g|| + 1e-6)`` — the direction is kept, only
@@ -44,7 +45,8 @@ def clip_grad_norm_(
     >>> round(float((w.grad * w.grad).sum().sqrt()), 4)
     1.0
     """
-    grads = _grads(parameters)
+    params = [parameters] if isinstance(parameters, Tensor) else list(parameters)  # (once)
+    grads = _grads(params)
     norm_type = float(norm_type)
     if not grads:
         return Tensor(np.array(0.0, dtype=np.float32))
@@ -59,11 +61,25 @@ def clip_grad_norm_(
             f"clip_grad_norm_: the total norm of order {norm_type} of the gradients is {total}, "
             f"so they cannot be clipped; set error_if_nonfinite=False to clip anyway"
         )
-    coef = max_norm / (total + 1e-6)
-    if not coef >= 1.0:  # also when the norm is NaN: the gradients become NaN, as in PyTorch
-        for g in grads:
-            g.data *= g.data.dtype.type(coef)
+    clip_grads_with_norm_(params, max_norm, total)
     return Tensor(np.array(total, dtype=dtype))
+
+
+def clip_grads_with_norm_(parameters: Params, max_norm: float, total_norm: float) -> None:
+    """The second half of ``clip_grad_norm_``: scale the gradients by ``max_norm / (total_norm +
+    1e-6)`` when that is below 1, for a ``total_norm`` computed elsewhere (across processes, when
+    each holds part of the model: ``minillm.parallel.clip_grad_norm_``).
+
+    >>> import minillm
+    >>> w = minillm.tensor([3.0, 4.0], requires_grad=True)
+    >>> (w * w).sum().backward()          # grad = (6, 8), norm 10
+    >>> clip_grads_with_norm_([w], 5.0, 10.0); [round(g, 4) for g in w.grad.tolist()]
+    [3.0, 4.0]
+    """
+    coef = max_norm / (float(total_norm) + 1e-6)
+    if not coef >= 1.0:  # also when the norm is NaN: the gradients become NaN, as in PyTorch
+        for g in _grads(parameters):
+            g.data *= g.data.dtype.type(coef)
 
 
 def clip_grad_value_(parameters: Params, clip_value: float) -> None:
