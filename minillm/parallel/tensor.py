@@ -90,7 +90,7 @@ class CopyToParallel(Function):
     @staticmethod
     def forward(ctx: Context, x: np.ndarray, group: Any = None) -> np.ndarray:
         ctx.group = group
-        return x.copy()
+        return x.view()  # (a view, not a copy: the graph keeps it until backward)
 
     @staticmethod
     def backward(ctx: Context, g: np.ndarray) -> tuple[np.ndarray | None, ...]:
@@ -98,15 +98,28 @@ class CopyToParallel(Function):
 
 
 class ReduceFromParallel(Function):
-    """Megatron's g, leaving a parallel region: ``y = sum over ranks of x``;  ``dx = dy``."""
+    """Megatron's g, leaving a parallel region: ``y = sum over ranks of x (+ b)``;  ``dx = dy``
+    (``db = dy``, summed back to b's shape by the engine).
+
+    ``in_place=True`` sums into ``x`` itself and returns a view of it, as Megatron does: for a
+    fresh partial product no op saved (``RowParallelLinear``'s), it saves a (B, T, C) array per
+    layer that the graph would otherwise keep until backward; the bias is added in the same pass.
+    """
 
     @staticmethod
-    def forward(ctx: Context, x: np.ndarray, group: Any = None) -> np.ndarray:
-        return _all_reduce(x, group)
+    def forward(ctx: Context, x: np.ndarray, *bias: np.ndarray, group: Any = None,
+                in_place: bool = False) -> np.ndarray:  # fmt: skip
+        ctx.with_bias = bool(bias)
+        out = x if in_place and x.flags.c_contiguous else np.array(x, order="C")
+        if rank_and_size(group)[1] > 1:
+            dist.all_reduce(out, dist.ReduceOp.SUM, group=group)
+        if bias:
+            out += bias[0]
+        return out.view() if out is x else out
 
     @staticmethod
     def backward(ctx: Context, g: np.ndarray) -> tuple[np.ndarray | None, ...]:
-        return (g,)
+        return (g, g) if ctx.with_bias else (g,)
 
 
 class GatherFromParallel(Function):
@@ -395,5 +408,6 @@ class RowParallelLinear(_ParallelLinear):
     def forward(self, input: Tensor) -> Tensor:  # noqa: A002
         x = input if self.input_is_parallel else scatter_to_parallel(input, self.group)
         partial = F.linear(x, self.weight)  # (..., out): this rank's share of the sum
-        y = reduce_from_parallel(partial, self.group)
-        return y if self.bias is None else y + self.bias
+        bias = () if self.bias is None else (self.bias,)
+        # summed over the ranks in place, the bias added once: (..., out), whole on every rank
+        return ReduceFromParallel.apply(partial, *bias, group=self.group, in_place=True)
