@@ -117,8 +117,9 @@ def _add_train_args(p: argparse.ArgumentParser) -> None:
         type=_number(int, 1),
         default=1,
         metavar="N",
-        help="train data-parallel in N processes on this machine (shared memory), each on "
-        "--batch-size windows: the same run as one process with N times the batch (default: 1)",
+        help="train in N processes on this machine (shared memory); data parallel (the default "
+        "--parallel): each on --batch-size windows, the same run as one process with N times "
+        "the batch (default: 1)",
     )
     p.add_argument(
         "--backend",

@@ -66,8 +66,9 @@ class Layout:
             raise ValueError(f"--model-parallel {K} must be at least 2 and divide --nproc "
                              f"{nproc} (the processes of one copy of the model)")  # fmt: skip
         if self.kind == "tensor" and (cfg.n_head % K or 4 * cfg.n_embd % K):
-            raise ValueError(f"--parallel tensor over {K} processes splits the heads: --n-head "
-                             f"{cfg.n_head} (and 4 x --n-embd) must divide by {K}")  # fmt: skip
+            raise ValueError(f"--parallel tensor over {K} processes splits the heads: "
+                             f"--n-head {cfg.n_head} (and 4 x --n-embd) must be divisible by "
+                             f"{K}")  # fmt: skip
         if self.kind == "pipeline" and cfg.n_layer < K:
             raise ValueError(f"--parallel pipeline over {K} processes needs at least {K} "
                              f"layers (one per stage), got --n-layer {cfg.n_layer}")  # fmt: skip
