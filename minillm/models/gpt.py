@@ -208,11 +208,11 @@ class GPT(nn.Module):
     def configure_optimizers(
         self, weight_decay: float, lr: float, betas: tuple[float, float] = (0.9, 0.95)
     ) -> optim.AdamW:
-        """AdamW with decay on the Linear weights only (not biases, norms or embeddings)."""
-        decay: dict[int, nn.Parameter] = {}
-        for module in self.modules():
-            if isinstance(module, nn.Linear) and module is not self.lm_head:
-                decay[id(module.weight)] = module.weight
+        """AdamW with decay on the matrices that multiply activations only: every 2-D weight but
+        the embeddings' (not biases, norms, wte/wpe or the head tied to wte). The rule reads
+        shapes, not layer types, so it holds for a split model too (``minillm.parallel``)."""
+        embeddings = {id(m.weight) for m in self.modules() if isinstance(m, nn.Embedding)}
+        decay = {id(p): p for p in self.parameters() if p.ndim == 2 and id(p) not in embeddings}
         no_decay = [p for p in self.parameters() if id(p) not in decay]
         groups = [
             {"params": list(decay.values()), "weight_decay": weight_decay},
