@@ -497,7 +497,7 @@ def reading(runs: list[tuple[dict, list[dict]]], ms: dict[str, float],
         "are cut; the residual stream, the layer norms and the logits stay full size on every "
         "rank (f passes its input on as a view, and g sums the row layer's fresh output in "
         "place with the bias, so the split layers add no (B, T, C) arrays of their own; an "
-        "earlier version that copied in f and g kept three more per block until backward). "
+        "earlier version that copied in f and g kept six more per block until backward). "
         "A pipeline stage keeps only its "
         "blocks' activations, and 1F1B at most p − s micro-batches of them, so it is the "
         "smallest per process; GPipe keeps all m."

@@ -451,10 +451,6 @@ def test_the_mpi_backend_passes_the_same_checks(world):
     assert done.stdout.strip() == f"{world} ranks, problems: {[0] * world}", done.stderr
 
 
-if __name__ == "__main__":
-    _mpi_main()
-
-
 def _regroup(rank: int) -> list[str]:
     """A group made again in the same workers, over other members, whose barrier row carries
     the old group's counts: its first collective must still wait for every member."""
@@ -496,3 +492,7 @@ def test_a_wide_grid_has_a_barrier_row_for_every_group():
     world = 32  # 16 model groups + 2 data groups: more groups than ranks
     assert dist.spawn(_grid_groups, world, args=(world,), slot_bytes=1 << 12,
                       box_bytes=1 << 12) == [2 * 16] * world  # fmt: skip
+
+
+if __name__ == "__main__":
+    _mpi_main()

@@ -354,3 +354,19 @@ def test_the_pipe_under_mpiexec():
 
 if __name__ == "__main__":
     _mpi_main()
+
+
+def test_one_process_pipe_clips_as_the_model_does():
+    """With no process group the Pipe is the whole model, and clips as nn.utils does."""
+    minillm.manual_seed(3)
+    model = GPT(CFG).double()
+    x = minillm.from_numpy(np.random.default_rng(0).integers(0, 16, (4, 8)))
+    model(x, x)[1].backward()
+    expected = float(minillm.nn.utils.clip_grad_norm_(model.parameters(), 0.01))
+    minillm.manual_seed(3)
+    pipe = Pipe(GPT(CFG).double(), micro_batches=2)
+    pipe.train_step(x, x)
+    assert abs(pipe.clip_grad_norm_(0.01) - expected) < 1e-12
+    grads = dict(model.named_parameters())
+    for name, p in pipe.named_parameters():
+        np.testing.assert_allclose(p.grad.numpy(), grads[name].grad.numpy(), atol=1e-12)

@@ -355,3 +355,19 @@ def test_the_split_gpt_under_mpiexec():
 
 if __name__ == "__main__":
     _mpi_main()
+
+
+def test_the_in_place_reduce_makes_a_saver_of_its_input_raise():
+    """RowParallelLinear sums its partial product in place; had an op saved that array, its
+    backward must refuse (the version moved), not use the changed values."""
+    layer = tp.RowParallelLinear(4, 3).double()
+    x = minillm.randn(2, 4, dtype=np.float64, requires_grad=True)
+    out = layer(x)
+    out.sum().backward()  # the layer alone: nothing saved the partial product, so this works
+    a = minillm.randn(2, 3, dtype=np.float64, requires_grad=True)
+    b = a * 1.0
+    c = b * b  # saves b
+    tp.ReduceFromParallel.apply(b, in_place=True)
+    b._bump_version()  # as RowParallelLinear does after the call
+    with pytest.raises(RuntimeError, match="saved for backward, was changed in place"):
+        c.sum().backward()

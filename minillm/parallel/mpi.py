@@ -18,6 +18,8 @@ import numpy as np
 
 from minillm.parallel.group import DistributedError, ReduceOp
 
+_IN_FLIGHT: list = []  # sends a closed group left unfinished, with their buffers, kept alive
+
 
 def _mpi() -> object:
     try:
@@ -106,6 +108,8 @@ class MPIGroup:
     def close(self) -> None:
         # no wait for sends still in flight: leaving on an error, their receiver may never come
         # (and MPI has no timeout); MPI frees the communicator once they are done
-        for request, _ in self.pending.values():
-            request.Test()
+        for request, copy in self.pending.values():
+            if not request.Test():
+                _IN_FLIGHT.append((request, copy))  # MPI may still read the copy: keep it
+        self.pending.clear()
         self.comm.Free()

@@ -64,7 +64,7 @@ MAX_WORLD = 64
 MAX_GROUPS = 2 * MAX_WORLD + 1  # the world's group and those new_group makes (a 2-D layout: W)
 SPINS = 50  # looks at the counters before yielding the core
 YIELD_SECONDS = 0.01  # then yields for up to this long, then sleeps (up to 1 ms at a time)
-_TOP = 8  # header words before the barrier counters: [0] abort, [1] failed rank + 1
+_TOP = 8  # header words before the barrier counters: [0] abort, [1] failed rank + 1, [2..4] sizes
 
 
 def _header_words(world_size: int) -> int:

@@ -104,6 +104,8 @@ class ReduceFromParallel(Function):
     ``in_place=True`` sums into ``x`` itself and returns a view of it, as Megatron does: for a
     fresh partial product no op saved (``RowParallelLinear``'s), it saves a (B, T, C) array per
     layer that the graph would otherwise keep until backward; the bias is added in the same pass.
+    The caller then bumps ``x``'s version (``RowParallelLinear.forward`` does), so that an op
+    that had saved ``x`` raises at backward instead of using the changed values.
     """
 
     @staticmethod
@@ -410,4 +412,6 @@ class RowParallelLinear(_ParallelLinear):
         partial = F.linear(x, self.weight)  # (..., out): this rank's share of the sum
         bias = () if self.bias is None else (self.bias,)
         # summed over the ranks in place, the bias added once: (..., out), whole on every rank
-        return ReduceFromParallel.apply(partial, *bias, group=self.group, in_place=True)
+        out = ReduceFromParallel.apply(partial, *bias, group=self.group, in_place=True)
+        partial._bump_version()  # it changed in place: an op that had saved it would now say so
+        return out

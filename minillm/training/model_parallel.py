@@ -224,7 +224,7 @@ class Split:
         for k, kind in kinds.items():
             value = np.asarray(getattr(saved[k], "data", saved[k])) if owner else None
             out = self.module.unshard_array(name, value)
-            whole[k] = Tensor(out) if kind == "Tensor" else out.item()
+            whole[k] = Tensor(out) if kind == "Tensor" else out if kind == "ndarray" else out.item()
         return whole
 
 

@@ -68,7 +68,7 @@ def clip_grad_norm_(
 def clip_grads_with_norm_(parameters: Params, max_norm: float, total_norm: float) -> None:
     """The second half of ``clip_grad_norm_``: scale the gradients by ``max_norm / (total_norm +
     1e-6)`` when that is below 1, for a ``total_norm`` computed elsewhere (across processes, when
-    each holds part of the model: ``minillm.parallel.clip_grad_norm_``).
+    each holds part of the model: ``minillm.parallel.ddp.clip_grad_norm_``).
 
     >>> import minillm
     >>> w = minillm.tensor([3.0, 4.0], requires_grad=True)
