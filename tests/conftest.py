@@ -75,3 +75,20 @@ def no_leaked_segments() -> Any:
     before = mine()
     yield
     assert mine() - before == set()
+
+
+@pytest.fixture
+def mpiexec() -> str:
+    """The path of ``mpiexec`` (MPICH's, beside this Python when the ``mpi`` extra is installed),
+    or a skip when mpi4py or mpiexec is missing."""
+    import shutil
+    import sys
+    from pathlib import Path
+
+    pytest.importorskip("mpi4py")
+    found = shutil.which("mpiexec", path=str(Path(sys.executable).parent)) or shutil.which(
+        "mpiexec"
+    )
+    if found is None:
+        pytest.skip('no mpiexec (pip install -e ".[mpi]" brings MPICH\'s)')
+    return found

@@ -13,7 +13,6 @@ import signal
 import subprocess
 import sys
 import time
-from pathlib import Path
 
 import numpy as np
 import pytest
@@ -436,15 +435,7 @@ def _mpi_main() -> None:
 
 
 @pytest.mark.parametrize("world", [1, 2, 3])
-def test_the_mpi_backend_passes_the_same_checks(world):
-    pytest.importorskip("mpi4py")
-    import shutil
-
-    mpiexec = shutil.which("mpiexec", path=str(Path(sys.executable).parent)) or shutil.which(
-        "mpiexec"
-    )
-    if mpiexec is None:
-        pytest.skip('no mpiexec (pip install -e ".[mpi]" brings MPICH\'s)')
+def test_the_mpi_backend_passes_the_same_checks(world, mpiexec):
     done = subprocess.run([mpiexec, "-n", str(world), sys.executable, __file__],
                           capture_output=True, text=True, timeout=300)  # fmt: skip
     assert done.returncode == 0, done.stderr

@@ -10,7 +10,6 @@ work are refused in one line.
 from __future__ import annotations
 
 import json
-import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -105,13 +104,7 @@ def test_layouts_that_cannot_work_are_refused_in_one_line(corpus, tmp_path, flag
     assert not out.exists()  # nothing was made
 
 
-def test_mpiexec_runs_a_pipeline(corpus, tmp_path):
-    pytest.importorskip("mpi4py")
-    mpiexec = shutil.which("mpiexec", path=str(Path(sys.executable).parent)) or shutil.which(
-        "mpiexec"
-    )
-    if mpiexec is None:
-        pytest.skip('no mpiexec (pip install -e ".[mpi]" brings MPICH\'s)')
+def test_mpiexec_runs_a_pipeline(corpus, tmp_path, mpiexec):
     common = [*DEEP, *STEPS, "--batch-size", "2", "--grad-accum", "2"]
     assert main(["train", "--data", str(corpus), "--out-dir", str(tmp_path / "one"), *TINY,
                  *common]) == 0  # fmt: skip

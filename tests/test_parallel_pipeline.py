@@ -10,10 +10,8 @@ from __future__ import annotations
 
 import json
 import os
-import shutil
 import subprocess
 import sys
-from pathlib import Path
 
 import numpy as np
 import pytest
@@ -341,19 +339,11 @@ def _mpi_main() -> None:
         print(f"{world} ranks, problems: {[int(c[0]) for c in counts]}", flush=True)
 
 
-def test_the_pipe_under_mpiexec():
-    pytest.importorskip("mpi4py")
-    mpiexec = shutil.which("mpiexec", path=str(Path(sys.executable).parent))
-    if mpiexec is None:
-        pytest.skip("no mpiexec beside the Python interpreter")
+def test_the_pipe_under_mpiexec(mpiexec):
     done = subprocess.run([mpiexec, "-n", "2", sys.executable, __file__], capture_output=True,
                           text=True, timeout=120)  # fmt: skip
     assert done.returncode == 0, done.stderr
     assert done.stdout.strip() == "2 ranks, problems: [0, 0]", done.stderr
-
-
-if __name__ == "__main__":
-    _mpi_main()
 
 
 def test_one_process_pipe_clips_as_the_model_does():
@@ -370,3 +360,7 @@ def test_one_process_pipe_clips_as_the_model_does():
     grads = dict(model.named_parameters())
     for name, p in pipe.named_parameters():
         np.testing.assert_allclose(p.grad.numpy(), grads[name].grad.numpy(), atol=1e-12)
+
+
+if __name__ == "__main__":
+    _mpi_main()

@@ -8,10 +8,8 @@ what it computed (or a list of problems); the comparison with one process happen
 from __future__ import annotations
 
 import copy
-import shutil
 import subprocess
 import sys
-from pathlib import Path
 
 import numpy as np
 import pytest
@@ -340,21 +338,11 @@ def _mpi_main() -> None:
         print(f"{world} ranks, problems: {[int(c[0]) for c in counts]}", flush=True)
 
 
-def test_the_split_gpt_under_mpiexec():
-    pytest.importorskip("mpi4py")
-    mpiexec = shutil.which("mpiexec", path=str(Path(sys.executable).parent)) or shutil.which(
-        "mpiexec"
-    )
-    if mpiexec is None:
-        pytest.skip('no mpiexec (pip install -e ".[mpi]" brings MPICH\'s)')
+def test_the_split_gpt_under_mpiexec(mpiexec):
     done = subprocess.run([mpiexec, "-n", "2", sys.executable, __file__], capture_output=True,
                           text=True, timeout=300)  # fmt: skip
     assert done.returncode == 0, done.stderr
     assert done.stdout.strip() == "2 ranks, problems: [0, 0]", done.stderr
-
-
-if __name__ == "__main__":
-    _mpi_main()
 
 
 def test_the_in_place_reduce_makes_a_saver_of_its_input_raise():
@@ -371,3 +359,7 @@ def test_the_in_place_reduce_makes_a_saver_of_its_input_raise():
     b._bump_version()  # as RowParallelLinear does after the call
     with pytest.raises(RuntimeError, match="saved for backward, was changed in place"):
         c.sum().backward()
+
+
+if __name__ == "__main__":
+    _mpi_main()

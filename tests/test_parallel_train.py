@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import json
 import os
-import shutil
 import signal
 import subprocess
 import sys
@@ -177,13 +176,7 @@ def test_a_killed_worker_stops_the_run_or_restarts_it(corpus, tmp_path, restarts
         assert_same(reference, out)
 
 
-def test_mpiexec_runs_the_same_training(corpus, tmp_path, capfd):
-    pytest.importorskip("mpi4py")
-    mpiexec = shutil.which("mpiexec", path=str(Path(sys.executable).parent)) or shutil.which(
-        "mpiexec"
-    )
-    if mpiexec is None:
-        pytest.skip('no mpiexec (pip install -e ".[mpi]" brings MPICH\'s)')
+def test_mpiexec_runs_the_same_training(corpus, tmp_path, capfd, mpiexec):
     steps = ["--max-steps", "8", "--eval-interval", "4", "--batch-size", "2"]
     assert train(corpus, tmp_path / "shm", *steps, "--nproc", "2") == 0
     capfd.readouterr()
