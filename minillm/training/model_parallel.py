@@ -115,6 +115,7 @@ class Split:
         self.kind, self.ranks = layout.kind, ranks  # (no reference to the whole model: it goes)
         full_names = {id(p): name for name, p in model.named_parameters()}
         self.groups = [[full_names[id(p)] for p in g["params"]] for g in optimizer.param_groups]
+        self.names = [n for names in self.groups for n in names]  # the whole optimizer's order
         full_state = optimizer.state_dict()
         group = ranks.model_group
         if self.kind == "tensor":
@@ -138,7 +139,7 @@ class Split:
             groups.append({**{k: v for k, v in options.items() if k != "params"},
                            "params": [self.params[n] for n in mine]})  # fmt: skip
             for n in mine:
-                saved = state["state"].get(self._full_index(n))
+                saved = state["state"].get(self.names.index(n))
                 if saved is not None:
                     local_state[index] = {k: self._cut(n, v) for k, v in saved.items()}
                 index += 1
@@ -148,9 +149,6 @@ class Split:
         packed["state"] = local_state
         local.load_state_dict(packed)
         return local
-
-    def _full_index(self, name: str) -> int:
-        return [n for names in self.groups for n in names].index(name)
 
     def _cut(self, name: str, value: Any) -> Any:
         """This rank's part of one optimizer-state value of parameter ``name``."""
@@ -192,10 +190,10 @@ class Split:
         else:
             model = self.module.full_state_dict()
         local = self.optimizer.state_dict()
-        local_index = {n: i for i, n in enumerate(n for ns in self.groups for n in ns
-                                                  if n in self.params)}  # fmt: skip
+        mine = [n for n in self.names if n in self.params]  # the local optimizer's order
+        local_index = {n: i for i, n in enumerate(mine)}
         state = {}
-        for i, name in enumerate(n for names in self.groups for n in names):
+        for i, name in enumerate(self.names):
             saved = local["state"].get(local_index[name]) if name in local_index else None
             state[i] = self._whole(name, saved)
         groups = [{**{k: v for k, v in g.items() if k != "params"}, "params": []}
