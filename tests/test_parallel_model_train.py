@@ -104,13 +104,14 @@ def test_layouts_that_cannot_work_are_refused_in_one_line(corpus, tmp_path, flag
     assert not out.exists()  # nothing was made
 
 
-def test_mpiexec_runs_a_pipeline(corpus, tmp_path, mpiexec):
+@pytest.mark.parametrize("kind", ["tensor", "pipeline"])
+def test_mpiexec_runs_a_split_model(corpus, tmp_path, mpiexec, kind):
     common = [*DEEP, *STEPS, "--batch-size", "2", "--grad-accum", "2"]
     assert main(["train", "--data", str(corpus), "--out-dir", str(tmp_path / "one"), *TINY,
                  *common]) == 0  # fmt: skip
     command = [mpiexec, "-n", "2", sys.executable, "-m", "minillm", "train", "--data",
                str(corpus), "--out-dir", str(tmp_path / "mpi"), *TINY, *common, "--backend",
-               "mpi", "--parallel", "pipeline"]  # fmt: skip
+               "mpi", "--parallel", kind]  # fmt: skip
     done = subprocess.run(command, capture_output=True, text=True, timeout=300)
     assert done.returncode == 0, done.stderr
     assert done.stdout.count("done: step 8") == 1
