@@ -118,7 +118,7 @@ def clip_grad_norm_(counted: Any, others: Any, max_norm: float, group: Any = Non
     Returns the norm before clipping, the same on every rank."""
     counted = [p for p in counted if p.grad is not None]
     square = np.array([sum(float(np.sum(p.grad.data.astype(np.float64) ** 2)) for p in counted)])
-    if (group is not None or dist.is_initialized()) and dist.get_world_size(group) > 1:
+    if dist.rank_and_size(group)[1] > 1:
         dist.all_reduce(square, group=group)
     norm = float(np.sqrt(square[0]))
     nn.utils.clip_grads_with_norm_([*counted, *others], max_norm, norm)

@@ -188,6 +188,18 @@ def get_world_size(group: Any = None) -> int:
     return (_current() if group is None else group).world_size
 
 
+def rank_and_size(group: Any = None) -> tuple[int, int]:
+    """(``get_rank(group)``, ``get_world_size(group)``), or (0, 1) for ``group`` None when no
+    process group runs: code written for several processes runs unchanged in one.
+
+    >>> rank_and_size()
+    (0, 1)
+    """
+    if group is None and _group is None:
+        return 0, 1
+    return get_rank(group), get_world_size(group)
+
+
 def get_process_group_ranks(group: Any = None) -> list[int]:
     """The global ranks of ``group``'s members, in group-rank order."""
     return list((_current() if group is None else group).members)

@@ -59,15 +59,10 @@ class MPIGroup:
         """A non-blocking send of a copy, so it returns at once as on shm (a blocking MPI_Send of
         a large message waits for the receiver, and two neighbours sending to each other would
         wait forever); the previous message to ``dst`` must have gone first."""
-        self.wait_sent(dst)
+        if dst in self.pending:
+            self.pending.pop(dst)[0].Wait()
         copy = array.copy()
         self.pending[dst] = (self.comm.Isend(copy, dest=dst), copy)  # dst: a global rank
-
-    def wait_sent(self, dst: int | None = None) -> None:
-        """Wait until the message to ``dst`` (every rank if None) has been received."""
-        for rank in [dst] if dst is not None else list(self.pending):
-            if rank in self.pending:
-                self.pending.pop(rank)[0].Wait()
 
     def recv(self, array: np.ndarray, src: int) -> None:
         status = self.MPI.Status()

@@ -134,10 +134,9 @@ class Pipe(nn.Module):
             raise ValueError(f"Pipe: schedule must be one of {SCHEDULES}, got {schedule!r}")
         if type(micro_batches) is not int or micro_batches < 1:
             raise ValueError(f"Pipe: micro_batches must be an integer >= 1, got {micro_batches!r}")
-        single = group is None and not dist.is_initialized()
         self.group = group
-        self.ranks = [0] if single else dist.get_process_group_ranks(group)
-        self.stage = 0 if single else dist.get_rank(group)
+        self.stage = dist.rank_and_size(group)[0]
+        self.ranks = dist.get_process_group_ranks(group) if dist.is_initialized() else [0]
         if self.stage < 0:
             raise ValueError(f"Pipe: this rank is not a member of the group {self.ranks}")
         self.num_stages = p = len(self.ranks)

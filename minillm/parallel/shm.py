@@ -47,6 +47,7 @@ dies).
 
 from __future__ import annotations
 
+import copy
 import os
 import secrets
 import time
@@ -120,29 +121,27 @@ class ShmGroup:
 
     name = "shm"
 
-    def __init__(
-        self,
-        segment: str,
-        rank: int,
-        world_size: int,
-        timeout: float,
-        members: Sequence[int] | None = None,
-        gid: int = 0,
-    ) -> None:
+    def __init__(self, segment: str, rank: int, world_size: int, timeout: float) -> None:
         self.seg = shared_memory.SharedMemory(name=segment)
-        self.timeout, self.gid = timeout, gid
+        self.owns_segment = True  # (a subgroup shares this mapping and leaves it to the world)
+        self.timeout = timeout
         self.global_rank, self.global_size = rank, world_size
         self.header = np.frombuffer(self.seg.buf, np.int64, _header_words(world_size))
         if int(self.header[2]) != world_size:
             raise DistributedError(f"shared-memory segment {segment} was made for "
                                    f"{int(self.header[2])} ranks, not {world_size}")  # fmt: skip
         self.slot_bytes, self.box_bytes = int(self.header[3]), int(self.header[4])
-        self.members = tuple(range(world_size)) if members is None else tuple(members)
-        self.rank, self.world_size = self.members.index(rank), len(self.members)
-        base = _TOP + gid * world_size
-        self._counters = base + np.array(self.members)  # this group's row, at its members
-        self.count = int(self.header[base + rank])  # a restarted group continues the count
+        self._join(tuple(range(world_size)), 0)
         self.parent = os.getppid()
+
+    def _join(self, members: tuple[int, ...], gid: int) -> None:
+        """Be the group ``members`` (global ranks) with barrier row ``gid``."""
+        self.members, self.gid = members, gid
+        self.rank, self.world_size = members.index(self.global_rank), len(members)
+        base = _TOP + gid * self.global_size
+        self._counters = base + np.array(members)  # this group's row, at its members
+        self._mine = base + self.global_rank  # the one word of it this rank writes
+        self.count = int(self.header[self._mine])  # a restarted group continues the count
 
     def subgroup(self, members: Sequence[int], gid: int) -> ShmGroup | None:
         """The segment as the group ``members`` (global ranks) sees it, with barrier row ``gid``;
@@ -158,10 +157,11 @@ class ShmGroup:
         self.barrier()  # every rank is done with the row's previous group
         group = None
         if self.global_rank in members:
-            seg = self.seg.name.lstrip("/")
-            group = ShmGroup(seg, self.global_rank, self.global_size, self.timeout, members, gid)
+            group = copy.copy(self)  # the same mapping, another group
+            group.owns_segment = False
+            group._join(tuple(members), gid)
             group.count = int(self.header[group._counters].max())
-            self.header[_TOP + gid * self.global_size + self.global_rank] = group.count
+            self.header[group._mine] = group.count
         self.barrier()  # every member has its count before any uses the group
         return group
 
@@ -175,7 +175,8 @@ class ShmGroup:
 
     def close(self) -> None:
         self.header = None  # drop the views first, or close() finds the buffer still exported
-        self.seg.close()
+        if self.owns_segment:
+            self.seg.close()
 
     # ------------------------------------------------------------------ waiting
     def _wait(self, done: Callable[[], bool], late: Callable[[], str]) -> None:
@@ -206,7 +207,7 @@ class ShmGroup:
     def barrier(self) -> None:
         self.count += 1
         header, count, where = self.header, self.count, self._counters
-        header[_TOP + self.gid * self.global_size + self.global_rank] = count
+        header[self._mine] = count
 
         def late() -> str:
             behind = [m for m, c in zip(self.members, header[where]) if c < count]

@@ -48,9 +48,7 @@ from minillm.tensor import Tensor
 # ------------------------------------------------------------------------------ the group
 def rank_and_size(group: Any = None) -> tuple[int, int]:
     """This process's rank in ``group`` and the group's size; (0, 1) with no process group."""
-    if group is None and not dist.is_initialized():
-        return 0, 1
-    rank, size = dist.get_rank(group), dist.get_world_size(group)
+    rank, size = dist.rank_and_size(group)
     if rank < 0:
         raise ValueError(f"tensor parallel: this process is not a member of the group of "
                          f"{size} ranks it was given")  # fmt: skip
@@ -245,10 +243,6 @@ class _ParallelLinear(nn.Module):
             raise ValueError(f"{type(self).__name__}: order must be a permutation of "
                              f"range({n}), the {self.split_what}")  # fmt: skip
 
-    def split_dim(self, leaf: str) -> int | None:
-        """The axis along which parameter ``leaf`` ("weight", "bias") is split; None: replicated."""
-        raise NotImplementedError
-
     def _indices(self, n: int) -> np.ndarray | slice:
         k = n // self.world_size
         if self.order is None:
@@ -347,9 +341,6 @@ class ColumnParallelLinear(_ParallelLinear):
         layer._take(linear, 0)
         return layer
 
-    def split_dim(self, leaf: str) -> int | None:
-        return 0
-
     def forward(self, input: Tensor) -> Tensor:  # noqa: A002
         y = F.linear(copy_to_parallel(input, self.group), self.weight, self.bias)  # (..., out/N)
         return gather_from_parallel(y, self.group) if self.gather_output else y
@@ -403,9 +394,6 @@ class RowParallelLinear(_ParallelLinear):
         layer.input_is_parallel = input_is_parallel
         layer._take(linear, 1)
         return layer
-
-    def split_dim(self, leaf: str) -> int | None:
-        return 1 if leaf == "weight" else None
 
     def forward(self, input: Tensor) -> Tensor:  # noqa: A002
         x = input if self.input_is_parallel else scatter_to_parallel(input, self.group)

@@ -135,7 +135,7 @@ def _split(model: GPT, name: str, group: Any) -> tuple[_ParallelLinear, int] | N
     layer = model.get_submodule(path)
     if not isinstance(layer, _ParallelLinear):
         return None
-    dim = layer.split_dim(leaf)
+    dim = getattr(getattr(layer, leaf, None), "tensor_parallel_dim", None)  # a shard's mark
     return None if dim is None else (layer, dim)
 
 
