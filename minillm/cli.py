@@ -256,9 +256,6 @@ def cmd_train(args: argparse.Namespace) -> int:
                                            layout)  # fmt: skip
             return distributed.launch(cfg, args.resume, args.overwrite, args.no_progress,
                                       args.nproc, args.max_restarts, layout)  # fmt: skip
-        if layout.kind != "data":  # (--model-parallel K without --nproc)
-            raise ValueError(f"--parallel {layout.kind} splits the model across processes: "
-                             "give --nproc N (N >= 2) or run under mpiexec")  # fmt: skip
         trainer = Trainer(cfg, resume=args.resume, overwrite=args.overwrite, log=say)
     except (OSError, ValueError, ImportError, TrainingError) as e:
         return _fail("train", e)
@@ -271,19 +268,17 @@ def _layout(args: argparse.Namespace) -> Any:
     processes, once mpiexec has said how many)."""
     from minillm.training.model_parallel import Layout
 
+    if args.schedule != "1f1b" and args.parallel != "pipeline":
+        raise ValueError("--schedule needs --parallel pipeline")
     if args.parallel == "data":
         if args.model_parallel is not None:
             raise ValueError("--model-parallel needs --parallel tensor or --parallel pipeline")
-        if args.schedule != "1f1b":
-            raise ValueError("--schedule needs --parallel pipeline")
         return Layout()
-    if args.schedule != "1f1b" and args.parallel != "pipeline":
-        raise ValueError("--schedule needs --parallel pipeline")
+    if args.backend == "shm" and args.nproc < 2:
+        raise ValueError(f"--parallel {args.parallel} splits the model across processes: "
+                         "give --nproc N (N >= 2) or run under mpiexec")  # fmt: skip
     K = args.model_parallel
     if K is None:
-        if args.backend == "shm" and args.nproc < 2:
-            raise ValueError(f"--parallel {args.parallel} splits the model across processes: "
-                             "give --nproc N (N >= 2) or run under mpiexec")  # fmt: skip
         K = args.nproc if args.backend == "shm" else 0
     return Layout(args.parallel, K, args.schedule)
 

@@ -84,6 +84,7 @@ def test_a_split_checkpoint_resumes_in_one_process_and_back(corpus, tmp_path):
     "flags, message",
     [
         (["--parallel", "tensor"], "give --nproc N"),
+        (["--parallel", "pipeline", "--model-parallel", "2"], "give --nproc N"),
         (
             ["--nproc", "4", "--parallel", "tensor", "--model-parallel", "3"],
             "must be at least 2 and divide --nproc 4",
