@@ -339,11 +339,6 @@ class Pipe(nn.Module):
                 dist.send(mine[a : a + step], other, group=self.group)
         wte.grad.data[...] += theirs.reshape(wte.grad.data.shape)
 
-    def activation_bytes(self, batch_size: int, seq_len: int) -> int:
-        """The bytes of one activation message, B/m * T * C numbers: what a backend's mailbox
-        must hold (``spawn(..., box_bytes=)``)."""
-        return batch_size // self.micro_batches * seq_len * self.config.n_embd * self.dtype.itemsize
-
     def _forward_only(self, x: Any, y: Any) -> None:
         """Every micro-batch forward through the stages, no grad, GPipe order (the timeline and
         peak of the last train_step are kept). With no backward to interleave, any split works:

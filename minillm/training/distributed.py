@@ -55,7 +55,6 @@ class Ranks:
         self.layout = Layout() if layout is None else layout
         K = self.layout.model_parallel
         self.model_rank, self.data_rank, self.data_size = rank % K, rank // K, world_size // K
-        self.model_ranks = list(range(rank - rank % K, rank - rank % K + K))
         self.model_group = self.data_group = None
         if K > 1:
             self.model_group, self.data_group = make_groups(rank, world_size, K)
