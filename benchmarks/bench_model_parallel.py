@@ -65,7 +65,7 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).parent))
 from _common import machine, markdown_table, update_results
-from bench_parallel import cpu_seconds, one_thread
+from bench_parallel import cpu_seconds, one_thread, other_load
 
 ROOT = Path(__file__).resolve().parent.parent
 SECTION = "Model parallel (bench_model_parallel.py)"
@@ -546,7 +546,7 @@ def main() -> None:
 
     os.environ.update(OMP_NUM_THREADS="1", OPENBLAS_NUM_THREADS="1", MKL_NUM_THREADS="1",
                       NUMBA_NUM_THREADS="1")  # fmt: skip
-    start, (busy0, ours0) = time.perf_counter(), cpu_seconds()
+    start, before = time.perf_counter(), cpu_seconds()
     cores = len(os.sched_getaffinity(0))
     base = dict(QUICK if args.quick else FULL)
     common = {"cfg": base["cfg"], "B": base["B"], "warmup": base["warmup"],
@@ -605,15 +605,8 @@ def main() -> None:
         tmp.cleanup()
 
     elapsed = time.perf_counter() - start
-    busy1, ours1 = cpu_seconds()
-    others = max(0.0, (busy1 - busy0) - (ours1 - ours0)) / elapsed
-    load = (f"Other processes used {others:.2f} cores on average during the run (from "
-            "/proc/stat less this run's own CPU time)")  # fmt: skip
-    if others > 0.2:
-        load += (
-            ": the machine was not idle, so the step times (not the memory or the message "
-            "counts) are noisy; the fastest steps (min) were disturbed least"
-        )
+    load = other_load(start, before, "so the step times (not the memory or the message counts) "
+                      "are noisy; the fastest steps (min) were disturbed least")  # fmt: skip
     command = "python benchmarks/bench_model_parallel.py" + (" --quick" if args.quick else "")
     one, torch_ms = ms["1 process (plain GPT)"], ms["PyTorch, 1 process"]
     anchor = (

@@ -331,6 +331,17 @@ def cpu_seconds() -> tuple[float, float]:
     return busy / os.sysconf("SC_CLK_TCK"), ours
 
 
+def other_load(start: float, before: tuple[float, float], busy_note: str) -> str:
+    """The sentence on the other tenants' load since ``start`` (``cpu_seconds()`` then), with
+    ``busy_note`` added when they used more than a fifth of a core."""
+    elapsed = time.perf_counter() - start
+    (busy0, ours0), (busy1, ours1) = before, cpu_seconds()
+    others = max(0.0, (busy1 - busy0) - (ours1 - ours0)) / elapsed
+    load = (f"Other processes used {others:.2f} cores on average during the run (from "
+            "/proc/stat less this run's own CPU time)")  # fmt: skip
+    return load + (f": the machine was not idle, {busy_note}" if others > 0.2 else "")
+
+
 def reading(times: dict, rates: dict, sizes: list[int], names: list[str]) -> str:
     parts = []
     if "torch gloo" in times and 16 << 20 in sizes:
@@ -375,7 +386,7 @@ def main() -> None:
         print(json.dumps(probe_torch_train(name, int(world), int(steps), int(skip))))
         return
 
-    start, (busy0, ours0) = time.perf_counter(), cpu_seconds()
+    start, before = time.perf_counter(), cpu_seconds()
     cores = len(os.sched_getaffinity(0))
     warning = ""
     if cores != WORLD:
@@ -392,14 +403,9 @@ def main() -> None:
     train_table, rates = training_table(names, steps, skip)
     print(train_table)
     elapsed = time.perf_counter() - start
-    busy1, ours1 = cpu_seconds()
-    others = max(0.0, (busy1 - busy0) - (ours1 - ours0)) / elapsed
-    load = (f"Other processes used {others:.2f} cores on average during the run (from "
-            "/proc/stat less this run's own CPU time)")  # fmt: skip
-    if others > 0.2:
-        load += (": the machine was not idle, and the 2-process figures suffer most (two "
-                 "processes on two cores wait for each other at every collective, and a third "
-                 "process takes the core one of them needs)")  # fmt: skip
+    load = other_load(start, before, "and the 2-process figures suffer most (two processes on "
+                      "two cores wait for each other at every collective, and a third process "
+                      "takes the core one of them needs)")  # fmt: skip
     print(load)
     command = "python benchmarks/bench_parallel.py" + (" --quick" if args.quick else "")
     text = reading(times, rates, sizes, names)
