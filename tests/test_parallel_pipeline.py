@@ -184,8 +184,7 @@ def _tied_in_pieces(rank: int) -> float:
 
 
 def test_the_tied_gradient_goes_in_pieces_that_fit_the_mailbox():
-    assert Pipe(_gpt64(), micro_batches=2).activation_bytes(4, 8) == 2 * 8 * 8 * 8
-    # activations of one sequence: 8 x 8 float64 = 512 bytes
+    # activations of one sequence: 8 x 8 float64 = 512 bytes, the mailbox; wte's 16 x 8 are not
     assert max(dist.spawn(_tied_in_pieces, 2, box_bytes=512)) < TOL
 
 
